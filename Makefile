@@ -1,0 +1,40 @@
+# The few commands everyone uses. The README and .ci/run call these same targets.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench clean
+
+## run: start Kiln on http://127.0.0.1:8000 (web server, scheduler, one local worker); Ctrl-C stops all
+run: $(VENV)/.installed-runtime
+	$(VENV)/bin/kiln run
+
+## test: lint, then the whole test suite (uses PostgreSQL and Redis when they answer locally)
+test: lint
+	@eval "$$($(PY) tests/services.py)"; $(PY) -m pytest $(PYTEST_ARGS)
+
+## lint: ruff and mypy
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+## bench: every benchmark in tests/benchmarks, each printing one JSON object
+bench: $(VENV)/.installed-dev
+	@for script in tests/benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Kiln needs Python 3.11 or newer"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-runtime: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed-runtime

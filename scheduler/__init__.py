@@ -1,0 +1,1 @@
+"""Kiln's scheduler: placement policy (pure functions) and the loop that applies it."""

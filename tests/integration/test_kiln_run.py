@@ -1,0 +1,97 @@
+"""`kiln run` (what `make run` starts): serves the login page, the admin logs in, Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.slow
+ADMIN_PASSWORD = "kiln-test-admin-pw"
+
+
+def _start(tmp_path, port, extra_env):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        KILN_DATA_DIR=str(tmp_path),
+        KILN_ADMIN_USER="admin",
+        KILN_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        KILN_HEARTBEAT_SECONDS="1",
+        KILN_WORKER_NAME=f"test-worker-{port}",
+        **extra_env,
+    )
+    log = open(tmp_path / "kiln-run.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webapp.client.cli", "run", "--bind", f"127.0.0.1:{port}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    return proc, log
+
+
+def _wait_for_health(base, proc, tmp_path, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (tmp_path / "kiln-run.log").read_text()
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
+                body = json.load(response)
+            if body["workers"]["online"] >= 1:
+                return body
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.5)
+    pytest.fail("kiln run never became healthy:\n" + (tmp_path / "kiln-run.log").read_text())
+
+
+def _log_in(base):
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{base}/", timeout=10).read().decode()
+    assert "Log in to Kiln" in page
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode(
+        {"username": "admin", "password": ADMIN_PASSWORD, "csrfmiddlewaretoken": token, "next": "/"}
+    ).encode()
+    request = urllib.request.Request(f"{base}/accounts/login/", data=form, headers={"Referer": f"{base}/"})
+    return opener.open(request, timeout=10).read().decode()
+
+
+@pytest.mark.parametrize("broker", ["filesystem", "redis"])
+def test_kiln_run_serves_login_and_stops_every_process_on_ctrl_c(tmp_path, free_port, broker, request):
+    extra = {"REDIS_URL": request.getfixturevalue("redis_url")} if broker == "redis" else {}
+    proc, log = _start(tmp_path, free_port, extra)
+    base = f"http://127.0.0.1:{free_port}"
+    try:
+        health = _wait_for_health(base, proc, tmp_path)
+        assert health["status"] == "ok"
+        assert health["database"] == {"ok": True, "vendor": "sqlite"}
+        assert health["broker"]["transport"] == broker
+        family = [proc.pid] + [child.pid for child in psutil.Process(proc.pid).children(recursive=True)]
+        assert len(family) >= 4  # supervisor, web (+ gunicorn workers), scheduler, worker
+
+        home = _log_in(base)
+        assert "Welcome, admin" in home
+
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C delivers
+        assert proc.wait(timeout=30) == 0
+        time.sleep(0.5)
+        alive = [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+        assert alive == [], f"processes left running: {alive}"
+        output = (tmp_path / "kiln-run.log").read_text()
+        assert "scheduler idle" in output and "idle: waiting for runs" in output
+        assert "signed off" in output
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()

@@ -1,0 +1,46 @@
+"""Which backing services the test run uses, and the rule that CI never skips one.
+
+`python tests/services.py` prints shell `export` lines for PostgreSQL and Redis when they
+answer on this machine and DATABASE_URL / REDIS_URL are not already set; the Makefile
+evaluates them, so `make test` uses the real services wherever they run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from urllib.parse import urlparse
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/kiln"
+LOCAL_REDIS = "redis://127.0.0.1:6379/15"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def reachable(url: str, default_port: int, timeout: float = 1.0) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout):
+            return True
+    except OSError:
+        return False
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _exports() -> list[str]:
+    lines = []
+    if not os.environ.get("DATABASE_URL") and reachable(LOCAL_POSTGRES, 5432):
+        lines.append(f"export DATABASE_URL={LOCAL_POSTGRES}")
+    if not os.environ.get("REDIS_URL") and reachable(LOCAL_REDIS, 6379):
+        lines.append(f"export REDIS_URL={LOCAL_REDIS}")
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(_exports()))

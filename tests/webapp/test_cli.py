@@ -1,0 +1,37 @@
+"""The `kiln` command as a user meets it."""
+
+import os
+import subprocess
+import sys
+
+
+def _kiln(*args, env_extra, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({"KILN_DATA_DIR": str(tmp_path), **env_extra})
+    return subprocess.run(
+        [sys.executable, "-m", "webapp.client.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_bad_database_url_stops_start_up_with_one_line_naming_it(tmp_path):
+    result = _kiln("setup", env_extra={"DATABASE_URL": "mysql://root@localhost/kiln"}, tmp_path=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DATABASE_URL" in lines[0]
+    assert not (tmp_path / "kiln.sqlite3").exists()
+
+
+def test_setup_creates_the_admin_once_and_prints_a_generated_password_once(tmp_path):
+    first = _kiln("setup", env_extra={"KILN_ADMIN_USER": "boss"}, tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Created the first admin account 'boss' with password: " in first.stdout
+    second = _kiln("setup", env_extra={"KILN_ADMIN_USER": "boss"}, tmp_path=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "password" not in second.stdout
+    assert (tmp_path / "kiln.sqlite3").exists()
+
+
+def test_kiln_without_a_command_prints_help():
+    result = subprocess.run([sys.executable, "-m", "webapp.client.cli"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "run" in result.stdout and "worker" in result.stdout and "scheduler" in result.stdout

@@ -1,0 +1,69 @@
+"""Settings come from the environment, are validated once, and name the bad variable."""
+
+import stat
+
+import pytest
+
+from webapp.config import ConfigError, load_config
+
+
+def test_embedded_defaults_use_sqlite_and_the_serverless_broker(tmp_path):
+    config = load_config({"KILN_DATA_DIR": str(tmp_path)})
+    assert config.database_vendor == "sqlite"
+    assert config.database["NAME"] == str(tmp_path / "kiln.sqlite3")
+    assert config.broker_url == "filesystem://"
+    assert config.broker_transport_options["data_folder_in"] == str(tmp_path / "broker" / "queue")
+    assert config.debug is False
+    assert config.bind == "127.0.0.1:8000"
+
+
+def test_embedded_secret_key_is_generated_once_and_kept_private(tmp_path):
+    first = load_config({"KILN_DATA_DIR": str(tmp_path)}).secret_key
+    second = load_config({"KILN_DATA_DIR": str(tmp_path)}).secret_key
+    assert first == second and len(first) >= 50
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+
+
+def test_postgres_and_redis_urls_switch_the_backends(tmp_path):
+    config = load_config(
+        {
+            "KILN_DATA_DIR": str(tmp_path),
+            "DATABASE_URL": "postgresql://kiln:pw@db.internal:5433/kiln",
+            "REDIS_URL": "redis://cache:6379/2",
+        }
+    )
+    assert config.database_vendor == "postgresql"
+    assert (config.database["HOST"], config.database["PORT"], config.database["NAME"]) == ("db.internal", 5433, "kiln")
+    assert config.broker_url == "redis://cache:6379/2"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://user@host:5432/"}, "DATABASE_URL"),
+        ({"REDIS_URL": "http://cache"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://cache:port/0"}, "REDIS_URL"),
+        ({"KILN_DEBUG": "maybe"}, "KILN_DEBUG"),
+        ({"KILN_SCHEDULER_TICK": "-1"}, "KILN_SCHEDULER_TICK"),
+        ({"KILN_MODE": "staging"}, "KILN_MODE"),
+    ],
+)
+def test_a_bad_value_raises_an_error_naming_the_variable(tmp_path, env, named):
+    with pytest.raises(ConfigError, match=named):
+        load_config({"KILN_DATA_DIR": str(tmp_path), **env})
+
+
+def test_production_requires_a_secret_key_and_allowed_hosts(tmp_path):
+    base = {"KILN_DATA_DIR": str(tmp_path), "KILN_MODE": "production"}
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_config(base)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_config({**base, "SECRET_KEY": "short"})
+    with pytest.raises(ConfigError, match="KILN_ALLOWED_HOSTS"):
+        load_config({**base, "SECRET_KEY": "k" * 40})
+    config = load_config({**base, "SECRET_KEY": "k" * 40, "KILN_ALLOWED_HOSTS": "kiln.example.com"})
+    assert config.allowed_hosts == ["kiln.example.com"] and config.debug is False
+    assert not (tmp_path / "secret_key").exists()

@@ -1,0 +1,1 @@
+"""Kiln's web platform: accounts, projects, runs, dashboards, the REST API and the client."""

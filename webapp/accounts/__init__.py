@@ -1,0 +1,1 @@
+"""Accounts: signing in and out; teams, tokens and sign-up build on this app."""

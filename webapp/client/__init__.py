@@ -1,0 +1,1 @@
+"""Kiln's Python client and `kiln` CLI. Client code imports no Django."""

@@ -1,0 +1,17 @@
+"""Reads for the cluster."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from webapp.cluster.models import Worker
+
+
+def workers_online() -> QuerySet[Worker]:
+    """Workers that are running and heartbeated within the worker timeout."""
+    cutoff = timezone.now() - timedelta(seconds=settings.CONFIG.worker_timeout_seconds)
+    return Worker.objects.filter(stopped_at__isnull=True, heartbeat_at__gte=cutoff)

@@ -1,0 +1,1 @@
+"""Health checks: the true state of the database, the broker and the workers."""
