@@ -24,6 +24,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "webapp.accounts",
     "webapp.cluster",
+    "webapp.projects",
+    "webapp.experiments",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""Experiments: runs and sweeps, their lifecycle, metrics, logs and artifacts."""

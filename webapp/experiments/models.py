@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class RunState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SCHEDULED = "scheduled", "Scheduled"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    LOST = "lost", "Lost"
+
+
+ACTIVE_STATES = (RunState.QUEUED, RunState.SCHEDULED, RunState.RUNNING, RunState.LOST)
+FINAL_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
+
+
+class Sweep(models.Model):
+    """A search over params: one submitted spec that became one run per point."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="sweeps")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sweeps")
+    name = models.CharField(max_length=200)
+    spec = models.JSONField(help_text="The sweep block as submitted.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Run(models.Model):
+    """One execution of a submitted spec. `spec` and the stored code never change after submit."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="runs")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
+    sweep = models.ForeignKey(Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    cloned_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    number = models.PositiveIntegerField(help_text="Sequential within the project: run #1, #2, ...")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=[("code", "Code"), ("recipe", "Recipe")])
+    spec = models.JSONField(help_text="The validated, normalised spec (immutable).")
+    params = models.JSONField(default=dict, help_text="Flat params, for filtering and comparing.")
+    code_path = models.CharField(max_length=500, blank=True, help_text="Stored code (file or zip) in artifact storage.")
+    code_sha256 = models.CharField(max_length=64, blank=True)
+    entrypoint = models.CharField(max_length=255, blank=True)
+    gpus = models.PositiveSmallIntegerField(default=0)
+    max_minutes = models.PositiveIntegerField(default=60)
+    priority = models.SmallIntegerField(default=0)
+
+    state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.QUEUED, db_index=True)
+    pending_reason = models.CharField(max_length=300, blank=True)
+    failure_reason = models.TextField(blank=True)
+    attempt = models.PositiveSmallIntegerField(default=0, help_text="Attempts started so far.")
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    worker = models.ForeignKey("cluster.Worker", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    gpu_indices = models.JSONField(default=list, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    progress = models.JSONField(default=dict, blank=True, help_text="e.g. {epoch, epochs, eta_seconds}")
+
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["project", "number"], name="unique_run_number_per_project")]
+        indexes = [
+            models.Index(fields=["project", "-number"], name="run_project_number"),
+            models.Index(fields=["state", "priority", "created_at"], name="run_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project}#{self.number}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class RunTag(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="unique_tag_per_run")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RunEvent(models.Model):
+    """One recorded state transition of a run."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    from_state = models.CharField(max_length=10, choices=RunState.choices, blank=True)
+    to_state = models.CharField(max_length=10, choices=RunState.choices)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.run}: {self.from_state or '-'} -> {self.to_state}"
+
+
+class Metric(models.Model):
+    """One logged value. (run, key, step) is unique, so a redelivered batch never duplicates."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    key = models.CharField(max_length=200)
+    step = models.BigIntegerField()
+    value = models.FloatField()
+    wall_time = models.FloatField(help_text="Seconds since the epoch, as logged.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key", "step"], name="unique_metric_point")]
+
+    def __str__(self) -> str:
+        return f"{self.key}[{self.step}]={self.value}"
+
+
+class MetricSummary(models.Model):
+    """Per-(run, key) summary for run tables and sorting."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="summaries")
+    key = models.CharField(max_length=200)
+    last = models.FloatField()
+    last_step = models.BigIntegerField()
+    min = models.FloatField()
+    max = models.FloatField()
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="unique_summary_per_key")]
+        indexes = [models.Index(fields=["key", "last"], name="summary_key_last")]
+
+    def __str__(self) -> str:
+        return f"{self.run} {self.key}"
+
+
+class LogLine(models.Model):
+    """A line of a run's stdout/stderr; `seq` is the offset clients tail from."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_lines")
+    seq = models.BigIntegerField()
+    stream = models.CharField(max_length=6, default="stdout")
+    text = models.TextField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="unique_log_seq")]
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class Artifact(models.Model):
+    """A file a run produced (or its checkpoint), kept in Django storage."""
+
+    KIND_CHOICES = [("artifact", "Artifact"), ("checkpoint", "Checkpoint")]
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="artifacts")
+    name = models.CharField(max_length=255)
+    kind = models.CharField(max_length=10, choices=KIND_CHOICES, default="artifact")
+    step = models.BigIntegerField(null=True, blank=True)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    storage_path = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="unique_artifact_name")]
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,223 @@
+"""The experiment spec: what a user submits, validated so that every error names its field.
+
+A spec is a dict (from YAML, JSON, a form or the API). Exactly one of two kinds:
+- a code run: a Python file or a .zip project is uploaded beside the spec; `params` reach
+  the script through `engine.track.config`;
+- a recipe run: `recipe` configures a built-in training recipe (model, dataset, optimizer, ...).
+An optional `sweep` block expands one spec into one run per point.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+Scalar = bool | int | float | str
+ParamName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]{0,99}$")]
+TagName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
+MAX_SWEEP_RUNS = 1000
+
+
+class SpecError(ValueError):
+    """Invalid spec; `errors` is a list of {"field": "recipe.epochs", "message": "..."}."""
+
+    def __init__(self, errors: list[dict[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Resources(_Strict):
+    gpus: int = Field(0, ge=0, le=64)
+    max_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+
+
+class OptimizerSpec(_Strict):
+    name: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"] = "adam"
+    lr: float = Field(1e-3, gt=0, le=10)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0, le=1)
+
+
+class LRSchedulerSpec(_Strict):
+    name: Literal["none", "step", "cosine", "exponential", "onecycle"] = "none"
+    step_size: int = Field(1, ge=1)
+    gamma: float = Field(0.1, gt=0, le=1)
+
+
+class RecipeSpec(_Strict):
+    model: Literal["mlp", "cnn", "lstm", "gpt"]
+    dataset: Literal["digits", "blobs", "spirals", "regression", "bars", "text"] = "digits"
+    optimizer: OptimizerSpec = OptimizerSpec()
+    scheduler: LRSchedulerSpec = LRSchedulerSpec()
+    epochs: int = Field(5, ge=1, le=1000)
+    batch_size: int = Field(64, ge=1, le=65536)
+    hidden_size: int = Field(128, ge=1, le=65536)
+    layers: int = Field(2, ge=1, le=64)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    seed: int = Field(0, ge=0)
+
+
+class SweepValues(_Strict):
+    values: list[Scalar] | None = Field(None, min_length=1, max_length=MAX_SWEEP_RUNS)
+    min: float | None = None
+    max: float | None = None
+    distribution: Literal["uniform", "log_uniform", "int_uniform"] = "uniform"
+
+    @model_validator(mode="after")
+    def _values_or_range(self) -> SweepValues:
+        if self.values is None and (self.min is None or self.max is None):
+            raise ValueError("give either values: [...] or min and max")
+        if self.values is None and self.min is not None and self.max is not None:
+            if self.min > self.max:
+                raise ValueError("min must not exceed max")
+            if self.distribution == "log_uniform" and self.min <= 0:
+                raise ValueError("log_uniform needs min > 0")
+        return self
+
+
+class SweepSpec(_Strict):
+    method: Literal["grid", "random"] = "grid"
+    parameters: dict[ParamName, SweepValues] = Field(min_length=1)
+    max_runs: int = Field(MAX_SWEEP_RUNS, ge=1, le=MAX_SWEEP_RUNS)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _grid_needs_values(self) -> SweepSpec:
+        if self.method == "grid":
+            ranged = [name for name, p in self.parameters.items() if p.values is None]
+            if ranged:
+                raise ValueError(f"grid sweeps need explicit values for: {', '.join(ranged)}")
+        return self
+
+
+class ExperimentSpec(_Strict):
+    name: str | None = Field(None, max_length=200)
+    recipe: RecipeSpec | None = None
+    entrypoint: str | None = Field(None, max_length=255, description="Script to run inside a .zip project.")
+    params: dict[ParamName, Scalar] = Field(default_factory=dict, max_length=200)
+    resources: Resources = Resources()
+    priority: int = Field(0, ge=-100, le=100)
+    tags: list[TagName] = Field(default_factory=list, max_length=20)
+    notes: str = Field("", max_length=10_000)
+    sweep: SweepSpec | None = None
+
+
+def parse_spec_text(text: str) -> dict[str, Any]:
+    """Parse a YAML or JSON document (JSON is YAML) into a dict, or raise SpecError."""
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError([{"field": "spec", "message": f"not valid YAML or JSON{where}"}]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError([{"field": "spec", "message": "must be a mapping of fields (e.g. recipe:, params:)"}])
+    return data
+
+
+def validate_spec(data: dict[str, Any], *, has_code: bool) -> ExperimentSpec:
+    """Validate a spec dict; SpecError lists every problem with its dotted field path."""
+    try:
+        spec = ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError([_error(e) for e in exc.errors()]) from None
+    if has_code and spec.recipe is not None:
+        raise SpecError([{"field": "recipe", "message": "give either code or a recipe, not both"}])
+    if not has_code and spec.recipe is None:
+        raise SpecError([{"field": "recipe", "message": "a run needs code (a .py or .zip file) or a recipe"}])
+    if spec.sweep:
+        expand_points(spec)  # every point must itself be a valid spec
+    return spec
+
+
+def expand_points(spec: ExperimentSpec) -> list[dict[str, Scalar]]:
+    """The sweep's points as {param: value}; [{}] without a sweep. Each point is validated."""
+    if spec.sweep is None:
+        return [{}]
+    sweep = spec.sweep
+    names = sorted(sweep.parameters)
+    if sweep.method == "grid":
+        grid = itertools.product(*(sweep.parameters[n].values or [] for n in names))
+        points = [dict(zip(names, combo, strict=True)) for combo in itertools.islice(grid, sweep.max_runs)]
+    else:
+        rng = random.Random(sweep.seed)  # noqa: S311 -- reproducible sampling, not security
+        points = [{n: _sample(sweep.parameters[n], rng) for n in names} for _ in range(sweep.max_runs)]
+    for point in points:
+        apply_point(spec, point)
+    return points
+
+
+def apply_point(spec: ExperimentSpec, point: dict[str, Scalar]) -> ExperimentSpec:
+    """The spec of one sweep point: recipe fields (dotted paths) or params take the point's values."""
+    data = spec.model_dump(exclude={"sweep"})
+    for name, value in point.items():
+        if spec.recipe is not None:
+            _set_path(data["recipe"], name.split("."), value, name)
+        else:
+            data["params"][name] = value
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError([{**_error(e), "field": f"sweep.parameters.{_dotted(e['loc'])}"} for e in exc.errors()]) from None
+
+
+def flat_params(spec: ExperimentSpec) -> dict[str, Scalar]:
+    """Params as one flat dict: recipe fields as dotted paths, or the code run's params."""
+    if spec.recipe is None:
+        return dict(spec.params)
+    flat: dict[str, Scalar] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}{key}.", inner)
+        else:
+            flat[prefix[:-1]] = value
+
+    walk("", spec.recipe.model_dump())
+    flat.update(spec.params)
+    return flat
+
+
+def _sample(values: SweepValues, rng: random.Random) -> Scalar:
+    if values.values is not None:
+        return rng.choice(values.values)
+    low, high = float(values.min or 0), float(values.max or 0)
+    if values.distribution == "log_uniform":
+        return math.exp(rng.uniform(math.log(low), math.log(high)))
+    if values.distribution == "int_uniform":
+        return rng.randint(math.ceil(low), math.floor(high))
+    return rng.uniform(low, high)
+
+
+def _set_path(target: dict[str, Any], path: list[str], value: Scalar, name: str) -> None:
+    for key in path[:-1]:
+        inner = target.get(key)
+        if not isinstance(inner, dict):
+            raise SpecError([{"field": f"sweep.parameters.{name}", "message": "is not a recipe field"}])
+        target = inner
+    if path[-1] not in target:
+        raise SpecError([{"field": f"sweep.parameters.{name}", "message": "is not a recipe field"}])
+    target[path[-1]] = value
+
+
+def _error(error: Any) -> dict[str, str]:
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    return {"field": _dotted(error["loc"]) or "spec", "message": message}
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)

@@ -1,0 +1,142 @@
+"""Submitting experiments: the one service behind the web form, the API, the client and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+
+from webapp.experiments.code import CodeBundle, code_bundle_from_upload
+from webapp.experiments.models import Run, RunEvent, RunState, RunTag, Sweep
+from webapp.experiments.spec import (
+    ExperimentSpec,
+    SpecError,
+    apply_point,
+    expand_points,
+    flat_params,
+    validate_spec,
+)
+from webapp.projects.models import Project
+from webapp.projects.permissions import Access, require_access
+
+
+@dataclass(frozen=True)
+class CodeUpload:
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Submitted:
+    runs: list[Run]
+    sweep: Sweep | None
+
+
+def run_submit(
+    *,
+    user: User,
+    project: Project,
+    spec: dict[str, Any],
+    code: CodeUpload | None = None,
+    cloned_from: Run | None = None,
+) -> Submitted:
+    """Validate and store a spec (and its code), then queue one run, or one per sweep point.
+
+    Raises SpecError (naming each bad field) or a permission error; either way nothing is stored.
+    """
+    require_access(user, project, Access.EDIT)
+    validated = validate_spec(spec, has_code=code is not None)
+    bundle = code_bundle_from_upload(code.filename, code.data, entrypoint=validated.entrypoint) if code else None
+    points = expand_points(validated)
+    if bundle:
+        _store_code(bundle)
+    with transaction.atomic():
+        first = _reserve_numbers(project, len(points))
+        sweep = None
+        if validated.sweep:
+            sweep = Sweep.objects.create(
+                project=project,
+                owner=user,
+                name=validated.name or f"sweep of {len(points)} runs",
+                spec=validated.sweep.model_dump(mode="json"),
+            )
+        runs = [
+            _new_run(user, project, apply_point(validated, point) if sweep else validated, bundle, first + i, sweep, point, cloned_from)
+            for i, point in enumerate(points)
+        ]
+        Run.objects.bulk_create(runs)
+        runs = list(Run.objects.filter(project=project, number__gte=first, number__lt=first + len(points)).order_by("number"))
+        RunTag.objects.bulk_create(
+            [RunTag(run=run, name=tag) for run in runs for tag in run.spec.get("tags", [])], ignore_conflicts=True
+        )
+        RunEvent.objects.bulk_create(
+            [RunEvent(run=run, from_state="", to_state=RunState.QUEUED, reason="submitted") for run in runs]
+        )
+    return Submitted(runs=runs, sweep=sweep)
+
+
+def run_resubmit(*, user: User, run: Run) -> Run:
+    """Re-run: queue a new run with the same spec and code as `run`."""
+    require_access(user, run.project, Access.EDIT)
+    spec = dict(run.spec)
+    code = None
+    if run.code_path:
+        with default_storage.open(run.code_path, "rb") as handle:
+            code = CodeUpload(filename=f"{run.entrypoint}" if run.code_path.endswith(".py") else "code.zip", data=handle.read())
+    return run_submit(user=user, project=run.project, spec=spec, code=code, cloned_from=run).runs[0]
+
+
+def _store_code(bundle: CodeBundle) -> None:
+    if not default_storage.exists(bundle.storage_name):
+        default_storage.save(bundle.storage_name, ContentFile(bundle.data))
+
+
+def _reserve_numbers(project: Project, count: int) -> int:
+    """Hand out `count` consecutive run numbers; the row lock serialises concurrent submits."""
+    Project.objects.filter(id=project.id).update(run_counter=F("run_counter") + count)
+    last = Project.objects.filter(id=project.id).values_list("run_counter", flat=True).get()
+    return last - count + 1
+
+
+def _new_run(
+    user: User,
+    project: Project,
+    spec: ExperimentSpec,
+    bundle: CodeBundle | None,
+    number: int,
+    sweep: Sweep | None,
+    point: dict[str, Any],
+    cloned_from: Run | None,
+) -> Run:
+    stored = spec.model_dump(mode="json", exclude_none=True)
+    if sweep:
+        stored["sweep_point"] = point
+    base_name = spec.name or (f"{spec.recipe.model}-{spec.recipe.dataset}" if spec.recipe else (bundle.entrypoint if bundle else "run"))
+    return Run(
+        project=project,
+        owner=user,
+        sweep=sweep,
+        cloned_from=cloned_from,
+        number=number,
+        name=f"{base_name} #{number}" if sweep else base_name,
+        kind="code" if bundle else "recipe",
+        spec=stored,
+        params=flat_params(spec),
+        code_path=bundle.storage_name if bundle else "",
+        code_sha256=bundle.sha256 if bundle else "",
+        entrypoint=bundle.entrypoint if bundle else "",
+        gpus=spec.resources.gpus,
+        max_minutes=spec.resources.max_minutes,
+        priority=spec.priority,
+        notes=spec.notes,
+        state=RunState.QUEUED,
+        pending_reason="waiting for the scheduler",
+    )
+
+
+__all__ = ["CodeUpload", "SpecError", "Submitted", "run_resubmit", "run_submit"]

@@ -1,0 +1,1 @@
+"""Projects and the one permission check that guards every read and write."""

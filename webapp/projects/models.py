@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Visibility(models.TextChoices):
+    PRIVATE = "private", "Private"
+    TEAM = "team", "Team"
+    PUBLIC = "public", "Public read-only link"
+
+
+class Project(models.Model):
+    """A home for runs, owned by a user or by a team.
+
+    A team-owned project is open to the team's members by role. A user-owned project is
+    private to its owner unless shared with `team` (visibility "team"). Visibility
+    "public" additionally opens a read-only view to anyone holding `public_token`.
+    """
+
+    slug = models.SlugField(max_length=80)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    owner_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="projects"
+    )
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="projects",
+        help_text="The owning team, or for a user's project the team it is shared with.",
+    )
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
+    public_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    run_counter = models.PositiveIntegerField(default=0, help_text="The last run number handed out.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(owner_user__isnull=False) | Q(team__isnull=False), name="project_has_an_owner"
+            ),
+            models.UniqueConstraint(
+                fields=["owner_user", "slug"], condition=Q(owner_user__isnull=False), name="unique_user_project_slug"
+            ),
+            models.UniqueConstraint(
+                fields=["team", "slug"], condition=Q(owner_user__isnull=True), name="unique_team_project_slug"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_label}/{self.slug}"
+
+    @property
+    def owner_label(self) -> str:
+        return self.owner_user.username if self.owner_user_id else self.team.slug  # type: ignore[union-attr]
+
+    @property
+    def team_owned(self) -> bool:
+        return self.owner_user_id is None
