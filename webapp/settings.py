@@ -104,6 +104,15 @@ if CONFIG.mode == PRODUCTION:
 
 KILN_SIGNUP_OPEN = CONFIG.signup_open
 
+# Shared between processes (rate limits, live-update cursors): Redis when configured.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CONFIG.redis_url}
+        if CONFIG.redis_url
+        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(CONFIG.data_dir / "cache")}
+    )
+}
+
 CELERY_BROKER_URL = CONFIG.broker_url
 CELERY_BROKER_TRANSPORT_OPTIONS = CONFIG.broker_transport_options
 

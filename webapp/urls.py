@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from webapp.accounts.views import home
 from webapp.health.views import healthz
@@ -11,6 +11,10 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include("webapp.api.urls")),
+    path("", include("webapp.accounts.urls")),
+    path("", include("webapp.projects.urls")),
+    path("", include("webapp.experiments.urls")),
 ]
 admin.site.site_header = "Kiln administration"
 admin.site.site_title = "Kiln"

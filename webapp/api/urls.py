@@ -1,0 +1,1 @@
+urlpatterns: list = []  # the API's routes are mounted here
