@@ -12,7 +12,9 @@ import shutil
 import socket
 from urllib.parse import urlparse
 
-LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/kiln"
+# NOTE: named after the calling shell, so test runs started side by side never share a database
+# (pytest-django creates test_<name> and drops it at the end of the run).
+LOCAL_POSTGRES = f"postgresql://postgres@127.0.0.1:5432/kiln_{os.getppid()}"
 LOCAL_REDIS = "redis://127.0.0.1:6379/15"
 
 
