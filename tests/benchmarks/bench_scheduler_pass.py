@@ -1,0 +1,118 @@
+"""Time of one scheduling policy pass over 10,000 queued runs and 100 workers.
+
+Run: `python tests/benchmarks/bench_scheduler_pass.py` (or `make bench`). Prints one JSON object.
+The cluster is mixed (8-, 4- and 2-GPU machines and CPU-only ones), most of it busy, with
+jobs whose expected ends are known, so the pass also computes a reservation and backfills.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from scheduler.policy import (
+    PolicyConfig,
+    QueuedRun,
+    Quotas,
+    RunningRun,
+    UsageTotals,
+    WorkerState,
+    plan_pass,
+)
+
+QUEUED_RUNS = 10_000
+WORKERS = 100
+TARGET_MS = 100.0
+REPEATS = 15
+NOW = 1_700_000_000.0
+
+
+def build_workers(rng: random.Random) -> list[WorkerState]:
+    workers = []
+    next_run_id = 1_000_000
+    for number in range(WORKERS):
+        gpu_count = (8, 8, 4, 2, 0)[number % 5]
+        cpu_slots = 32 if gpu_count else 64
+        busy_gpus = rng.randint(0, gpu_count) if number % 3 else gpu_count
+        running = []
+        for _ in range(busy_gpus):
+            next_run_id += 1
+            running.append(
+                RunningRun(
+                    next_run_id,
+                    f"user{rng.randrange(50)}",
+                    f"team{rng.randrange(8)}",
+                    1,
+                    1,
+                    NOW + rng.uniform(60, 36_000),
+                )
+            )
+        free_gpus = tuple(range(busy_gpus, gpu_count))
+        free_cpu = cpu_slots - busy_gpus - (rng.randint(0, 8) if gpu_count == 0 else 0)
+        workers.append(
+            WorkerState(f"worker-{number:03d}", gpu_count, free_gpus, cpu_slots, free_cpu, tuple(running))
+        )
+    return workers
+
+
+def build_queue(rng: random.Random) -> list[QueuedRun]:
+    runs = []
+    for run_id in range(QUEUED_RUNS):
+        gpus = rng.choice((0, 1, 1, 1, 2, 2, 4, 8))
+        runs.append(
+            QueuedRun(
+                id=run_id,
+                user=f"user{rng.randrange(200)}",
+                team=rng.choice((None, *(f"team{t}" for t in range(8)))),
+                priority=rng.choice((0, 0, 0, 1, 5)),
+                gpus=gpus,
+                cpu_slots=rng.choice((1, 2, 4)),
+                submitted_at=NOW - rng.uniform(0, 20 * 3600),
+                max_minutes=rng.choice((None, 30.0, 120.0, 600.0)),
+            )
+        )
+    return runs
+
+
+def build_usage(rng: random.Random) -> UsageTotals:
+    return UsageTotals(
+        NOW - 600,
+        {f"user{u}": rng.uniform(0, 1e6) for u in range(200)},
+        {f"team{t}": rng.uniform(0, 1e7) for t in range(8)},
+    )
+
+
+def main() -> None:
+    rng = random.Random(7)
+    workers, queue, usage = build_workers(rng), build_queue(rng), build_usage(rng)
+    config = PolicyConfig(quotas=Quotas(default_gpus=16))
+    samples = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        plan = plan_pass(queued=queue, workers=workers, usage=usage, config=config, now=NOW)
+        samples.append((time.perf_counter() - start) * 1000)
+    assert len(plan.assignments) + len(plan.pending_reasons) == QUEUED_RUNS
+    median_ms = statistics.median(samples)
+    print(
+        json.dumps(
+            {
+                "benchmark": "scheduler_pass",
+                "queued_runs": QUEUED_RUNS,
+                "workers": WORKERS,
+                "started": len(plan.assignments),
+                "median_ms": round(median_ms, 2),
+                "target_ms": TARGET_MS,
+                "ratio_to_target": round(median_ms / TARGET_MS, 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
