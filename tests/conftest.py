@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from services import chromium_path, in_ci, reachable
+from services import chromium_path, in_ci, reachable, require
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,17 +43,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         problems.append("CI=true but the torch test oracle is not installed (pip install -e '.[dev]')")
     if not chromium_path():
         problems.append("CI=true but chromium is not installed (apt-get install chromium)")
+    if not shutil.which("bwrap"):
+        problems.append("CI=true but bubblewrap is not installed (apt-get install bubblewrap)")
     if problems:
         raise pytest.UsageError("; ".join(problems))
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip outside CI when a service is missing; fail in CI."""
-    if condition:
-        return
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: required, not skipped)")
-    pytest.skip(reason)
 
 
 @pytest.fixture

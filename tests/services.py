@@ -35,6 +35,17 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def require(condition: bool, reason: str) -> None:
+    """Skip outside CI when a service is missing; fail in CI."""
+    import pytest
+
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: required, not skipped)")
+    pytest.skip(reason)
+
+
 def _exports() -> list[str]:
     lines = []
     if not os.environ.get("DATABASE_URL") and reachable(LOCAL_POSTGRES, 5432):

@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "webapp.cluster",
     "webapp.projects",
     "webapp.experiments",
+    "webapp.dashboards",
 ]
 
 MIDDLEWARE = [
@@ -103,6 +104,7 @@ if CONFIG.mode == PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 KILN_SIGNUP_OPEN = CONFIG.signup_open
+KILN_API_RATE_LIMIT = (1200, 60)  # API requests per token per window of seconds (webapp.api.ratelimit)
 
 # Shared between processes (rate limits, live-update cursors): Redis when configured.
 CACHES = {

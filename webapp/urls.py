@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("webapp.accounts.urls")),
     path("", include("webapp.projects.urls")),
     path("", include("webapp.experiments.urls")),
+    path("", include("webapp.dashboards.urls")),
 ]
 admin.site.site_header = "Kiln administration"
 admin.site.site_title = "Kiln"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import Celery
 from django.conf import settings
 
+RUN_TASK = "kiln.run.execute"
+
 
 def make_celery_app() -> Celery:
     app = Celery("kiln")
@@ -17,6 +19,7 @@ def make_celery_app() -> Celery:
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         task_default_queue="kiln.default",
+        include=["worker.tasks"],
     )
     return app
 
@@ -24,3 +27,8 @@ def make_celery_app() -> Celery:
 def worker_queue_name(worker_name: str) -> str:
     """Each worker consumes only its own queue, so a dispatch reaches exactly the chosen worker."""
     return f"kiln.worker.{worker_name}"
+
+
+def send_run(app: Celery, *, run_id: int, attempt: int, worker_name: str) -> None:
+    """Ring worker `worker_name`'s doorbell for one attempt (call it after the claim commits)."""
+    app.send_task(RUN_TASK, args=[run_id, attempt, worker_name], queue=worker_queue_name(worker_name))

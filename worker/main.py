@@ -1,17 +1,31 @@
-"""`kiln worker`: register, heartbeat, and consume this worker's own Celery queue."""
+"""`kiln worker`: register, heartbeat, and consume this worker's own Celery queue.
+
+Each job runs in a thread of Celery's thread pool (one per CPU slot), which starts and
+watches the job's sandboxed subprocess (`worker.executor`); that watcher also notices a
+cancel within a second. At start the worker ends whatever an earlier process of the same
+name left behind: runs it had claimed become `lost` (the scheduler re-queues them) and
+its leftover job cgroups are killed.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import close_old_connections
 
+from webapp.cluster.models import Worker
 from webapp.cluster.services import worker_heartbeat, worker_register, worker_sign_off
+from webapp.experiments.lifecycle import run_transition
+from webapp.experiments.models import Run, RunState
 from worker.celery_app import make_celery_app, worker_queue_name
+from worker.cgroup import remove_stale
 from worker.gpus import discover_gpus
+from worker.sandbox import bwrap_path, setpriv_usable
 
 log = logging.getLogger("kiln.worker")
 
@@ -21,13 +35,20 @@ def run_worker() -> None:
     queue = worker_queue_name(config.worker_name)
     gpus = discover_gpus()
     cpu_slots = os.cpu_count() or 1
-    record = worker_register(
-        name=config.worker_name, hostname=os.uname().nodename, queue=queue, cpu_slots=cpu_slots, gpus=gpus
+    register = functools.partial(
+        worker_register, name=config.worker_name, hostname=os.uname().nodename, queue=queue,
+        cpu_slots=cpu_slots, gpus=gpus,
     )
+    record = register()
     log.info("worker %s registered: %d CPU slots, %d GPUs, queue %s", record.name, cpu_slots, len(gpus), queue)
+    _recover_previous_process(record.id, config.worker_name)
+    log.info("jobs on %s: bubblewrap %s, unprivileged uid %s", record.name,
+             "yes" if bwrap_path() else "NO (plain subprocess)", "yes" if setpriv_usable() else "no")
     stop = threading.Event()
+    current = {"id": record.id}
     beat = threading.Thread(
-        target=_heartbeat_loop, args=(record.id, config.heartbeat_seconds, stop), name="heartbeat", daemon=True
+        target=_heartbeat_loop, args=(current, register, config.heartbeat_seconds, stop), name="heartbeat",
+        daemon=True,
     )
     beat.start()
     log.info("worker %s idle: waiting for runs on %s", record.name, queue)
@@ -39,7 +60,7 @@ def run_worker() -> None:
                 "--queues", queue,
                 "--hostname", f"{config.worker_name}@%h",
                 "--pool", "threads",
-                "--concurrency", "1",
+                "--concurrency", str(cpu_slots),
                 "--loglevel", "INFO",
                 "--without-gossip",
                 "--without-mingle",
@@ -48,15 +69,29 @@ def run_worker() -> None:
     finally:
         stop.set()
         beat.join(timeout=5)
-        worker_sign_off(worker_id=record.id)
+        worker_sign_off(worker_id=current["id"])
         log.info("worker %s signed off", record.name)
 
 
-def _heartbeat_loop(worker_id: int, every: float, stop: threading.Event) -> None:
+def _heartbeat_loop(current: dict[str, int], register: Callable[[], Worker], every: float,
+                    stop: threading.Event) -> None:
+    """Heartbeat every `every` seconds; a removed worker row is registered again."""
     while not stop.wait(every):
         try:
             close_old_connections()
-            if not worker_heartbeat(worker_id=worker_id):
-                log.warning("heartbeat not recorded: worker row %s was removed or signed off", worker_id)
+            if not worker_heartbeat(worker_id=current["id"]):
+                current["id"] = register().id
+                log.warning("heartbeat found worker row removed or signed off: registered again as %s", current["id"])
         except Exception:
             log.exception("heartbeat failed; retrying in %.0f s", every)
+
+
+def _recover_previous_process(worker_id: int, worker_name: str) -> None:
+    """Runs this worker name was running before a restart are gone: mark them lost."""
+    for run_id, attempt in Run.objects.filter(worker_id=worker_id, state=RunState.RUNNING).values_list("id", "attempt"):
+        if run_transition(run_id=run_id, from_states=(RunState.RUNNING,), to_state=RunState.LOST,
+                          expected_attempt=attempt, reason=f"worker {worker_name} restarted while it ran"):
+            log.warning("run %s attempt %s was running when this worker last stopped: marked lost", run_id, attempt)
+    removed = remove_stale(f"kiln-{worker_name}-")
+    if removed:
+        log.warning("removed %d job cgroups left by an earlier process of this worker", removed)

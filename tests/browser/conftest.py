@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import require
-from services import chromium_path
+from services import chromium_path, require
 
 # NOTE: Playwright's sync API keeps an asyncio loop in the test thread, which makes Django
 # refuse ORM calls there; the ORM calls in these tests are ordinary synchronous set-up.
@@ -35,11 +34,19 @@ def browser():
         instance.close()
 
 
+def _watch_for_script_errors(page, errors: list[str]):
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return page
+
+
 @pytest.fixture
 def page(browser):
+    """A fresh page; a JavaScript error on it fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
-    yield context.new_page()
+    errors: list[str] = []
+    yield _watch_for_script_errors(context.new_page(), errors)
     context.close()
+    assert not errors, f"JavaScript errors: {errors}"
 
 
 @pytest.fixture
@@ -53,3 +60,42 @@ def screenshot():
             page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
     return take
+
+
+@pytest.fixture
+def new_page(browser):
+    """Open further pages, each in its own context (its own cookies): a teammate, an outsider."""
+    contexts = []
+    errors: list[str] = []
+
+    def open_page():
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        contexts.append(context)
+        return _watch_for_script_errors(context.new_page(), errors)
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def login(live_server):
+    """Sign a user in through the login form, as a person would."""
+
+    def sign_in(page, username: str, password: str) -> None:
+        page.goto(live_server.url + "/accounts/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Welcome, " + username)
+
+    return sign_in
+
+
+@pytest.fixture
+def artifacts_in_tmp(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }

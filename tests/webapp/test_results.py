@@ -39,6 +39,7 @@ def test_summaries_follow_incremental_batches_and_ignore_nan_for_min_max(run):
     metrics_log(run_id=run.id, points=_points("acc", [math.nan, 0.9], start=2))
     summary = MetricSummary.objects.get(run=run, key="acc")
     assert (summary.last, summary.min, summary.max, summary.count) == (0.9, 0.5, 0.9, 4)
+    assert [p[1] for p in metric_points(run, "acc")][2] is None  # NaN is stored as NULL
     assert [p[0] for p in metric_points(run, "acc", since_step=1)] == [2, 3]
 
 

@@ -1,3 +1,21 @@
-from django.urls import path  # noqa: F401 -- patterns are added as the pages are built
+from django.contrib.auth import views as auth_views
+from django.urls import path
 
-urlpatterns: list = []
+from webapp.accounts import team_views, token_views, views
+
+urlpatterns = [
+    path("accounts/signup/", views.signup, name="signup"),
+    path(
+        "accounts/password/",
+        auth_views.PasswordChangeView.as_view(success_url="/accounts/password/done/"),
+        name="password_change",
+    ),
+    path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("teams/", team_views.team_list, name="team_list"),
+    path("teams/<slug:slug>/", team_views.team_detail, name="team_detail"),
+    path("teams/<slug:slug>/invite/", team_views.team_invite_view, name="team_invite"),
+    path("teams/<slug:slug>/members/<int:user_id>/role/", team_views.team_role_view, name="team_role"),
+    path("teams/<slug:slug>/members/<int:user_id>/remove/", team_views.team_remove_view, name="team_remove"),
+    path("tokens/", token_views.token_list, name="token_list"),
+    path("tokens/<int:token_id>/revoke/", token_views.token_revoke_view, name="token_revoke"),
+]

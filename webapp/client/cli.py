@@ -40,6 +40,29 @@ def _parser() -> argparse.ArgumentParser:
     web.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default: 2)")
     command("scheduler", _scheduler, "Run the scheduling loop.")
     command("worker", _worker, "Run a worker that executes jobs on this machine's GPUs or CPUs.")
+
+    login = command("login", _login, "Sign in to a Kiln server and store an API token for the other commands.")
+    login.add_argument("--url", help="the server (default: KILN_URL, the stored one, or http://127.0.0.1:8000)")
+    login.add_argument("--username", help="your username (asked when omitted)")
+    submit = command("submit", _submit, "Submit a run: a .py/.zip is code, a .yaml/.yml/.json is a config.")
+    submit.add_argument("file", metavar="FILE|CONFIG")
+    submit.add_argument("--config", help="a YAML/JSON config to go with code (params, resources, sweep, ...)")
+    submit.add_argument("--project", required=True, help="project id or owner/slug")
+    submit.add_argument("--gpus", type=int, help="GPUs per run")
+    submit.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="set a param (repeatable)")
+    runs = command("runs", _runs, "List runs as a table.")
+    runs.add_argument("--project", help="project id or owner/slug (default: every project you can see)")
+    runs.add_argument("--query", default="", help="e.g. 'state IN (running, queued) AND params.lr < 0.01'")
+    runs.add_argument("--sort", default="", help="e.g. -metrics.accuracy")
+    runs.add_argument("--limit", type=int, default=50, help="at most this many runs (default: 50)")
+    logs = command("logs", _logs, "Print a run's log; -f follows it until the run finishes.")
+    logs.add_argument("run", type=int, metavar="RUN")
+    logs.add_argument("-f", "--follow", action="store_true")
+    cancel = command("cancel", _cancel, "Cancel a run.")
+    cancel.add_argument("run", type=int, metavar="RUN")
+    download = command("download", _download, "Download a run's artifacts.")
+    download.add_argument("run", type=int, metavar="RUN")
+    download.add_argument("--dest", default=".", help="folder to write into (default: the current one)")
     return parser
 
 
@@ -127,6 +150,146 @@ def _worker(args: argparse.Namespace) -> int:
     prepare_data_dirs()
     run_worker()
     return 0
+
+
+# Client commands: HTTP only, through webapp.client.client; never Django. ---------------------------------
+
+FOLLOW_POLL_SECONDS = 1.0
+
+
+def _client_command(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn a KilnError into one line on stderr and exit status 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        from webapp.client.client import KilnError
+
+        try:
+            return handler(args)
+        except KilnError as exc:
+            hint = "; run `kiln login` first" if exc.status == 401 else ""
+            print(f"kiln: error: {exc}{hint}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"kiln: error: {exc}", file=sys.stderr)
+            return 1
+
+    run.__name__ = handler.__name__
+    return run
+
+
+@_client_command
+def _login(args: argparse.Namespace) -> int:
+    import getpass
+
+    from webapp.client.client import Client, load_credentials, save_credentials
+
+    url = args.url or load_credentials().get("url") or "http://127.0.0.1:8000"
+    username = args.username or input("Username: ").strip()
+    password = getpass.getpass(f"Password for {username}: ")
+    client = Client.login(url, username, password, name=f"kiln cli on {os.uname().nodename}")
+    path = save_credentials(client.url, client.token or "")
+    print(f"Logged in to {client.url} as {username}; token saved in {path}")
+    return 0
+
+
+@_client_command
+def _submit(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from webapp.client.client import CODE_SUFFIXES, Client
+
+    path = Path(args.file)
+    params = dict(_param(item) for item in args.param)
+    is_code = path.suffix.lower() in CODE_SUFFIXES
+    if not is_code and path.suffix.lower() not in (".yaml", ".yml", ".json"):
+        print(f"kiln: error: {path} is neither code (.py, .zip) nor a config (.yaml, .yml, .json)", file=sys.stderr)
+        return 2
+    if is_code:
+        spec, code = (Path(args.config) if args.config else None), path
+    else:
+        spec, code = path, None
+    runs = Client().submit(spec=spec, code=code, project=args.project, gpus=args.gpus, params=params or None)
+    for run in runs:
+        print(f"Submitted run {run['id']}: {run['project']}#{run['number']} {run['name']} ({run['state']})")
+    return 0
+
+
+@_client_command
+def _runs(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    runs = Client().runs(args.project, query=args.query, sort=args.sort, limit=args.limit)
+    rows = [["ID", "RUN", "NAME", "STATE", "OWNER", "CREATED", "METRICS"]]
+    for run in runs:
+        metrics = " ".join(f"{key}={_short(summary['last'])}" for key, summary in sorted(run["metrics"].items())[:4])
+        rows.append([str(run["id"]), f"{run['project']}#{run['number']}", run["name"], run["state"], run["owner"],
+                     run["created_at"][:16].replace("T", " "), metrics])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if not runs:
+        print("(no runs)")
+    return 0
+
+
+@_client_command
+def _logs(args: argparse.Namespace) -> int:
+    import time
+
+    from webapp.client.client import Client
+
+    client, offset = Client(), 0
+    while True:
+        page = client.logs(args.run, offset)
+        for line in page["lines"]:
+            print(line["text"], file=sys.stderr if line["stream"] == "stderr" else sys.stdout, flush=True)
+        offset = page["next_offset"]
+        if page["lines"]:
+            continue  # more may be waiting already
+        if not args.follow or page["finished"]:
+            return 0
+        time.sleep(FOLLOW_POLL_SECONDS)
+
+
+@_client_command
+def _cancel(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    run = Client().cancel(args.run)
+    print(f"Run {run['id']} is {run['state']}")
+    return 0
+
+
+@_client_command
+def _download(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    paths = Client().download(args.run, args.dest)
+    for path in paths:
+        print(path)
+    if not paths:
+        print(f"Run {args.run} has no artifacts")
+    return 0
+
+
+def _param(text: str) -> tuple[str, object]:
+    """KEY=VALUE with the value read as JSON when it is a number, true/false or a quoted string."""
+    import json
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise SystemExit(f"kiln: error: --param needs KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    if isinstance(value, dict | list) or value is None:
+        value = raw
+    return key.strip(), value
+
+
+def _short(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 if __name__ == "__main__":

@@ -103,3 +103,24 @@ def run_cancel(*, user: Any, run: Run) -> bool:
         to_state=S.CANCELLED,
         reason=f"cancelled by {user.get_username()}",
     )
+
+
+def run_delete(*, user: Any, run: Run) -> None:
+    """Delete a finished run with its metrics, logs and artifact files (needs edit access).
+
+    An active run is refused (cancel it first); stored code is shared by content and stays.
+    """
+    from django.core.exceptions import ValidationError
+    from django.core.files.storage import default_storage
+
+    from webapp.experiments.models import Artifact
+    from webapp.projects.permissions import Access, require_access
+
+    require_access(user, run.project, Access.EDIT)
+    if run.state not in _FINAL:
+        raise ValidationError({"state": f"Run is {run.state}; only a finished run can be deleted (cancel it first)."})
+    paths = list(Artifact.objects.filter(run_id=run.id).values_list("storage_path", flat=True))
+    with transaction.atomic():
+        Run.objects.filter(id=run.id, state__in=_FINAL).delete()
+    for path in paths:
+        default_storage.delete(path)

@@ -117,7 +117,7 @@ class Metric(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
     key = models.CharField(max_length=200)
     step = models.BigIntegerField()
-    value = models.FloatField()
+    value = models.FloatField(null=True, help_text="NULL stands for NaN (SQLite cannot store NaN; JSON cannot carry it).")
     wall_time = models.FloatField(help_text="Seconds since the epoch, as logged.")
 
     class Meta:
@@ -132,10 +132,10 @@ class MetricSummary(models.Model):
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="summaries")
     key = models.CharField(max_length=200)
-    last = models.FloatField()
+    last = models.FloatField(null=True, help_text="NULL when the last value was NaN.")
     last_step = models.BigIntegerField()
-    min = models.FloatField()
-    max = models.FloatField()
+    min = models.FloatField(null=True, help_text="Over the non-NaN values; NULL when there is none.")
+    max = models.FloatField(null=True)
     count = models.BigIntegerField()
 
     class Meta:

@@ -132,6 +132,9 @@ def validate_spec(data: dict[str, Any], *, has_code: bool) -> ExperimentSpec:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError([_error(e) for e in exc.errors()]) from None
+    unstorable = _unstorable(spec.model_dump(), "")
+    if unstorable:
+        raise SpecError(unstorable)
     if has_code and spec.recipe is not None:
         raise SpecError([{"field": "recipe", "message": "give either code or a recipe, not both"}])
     if not has_code and spec.recipe is None:
@@ -167,9 +170,13 @@ def apply_point(spec: ExperimentSpec, point: dict[str, Scalar]) -> ExperimentSpe
         else:
             data["params"][name] = value
     try:
-        return ExperimentSpec.model_validate(data)
+        result = ExperimentSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError([{**_error(e), "field": f"sweep.parameters.{_dotted(e['loc'])}"} for e in exc.errors()]) from None
+    unstorable = _unstorable(point, "sweep.parameters")
+    if unstorable:
+        raise SpecError(unstorable)
+    return result
 
 
 def flat_params(spec: ExperimentSpec) -> dict[str, Scalar]:
@@ -210,6 +217,19 @@ def _set_path(target: dict[str, Any], path: list[str], value: Scalar, name: str)
     if path[-1] not in target:
         raise SpecError([{"field": f"sweep.parameters.{name}", "message": "is not a recipe field"}])
     target[path[-1]] = value
+
+
+def _unstorable(value: Any, path: str) -> list[dict[str, str]]:
+    """Values JSON and the databases cannot hold: NaN/Infinity and NUL characters (PostgreSQL refuses both)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [{"field": path or "spec", "message": "must be a finite number"}]
+    if isinstance(value, str) and "\x00" in value:
+        return [{"field": path or "spec", "message": "must not contain NUL characters"}]
+    if isinstance(value, dict):
+        return [e for key, inner in value.items() for e in _unstorable(inner, f"{path}.{key}" if path else str(key))]
+    if isinstance(value, list):
+        return [e for i, inner in enumerate(value) for e in _unstorable(inner, f"{path}.{i}")]
+    return []
 
 
 def _error(error: Any) -> dict[str, str]:

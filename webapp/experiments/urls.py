@@ -1,3 +1,25 @@
-from django.urls import path  # noqa: F401 -- patterns are added as the pages are built
+from django.urls import path
 
-urlpatterns: list = []
+from webapp.experiments import assets, views
+
+urlpatterns = [
+    path("p/<int:project_id>/submit/", views.submit, name="run_submit"),
+    path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
+    path("runs/<int:run_id>/metrics.json", views.run_metrics_json, name="run_metrics_json"),
+    path("runs/<int:run_id>/logs.json", views.run_logs_json, name="run_logs_json"),
+    path("runs/<int:run_id>/cancel/", views.run_cancel_view, name="run_cancel"),
+    path("runs/<int:run_id>/rerun/", views.run_rerun_view, name="run_rerun"),
+    path("runs/<int:run_id>/notes/", views.run_notes_view, name="run_notes"),
+    path("runs/<int:run_id>/code/", views.code_download, name="run_code"),
+    path("runs/<int:run_id>/artifacts/<int:artifact_id>/", views.artifact_download, name="run_artifact"),
+    path("share/<str:token>/runs/<int:run_id>/", views.run_shared, name="shared_run_detail"),
+    path("share/<str:token>/runs/<int:run_id>/metrics.json", views.run_metrics_json, name="shared_run_metrics_json"),
+    path("share/<str:token>/runs/<int:run_id>/logs.json", views.run_logs_json, name="shared_run_logs_json"),
+    path("share/<str:token>/runs/<int:run_id>/code/", views.code_download, name="shared_run_code"),
+    path(
+        "share/<str:token>/runs/<int:run_id>/artifacts/<int:artifact_id>/",
+        views.artifact_download,
+        name="shared_run_artifact",
+    ),
+    path("assets/plotly-<str:version>.min.js", assets.plotly_js, name="plotly_js"),
+]

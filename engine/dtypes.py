@@ -1,0 +1,166 @@
+"""Tensor dtypes and PyTorch's type-promotion rules."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+
+
+class dtype:
+    """A tensor element type, backed by a NumPy dtype.
+
+    Example:
+        >>> import engine
+        >>> engine.float32.is_floating_point
+        True
+    """
+
+    __slots__ = ("category", "is_floating_point", "is_signed", "itemsize", "name", "np")
+
+    def __init__(self, name: str, np_dtype, category: int, is_signed: bool):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.itemsize = self.np.itemsize
+        # NOTE: category orders bool < integer < floating, as in PyTorch's promotion.
+        self.category = category
+        self.is_floating_point = category == FLOAT
+        self.is_signed = is_signed
+
+    @property
+    def is_complex(self) -> bool:
+        return False
+
+    def to_real(self) -> dtype:
+        return self
+
+    def __repr__(self) -> str:
+        return f"engine.{self.name}"
+
+    def __reduce__(self):
+        return (_by_name, (self.name,))
+
+
+BOOL, INT, FLOAT = 0, 1, 2
+
+bool_ = dtype("bool", np.bool_, BOOL, False)
+uint8 = dtype("uint8", np.uint8, INT, False)
+int8 = dtype("int8", np.int8, INT, True)
+int16 = dtype("int16", np.int16, INT, True)
+int32 = dtype("int32", np.int32, INT, True)
+int64 = dtype("int64", np.int64, INT, True)
+float16 = dtype("float16", np.float16, FLOAT, True)
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, FLOAT, True)
+float32 = dtype("float32", np.float32, FLOAT, True)
+float64 = dtype("float64", np.float64, FLOAT, True)
+
+ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
+ALIASES = {"half": float16, "float": float32, "double": float64, "short": int16, "int": int32,
+           "long": int64, "bool": bool_}
+
+_BY_NAME = {d.name: d for d in ALL_DTYPES} | ALIASES
+FROM_NUMPY: dict[np.dtype, dtype] = {d.np: d for d in ALL_DTYPES}
+
+
+def _by_name(name: str) -> dtype:
+    return _BY_NAME[name]
+
+
+class _Defaults:
+    float_dtype = float32
+
+
+_defaults = _Defaults()
+
+
+def get_default_dtype() -> dtype:
+    """Return the dtype that Python floats and float factories produce."""
+    return _defaults.float_dtype
+
+
+def set_default_dtype(d: dtype) -> None:
+    """Set the default floating dtype (float16, bfloat16, float32 or float64)."""
+    if not isinstance(d, dtype) or not d.is_floating_point:
+        raise TypeError(f"only floating-point types are supported as the default type, got {d}")
+    _defaults.float_dtype = d
+
+
+def from_numpy_dtype(np_dtype) -> dtype:
+    """Map a NumPy dtype to an engine dtype, or raise TypeError."""
+    try:
+        return FROM_NUMPY[np.dtype(np_dtype)]
+    except (KeyError, TypeError):
+        raise TypeError(f"can't convert NumPy dtype {np_dtype} to an engine dtype; supported: "
+                        f"{', '.join(d.name for d in ALL_DTYPES)}") from None
+
+
+def as_dtype(d) -> dtype:
+    """Accept an engine dtype, a NumPy dtype/type, a name, or the Python types float/int/bool."""
+    if isinstance(d, dtype):
+        return d
+    if d is float:
+        return get_default_dtype()
+    if d is int:
+        return int64
+    if d is bool:
+        return bool_
+    if isinstance(d, str) and d in _BY_NAME:
+        return _BY_NAME[d]
+    return from_numpy_dtype(d)
+
+
+def _promote_pair(a: dtype, b: dtype) -> dtype:
+    if a is b:
+        return a
+    if a.category != b.category:
+        return a if a.category > b.category else b
+    if a.category == FLOAT:
+        if {a, b} == {float16, bfloat16}:
+            return float32
+        return a if a.itemsize > b.itemsize else b
+    # integers: an unsigned and a signed type meet in a signed type wide enough for both
+    if a.is_signed == b.is_signed:
+        return a if a.itemsize > b.itemsize else b
+    signed, unsigned = (a, b) if a.is_signed else (b, a)
+    if signed.itemsize > unsigned.itemsize:
+        return signed
+    return {1: int16, 2: int32, 4: int64, 8: int64}[unsigned.itemsize]
+
+
+_PROMOTION = {(a, b): _promote_pair(a, b) for a in ALL_DTYPES for b in ALL_DTYPES}
+
+
+def promote_types(a: dtype, b: dtype) -> dtype:
+    """The smallest dtype both ``a`` and ``b`` convert to (``torch.promote_types``)."""
+    return _PROMOTION[a, b]
+
+
+def _combine_categories(higher: dtype | None, lower: dtype | None) -> dtype | None:
+    # NOTE: a lower-priority operand (0-dim tensor, Python scalar) only changes the result
+    # when it belongs to a higher category (bool < int < float), as in PyTorch.
+    if higher is None:
+        return lower
+    if lower is None or higher.is_floating_point:
+        return higher
+    if higher is bool_ or lower.is_floating_point:
+        return _PROMOTION[higher, lower]
+    return higher
+
+
+def scalar_dtype(value) -> dtype:
+    """The dtype a Python scalar contributes to promotion."""
+    if isinstance(value, bool):
+        return bool_
+    if isinstance(value, int):
+        return int64
+    return get_default_dtype()
+
+
+def result_type_of(dims: list, zero_dims: list, scalars: list) -> dtype:
+    """Promote dtypes grouped by priority: dimensioned tensors, 0-dim tensors, Python scalars."""
+    groups = []
+    for group in (dims, zero_dims, scalars):
+        current = None
+        for d in group:
+            current = d if current is None else _PROMOTION[current, d]
+        groups.append(current)
+    return _combine_categories(groups[0], _combine_categories(groups[1], groups[2]))

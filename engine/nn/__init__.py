@@ -1,0 +1,18 @@
+"""``engine.nn``: modules, layers, losses, ``functional``, ``init`` and ``utils`` (mirrors ``torch.nn``).
+
+Example:
+    >>> import engine
+    >>> from engine import nn
+    >>> model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    >>> loss = nn.CrossEntropyLoss()(model(engine.randn(32, 784)), engine.randint(0, 10, (32,)))
+    >>> loss.backward()
+"""
+
+from engine.nn import functional, init, utils
+from engine.nn.modules import *  # noqa: F403 - the layer classes are this package's public API
+from engine.nn.modules import __all__ as _modules_all
+from engine.nn.modules.module import Module
+from engine.nn.parameter import Buffer, Parameter, UninitializedParameter
+
+__all__ = ["Buffer", "Module", "Parameter", "UninitializedParameter", "functional", "init", "utils",
+           *_modules_all]

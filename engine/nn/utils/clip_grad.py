@@ -1,0 +1,71 @@
+"""Gradient clipping: clip_grad_norm_ (by total norm) and clip_grad_value_ (elementwise)."""
+
+from __future__ import annotations
+
+import math
+
+from engine.tensor import Tensor, wrap
+
+
+def _grads(parameters) -> list:
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    return [p.grad for p in parameters if p.grad is not None]
+
+
+def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None) -> Tensor:
+    """The ``norm_type``-norm of all ``tensors`` together, as a 0-d tensor (float64 accumulation on CPU)."""
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    tensors = list(tensors)
+    norm_type = float(norm_type)
+    if not tensors:
+        from engine.creation import tensor
+
+        return tensor(0.0)
+    xp = tensors[0].device.xp
+    dtype = tensors[0].dtype.np
+    if norm_type == math.inf:
+        total = max(float(xp.abs(t._data).max()) if t._data.size else 0.0 for t in tensors)
+    elif norm_type == 2.0:
+        total = math.sqrt(sum(float(xp.vdot(t._data.ravel(), t._data.ravel())) for t in tensors))
+    else:
+        total = sum(float((xp.abs(t._data.astype(xp.float64)) ** norm_type).sum()) for t in tensors)
+        total = total ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it "
+                           "cannot be clipped. To disable this error and scale the gradients by the non-finite norm "
+                           "anyway, set `error_if_nonfinite=False`")
+    return wrap(xp.asarray(total, dtype=dtype), tensors[0].device)
+
+
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                    foreach=None) -> Tensor:
+    """Scale all gradients in place so their total norm is at most ``max_norm``; returns the norm before.
+
+    Example:
+        >>> loss.backward()
+        >>> total = nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+    """
+    grads = _grads(parameters)
+    total = get_total_norm(grads, norm_type, error_if_nonfinite)
+    if not grads:
+        return total
+    coef = float(max_norm) / (float(total.item()) + 1e-6)
+    if coef < 1.0:
+        for g in grads:
+            g._data *= g._data.dtype.type(coef)
+            g._vc[0] += 1
+    return total
+
+
+clip_grad_norm = clip_grad_norm_
+
+
+def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
+    """Clamp every gradient element into [-clip_value, clip_value] in place."""
+    clip_value = float(clip_value)
+    for g in _grads(parameters):
+        xp = g.device.xp
+        xp.clip(g._data, -clip_value, clip_value, out=g._data)
+        g._vc[0] += 1

@@ -1,0 +1,83 @@
+"""RMSprop: divide the gradient by a running root-mean-square, optionally centered and with momentum."""
+
+from __future__ import annotations
+
+from engine.optim.optimizer import Optimizer, bump_step, prepared_grad, step_tensor
+from engine.tensor import _make
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton), as ``torch.optim.RMSprop``.
+
+    Args:
+        params: parameters or parameter groups to optimize.
+        lr: learning rate. alpha: smoothing constant of the squared-gradient average.
+        eps: added to the denominator. weight_decay: L2 penalty. momentum: momentum factor.
+        centered: normalise by the estimated variance instead of the raw second moment.
+
+    Example:
+        >>> opt = engine.optim.RMSprop(model.parameters(), lr=1e-2)  # doctest: +SKIP
+    """
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False,
+                 capturable: bool = False, foreach=None, maximize: bool = False, differentiable: bool = False):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if alpha < 0.0:
+            raise ValueError(f"Invalid alpha value: {alpha}")
+        defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps, "centered": centered,
+                    "weight_decay": weight_decay, "capturable": capturable, "foreach": foreach,
+                    "maximize": maximize, "differentiable": differentiable}
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        """Apply one update to every parameter that has a gradient; returns the closure's loss."""
+        return self._update_all(closure)
+
+    def _update(self, p, group: dict) -> None:
+        state = self.state[p]
+        xp = p._device.xp
+        data = p._data
+        if not state:
+            state["step"] = step_tensor()
+            state["square_avg"] = _make(xp.zeros_like(data), p._dtype, p._device)
+            if group["momentum"] > 0:
+                state["momentum_buffer"] = _make(xp.zeros_like(data), p._dtype, p._device)
+            if group["centered"]:
+                state["grad_avg"] = _make(xp.zeros_like(data), p._dtype, p._device)
+        bump_step(state)
+        g = prepared_grad(self, p, group)
+        alpha, lr = group["alpha"], group["lr"]
+        square_avg = state["square_avg"]._data
+        tmp = self._scratch_like(data)
+        square_avg *= alpha
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1 - alpha
+        square_avg += tmp
+        if group["centered"]:
+            grad_avg = state["grad_avg"]._data
+            xp.subtract(g, grad_avg, out=tmp)
+            tmp *= 1 - alpha
+            grad_avg += tmp
+            xp.multiply(grad_avg, grad_avg, out=tmp)
+            xp.subtract(square_avg, tmp, out=tmp)
+            xp.sqrt(tmp, out=tmp)
+        else:
+            xp.sqrt(square_avg, out=tmp)
+        tmp += group["eps"]
+        xp.divide(g, tmp, out=tmp)
+        if group["momentum"] > 0:
+            buf = state["momentum_buffer"]._data
+            buf *= group["momentum"]
+            buf += tmp
+            xp.multiply(buf, -lr, out=tmp)
+        else:
+            tmp *= -lr
+        data += tmp

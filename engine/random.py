@@ -1,0 +1,154 @@
+"""Random number generation: ``Generator`` objects, the default generator and ``manual_seed``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from engine import backend
+from engine.device import CPU, as_device
+
+_DEFAULT_SEED = 67280421310721  # PyTorch's default initial seed
+
+
+class Generator:
+    """A random-number stream for one device; on CPU it wraps NumPy's PCG64.
+
+    Example:
+        >>> g = engine.Generator().manual_seed(0)
+        >>> a = engine.rand(3, generator=g)
+        >>> state = g.get_state(); b = engine.rand(3, generator=g)
+        >>> g.set_state(state); engine.equal(engine.rand(3, generator=g), b)
+        True
+    """
+
+    def __init__(self, device="cpu"):
+        self.device = as_device(device)
+        self.manual_seed(_DEFAULT_SEED)
+
+    def manual_seed(self, seed: int) -> Generator:
+        seed = int(seed)
+        if seed < 0:
+            seed &= (1 << 64) - 1  # NOTE: PyTorch accepts negative seeds by wrapping them
+        self._initial_seed = seed
+        if self.device.type == "cpu":
+            self._rng = np.random.Generator(np.random.PCG64(seed))
+        else:
+            cupy = backend.cupy_or_raise()
+            with cupy.cuda.Device(self.device.index):
+                self._rng = cupy.random.RandomState(seed % (1 << 63))
+        return self
+
+    def seed(self) -> int:
+        """Seed from the operating system's entropy; returns the seed."""
+        seed = int(np.random.SeedSequence().entropy) % (1 << 63)
+        self.manual_seed(seed)
+        return seed
+
+    def initial_seed(self) -> int:
+        return self._initial_seed
+
+    def get_state(self):
+        """The full state as a uint8 tensor (JSON inside), for ``set_state`` and checkpoints."""
+        from engine.creation import tensor
+        from engine.dtypes import uint8
+
+        if self.device.type != "cpu":
+            raise NotImplementedError("get_state() of a CUDA generator is not supported; re-seed it instead")
+        payload = {"seed": self._initial_seed, "bit_generator": self._rng.bit_generator.state}
+        raw = json.dumps(payload, sort_keys=True).encode()
+        return tensor(list(raw), dtype=uint8)
+
+    def set_state(self, new_state) -> Generator:
+        if self.device.type != "cpu":
+            raise NotImplementedError("set_state() of a CUDA generator is not supported; re-seed it instead")
+        raw = bytes(np.asarray(new_state.numpy() if hasattr(new_state, "numpy") else new_state,
+                               dtype=np.uint8).tolist())
+        payload = json.loads(raw.decode())
+        self._initial_seed = payload["seed"]
+        self._rng = np.random.Generator(np.random.PCG64())
+        self._rng.bit_generator.state = payload["bit_generator"]
+        return self
+
+    # ----- samplers (used by engine.creation) -----------------------------------------------
+    def uniform_array(self, shape, np_dtype):
+        if self.device.type == "cpu":
+            kind = np_dtype if np_dtype in (np.float32, np.float64) else np.float32
+            out = self._rng.random(shape, dtype=kind)
+        else:
+            out = self._rng.random_sample(shape, dtype=np.float32 if np_dtype != np.float64 else np.float64)
+        return out if out.dtype == np_dtype else out.astype(np_dtype)
+
+    def normal_array(self, shape, np_dtype):
+        if self.device.type == "cpu":
+            kind = np_dtype if np_dtype in (np.float32, np.float64) else np.float32
+            out = self._rng.standard_normal(shape, dtype=kind)
+        else:
+            out = self._rng.standard_normal(shape, dtype=np.float32 if np_dtype != np.float64 else np.float64)
+        return out if out.dtype == np_dtype else out.astype(np_dtype)
+
+    def integers_array(self, low: int, high: int, shape, np_dtype):
+        if self.device.type == "cpu":
+            return self._rng.integers(low, high, shape, dtype=np.int64).astype(np_dtype, copy=False)
+        return self._rng.randint(low, high, shape, dtype=np.int64).astype(np_dtype, copy=False)
+
+    def permutation_array(self, n: int):
+        return self._rng.permutation(n)
+
+
+default_generator = Generator(CPU)
+_cuda_generators: dict[int, Generator] = {}
+
+
+def generator_for(device) -> Generator:
+    """The default generator of a device."""
+    if device.type == "cpu":
+        return default_generator
+    gen = _cuda_generators.get(device.index)
+    if gen is None:
+        gen = _cuda_generators[device.index] = Generator(device)
+        if _last_seed is not None:
+            gen.manual_seed(_last_seed)
+    return gen
+
+
+_last_seed: int | None = None
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed every default generator (CPU and CUDA) for reproducible runs."""
+    global _last_seed
+    _last_seed = int(seed)
+    default_generator.manual_seed(seed)
+    for gen in _cuda_generators.values():
+        gen.manual_seed(seed)
+    return default_generator
+
+
+def seed() -> int:
+    s = default_generator.seed()
+    manual_seed(s)
+    return s
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_rng_state():
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state) -> None:
+    default_generator.set_state(new_state)
+
+
+def cuda_manual_seed(seed: int, index: int | None = None) -> None:
+    global _last_seed
+    if index is None:
+        _last_seed = int(seed)
+        for gen in _cuda_generators.values():
+            gen.manual_seed(seed)
+    else:
+        generator_for(as_device(f"cuda:{index}")).manual_seed(seed)

@@ -1,0 +1,363 @@
+"""``engine.save`` / ``engine.load``: one safetensors file per object, never a pickle.
+
+Tensors (and NumPy arrays, bytes) are safetensors tensors; everything around them (dicts, lists,
+tuples, numbers, strings, None) is a JSON tree in the file's metadata (``kiln.tree``), where a
+tensor is a reference by name. A flat ``{name: tensor}`` state dict keeps its names, so
+``safetensors.torch.load_file`` reads it as a PyTorch state dict; a file with no ``kiln.tree``
+(written by ``safetensors.torch.save_file``) loads as ``{name: tensor}``.
+
+Loading parses the header and the JSON itself and builds only tensors, arrays, bytes and plain
+Python values: a file cannot name a class or a function, so it cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+import tempfile
+
+import ml_dtypes
+import numpy as np
+from safetensors import TensorSpec, serialize
+
+TREE_KEY = "kiln.tree"
+FORMAT_KEY = "kiln.format"
+FORMAT_VERSION = "1"
+_MAX_HEADER = 100 * 1024 * 1024
+
+# safetensors dtype codes <-> NumPy dtypes
+_DTYPES = {"BOOL": np.dtype(np.bool_), "U8": np.dtype(np.uint8), "I8": np.dtype(np.int8),
+           "I16": np.dtype(np.int16), "U16": np.dtype(np.uint16), "I32": np.dtype(np.int32),
+           "U32": np.dtype(np.uint32), "I64": np.dtype(np.int64), "U64": np.dtype(np.uint64),
+           "F16": np.dtype(np.float16), "BF16": np.dtype(ml_dtypes.bfloat16), "F32": np.dtype(np.float32),
+           "F64": np.dtype(np.float64)}
+
+
+# ----- save --------------------------------------------------------------------------------------
+def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True) -> None:
+    """Save tensors, state dicts and nested checkpoints to one safetensors file (written atomically).
+
+    Args:
+        obj: a tensor, array, number, string, bytes, None, or lists/tuples/dicts of them
+            (module, optimizer and scheduler state dicts, ``engine.get_rng_state()`` ...).
+        f: a path (written to a temporary name, then renamed) or a binary file object.
+
+    Example:
+        >>> engine.save({"model": model.state_dict(), "epoch": 3}, "ckpt.safetensors")  # doctest: +SKIP
+        >>> engine.load("ckpt.safetensors")["epoch"]  # doctest: +SKIP
+        3
+    """
+    if pickle_module is not None:
+        raise ValueError("engine.save never pickles: pickle_module is not supported")
+    data = dumps(obj)
+    if hasattr(f, "write"):
+        f.write(data)
+        return
+    _write_atomically(os.fspath(f), data)
+
+
+def dumps(obj) -> bytes:
+    """The bytes ``engine.save`` writes for ``obj``."""
+    writer = _Writer()
+    if _is_flat_state_dict(obj):
+        tree = {name: writer.tensor(value, name) for name, value in obj.items()}
+    else:
+        tree = writer.encode(obj, "")
+    metadata = {"format": "pt", FORMAT_KEY: FORMAT_VERSION, TREE_KEY: json.dumps(tree, allow_nan=False)}
+    specs = {name: TensorSpec(dtype=a.dtype.name, shape=a.shape, data_ptr=a.ctypes.data, data_len=a.nbytes)
+             for name, a in writer.arrays.items()}
+    return bytes(serialize(specs, metadata=metadata))
+
+
+def _is_flat_state_dict(obj) -> bool:
+    from engine.tensor import Tensor
+
+    return (isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) and not k.startswith("$") for k in obj)
+            and all(isinstance(v, Tensor) for v in obj.values()))
+
+
+class _Writer:
+    """Collects arrays under unique names while turning the object into a JSON tree."""
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+        self.names: dict[int, str] = {}
+        self.keep: list = []  # the objects named above stay alive, so their ids stay unique
+
+    def _add(self, source, array: np.ndarray, path: str) -> str:
+        name = self.names.get(id(source))
+        if name is not None:
+            return name
+        name = path or "tensor"
+        n = 1
+        while name in self.arrays:
+            name = f"{path or 'tensor'}#{n}"
+            n += 1
+        if array.dtype.kind == "O":
+            raise TypeError(f"engine.save can't store an object array at {path!r}")
+        # NOTE: not np.ascontiguousarray, which turns a 0-dim array into a 1-dim one.
+        self.arrays[name] = array if array.flags.c_contiguous else array.copy(order="C")
+        self.names[id(source)] = name
+        self.keep.append(source)
+        return name
+
+    def tensor(self, t, path: str) -> dict:
+        from engine import backend
+
+        node = {"$tensor": self._add(t, backend.to_numpy(t._data), path)}
+        if t._device.type != "cpu":
+            node["device"] = str(t._device)
+        if t._requires_grad:
+            node["requires_grad"] = True
+        if type(t).__name__ == "Parameter":
+            node["parameter"] = True
+        return node
+
+    def encode(self, value, path: str):
+        from engine.device import device as device_type
+        from engine.dtypes import dtype as dtype_type
+        from engine.tensor import Tensor
+
+        if value is None or isinstance(value, bool | str):
+            return value
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            return value if math.isfinite(value) else {"$float": repr(value)}
+        if isinstance(value, Tensor):
+            return self.tensor(value, path)
+        if isinstance(value, np.ndarray):
+            return {"$ndarray": self._add(value, value, path)}
+        if isinstance(value, np.generic):
+            return self.encode(value.item(), path)
+        if isinstance(value, bytes | bytearray):
+            return {"$bytes": self._add(value, np.frombuffer(bytes(value), dtype=np.uint8), path)}
+        if isinstance(value, dtype_type):
+            return {"$dtype": value.name}
+        if isinstance(value, device_type):
+            return {"$device": str(value)}
+        if isinstance(value, dict):
+            return self._encode_dict(value, path)
+        if isinstance(value, list):
+            return [self.encode(v, _join(path, i)) for i, v in enumerate(value)]
+        if isinstance(value, tuple):
+            return {"$tuple": [self.encode(v, _join(path, i)) for i, v in enumerate(value)]}
+        if isinstance(value, set | frozenset):
+            return {"$set": [self.encode(v, _join(path, i)) for i, v in enumerate(value)]}
+        raise TypeError(f"engine.save can't store {type(value).__name__} at {path or 'the top level'!r}: only "
+                        "tensors, arrays, numbers, strings, bytes, None and lists/tuples/dicts of them are saved "
+                        "(nothing is pickled)")
+
+    def _encode_dict(self, value: dict, path: str):
+        if all(isinstance(k, str) and not k.startswith("$") for k in value):
+            return {k: self.encode(v, _join(path, k)) for k, v in value.items()}
+        return {"$dict": [[self.encode(k, path), self.encode(v, _join(path, k))] for k, v in value.items()]}
+
+
+def _join(path: str, key) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+# ----- load --------------------------------------------------------------------------------------
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **kwargs):
+    """Load what ``engine.save`` wrote, or any safetensors file (as ``{name: tensor}``).
+
+    Args:
+        f: a path or a binary file object.
+        map_location: where tensors go: a device (``"cpu"``), a dict mapping saved devices to new
+            ones (``{"cuda:0": "cpu"}``) or ``fn(tensor, saved_device) -> tensor``. By default
+            each tensor returns to the device it was saved from.
+        weights_only: accepted for PyTorch compatibility; loading is always weights-only safe.
+
+    Example:
+        >>> state = engine.load("model.safetensors", map_location="cpu")  # doctest: +SKIP
+    """
+    if pickle_module is not None:
+        raise ValueError("engine.load never unpickles: pickle_module is not supported")
+    if hasattr(f, "read"):
+        data = bytearray(f.read())
+    else:
+        with open(os.fspath(f), "rb") as handle:
+            data = bytearray(handle.read())
+    return loads(data, map_location)
+
+
+def loads(data, map_location=None):
+    """Decode bytes written by ``engine.save`` (or any safetensors bytes)."""
+    arrays, metadata = _read_safetensors(data)
+    reader = _Reader(arrays, map_location)
+    tree = metadata.get(TREE_KEY)
+    if tree is None:
+        return {name: reader.tensor({"$tensor": name}) for name in arrays}
+    try:
+        decoded = json.loads(tree)
+    except ValueError as exc:
+        raise ValueError(f"not an engine.save file: its {TREE_KEY} metadata is not JSON ({exc})") from None
+    return reader.decode(decoded)
+
+
+def _read_safetensors(data: bytearray) -> tuple[dict, dict]:
+    """Arrays (views into ``data``) and metadata of a safetensors buffer, validated."""
+    if len(data) < 8:
+        raise ValueError("not a safetensors file: too short")
+    (header_len,) = struct.unpack("<Q", bytes(data[:8]))
+    if header_len > min(_MAX_HEADER, len(data) - 8):
+        raise ValueError("not a safetensors file (a pickle or zip checkpoint? engine.load reads only "
+                         "safetensors files; re-save the object with engine.save or safetensors)")
+    try:
+        header = json.loads(bytes(data[8:8 + header_len]).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError("not a safetensors file: its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise ValueError("not a safetensors file: its header is not a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise ValueError("corrupt safetensors file: __metadata__ must map strings to strings")
+    start = 8 + header_len
+    buffer = memoryview(data)
+    arrays = {}
+    for name, info in header.items():
+        try:
+            dtype = _DTYPES[info["dtype"]]
+            shape = [int(s) for s in info["shape"]]
+            begin, end = (int(o) for o in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"corrupt or unsupported safetensors entry {name!r}: {info!r}") from None
+        count = math.prod(shape)
+        if begin < 0 or end - begin != count * dtype.itemsize or start + end > len(data) or min(shape, default=0) < 0:
+            raise ValueError(f"corrupt safetensors file: tensor {name!r} does not fit its data offsets")
+        arrays[name] = np.frombuffer(buffer, dtype=dtype, count=count, offset=start + begin).reshape(shape)
+    return arrays, metadata
+
+
+class _Reader:
+    """Turns the JSON tree back into Python values, looking tensors up by name."""
+
+    _TAGS = ("$tensor", "$ndarray", "$bytes", "$float", "$tuple", "$set", "$dict", "$dtype", "$device")
+
+    def __init__(self, arrays: dict, map_location):
+        self.arrays = arrays
+        self.map_location = map_location
+        self.made: dict[str, object] = {}
+
+    def _array(self, name) -> np.ndarray:
+        if not isinstance(name, str) or name not in self.arrays:
+            raise ValueError(f"corrupt engine.save file: it refers to a missing tensor {name!r}")
+        return self.arrays[name]
+
+    def tensor(self, node: dict):
+        name = node["$tensor"]
+        key = (name, bool(node.get("requires_grad")), bool(node.get("parameter")))
+        if key in self.made:
+            return self.made[key]
+        from engine.device import CPU
+        from engine.dtypes import from_numpy_dtype
+        from engine.tensor import _make
+
+        array = self._array(name)
+        t = _make(array, from_numpy_dtype(array.dtype), CPU)
+        t = self._place(t, node.get("device", "cpu"))
+        if node.get("parameter"):
+            t = _as_parameter(t, bool(node.get("requires_grad")))
+        elif node.get("requires_grad"):
+            t.requires_grad_(True)
+        self.made[key] = t
+        return t
+
+    def _place(self, t, saved: str):
+        from engine.device import as_device
+
+        location = self.map_location
+        if callable(location) and not isinstance(location, str | dict):
+            return location(t, saved)
+        if isinstance(location, dict):
+            target = location.get(saved, saved)
+        elif location is not None:
+            target = location
+        else:
+            target = saved
+        target = as_device(target)
+        if target.type == "cpu":
+            return t
+        from engine import backend
+
+        if not backend.cuda_available():
+            raise RuntimeError("Attempting to deserialize object on a CUDA device but CUDA is not available. "
+                               "Use engine.load(..., map_location='cpu') to load it on the CPU.")
+        return t.to(target)
+
+    def decode(self, node):
+        if node is None or isinstance(node, bool | int | float | str):
+            return node
+        if isinstance(node, list):
+            return [self.decode(v) for v in node]
+        if not isinstance(node, dict):
+            raise ValueError(f"corrupt engine.save file: unexpected JSON value {node!r}")
+        tag = next((k for k in node if k.startswith("$")), None)
+        if tag is None:
+            return {k: self.decode(v) for k, v in node.items()}
+        if tag not in self._TAGS:
+            raise ValueError(f"corrupt or unsupported engine.save file: unknown entry {tag!r}")
+        value = node[tag]
+        if tag == "$tensor":
+            return self.tensor(node)
+        if tag == "$ndarray":
+            return self._array(value)
+        if tag == "$bytes":
+            return self._array(value).tobytes()
+        if tag == "$float":
+            if value not in ("inf", "-inf", "nan"):
+                raise ValueError(f"corrupt engine.save file: bad float {value!r}")
+            return float(value)
+        if tag == "$tuple":
+            return tuple(self.decode(v) for v in value)
+        if tag == "$set":
+            return {self.decode(v) for v in value}
+        if tag == "$dtype":
+            from engine.dtypes import as_dtype
+
+            return as_dtype(str(value))
+        if tag == "$device":
+            from engine.device import as_device
+
+            return as_device(str(value))
+        return {self.decode(k): self.decode(v) for k, v in value}
+
+
+def _as_parameter(t, requires_grad: bool):
+    try:
+        from engine.nn.parameter import Parameter
+    except ImportError:
+        return t.requires_grad_(requires_grad) if requires_grad else t
+    return Parameter(t, requires_grad=requires_grad)
+
+
+__all__ = ["dumps", "load", "loads", "save"]

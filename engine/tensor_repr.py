@@ -1,0 +1,110 @@
+"""PyTorch-style ``repr`` of tensors: ``tensor([1., 2.], requires_grad=True)``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine import backend
+from engine.dtypes import FLOAT, bool_, get_default_dtype, int64
+
+_THRESHOLD = 1000  # more elements than this are summarized with "..."
+_EDGE_ITEMS = 3
+_LINE_WIDTH = 80
+_PRECISION = 4
+
+
+class _Formatter:
+    """Chooses one format (integer, fixed or scientific) and width for all elements."""
+
+    def __init__(self, values: np.ndarray, is_float: bool):
+        self.is_float = is_float
+        self.int_mode = True
+        self.sci_mode = False
+        if not is_float:
+            self.width = max((len(str(v)) for v in values.tolist()), default=1)
+            return
+        finite = values[np.isfinite(values)]
+        nonzero = np.abs(finite[finite != 0])
+        self.int_mode = bool(np.all(finite == np.ceil(finite)))
+        if nonzero.size:
+            high, low = float(nonzero.max()), float(nonzero.min())
+            self.sci_mode = high / low > 1000.0 or high > 1e8 or (not self.int_mode and low < 1e-4)
+        self.width = max((len(self.format(float(v))) for v in values), default=1)
+
+    def format(self, value) -> str:
+        if not self.is_float:
+            return str(value)
+        if not math.isfinite(value):
+            return str(value).replace("inf", "inf").lower()
+        if self.sci_mode:
+            return f"{value:.{_PRECISION}e}"
+        if self.int_mode:
+            return f"{value:.0f}."
+        return f"{value:.{_PRECISION}f}"
+
+    def pad(self, value) -> str:
+        return self.format(value).rjust(self.width)
+
+
+def _summary_values(array: np.ndarray, summarize: bool) -> np.ndarray:
+    if not summarize or array.ndim == 0:
+        return array.reshape(-1)
+    if array.shape[0] > 2 * _EDGE_ITEMS:
+        parts = [array[:_EDGE_ITEMS], array[-_EDGE_ITEMS:]]
+    else:
+        parts = [array]
+    return np.concatenate([_summary_values(p[i], summarize) for p in parts for i in range(p.shape[0])]
+                          or [np.zeros(0, array.dtype)])
+
+
+def _format_array(array: np.ndarray, formatter: _Formatter, indent: int, summarize: bool) -> str:
+    if array.ndim == 0:
+        return formatter.format(array.item())
+    if array.ndim == 1:
+        values = array.tolist()
+        if summarize and len(values) > 2 * _EDGE_ITEMS:
+            items = [formatter.pad(v) for v in values[:_EDGE_ITEMS]] + [" ..."] + \
+                    [formatter.pad(v) for v in values[-_EDGE_ITEMS:]]
+        else:
+            items = [formatter.pad(v) for v in values]
+        per_line = max(1, math.floor((_LINE_WIDTH - indent) / (formatter.width + 2)))
+        lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+        return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"
+    rows = range(array.shape[0])
+    if summarize and array.shape[0] > 2 * _EDGE_ITEMS:
+        chosen = [*range(_EDGE_ITEMS), None, *range(array.shape[0] - _EDGE_ITEMS, array.shape[0])]
+    else:
+        chosen = list(rows)
+    parts = ["..." if i is None else _format_array(array[i], formatter, indent + 1, summarize) for i in chosen]
+    separator = "," + "\n" * (array.ndim - 1) + " " * (indent + 1)
+    return "[" + separator.join(parts) + "]"
+
+
+def tensor_repr(t) -> str:
+    array = backend.to_numpy(t._data)
+    dtype = t._dtype
+    is_float = dtype.category == FLOAT
+    prefix = "tensor("
+    suffixes = []
+    if t._device.type != "cpu":
+        suffixes.append(f"device='{t._device}'")
+    if array.size == 0:
+        body = "[]"
+        if array.shape != (0,):
+            suffixes.append(f"size={tuple(array.shape)}")
+    else:
+        summarize = array.size > _THRESHOLD
+        shown = array.astype(np.float64) if is_float else array
+        values = _summary_values(shown, summarize)
+        formatter = _Formatter(values, is_float) if dtype is not bool_ else _Formatter(values, False)
+        body = _format_array(shown, formatter, len(prefix), summarize)
+    default_shown = dtype is get_default_dtype() or dtype is int64 or dtype is bool_
+    if not default_shown:
+        suffixes.append(f"dtype={dtype!r}")
+    if t.grad_fn is not None:
+        suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")
+    elif t._requires_grad:
+        suffixes.append("requires_grad=True")
+    return prefix + body + "".join(", " + s for s in suffixes) + ")"

@@ -1,0 +1,94 @@
+"""Job-side logging, like `torch.utils.tensorboard` or `wandb`: the same script runs anywhere.
+
+Inside Kiln (the worker sets KILN_RUN_DIR and KILN_EVENTS) every call becomes an event the
+platform ingests live; elsewhere it writes ./kiln-runs/<timestamp>/ with config.json,
+metrics.jsonl, progress.json, artifacts/ and checkpoints/.
+
+Example:
+    >>> from engine import track
+    >>> lr = track.config.get("lr", 0.1)
+    >>> start = track.resume()                      # None on a fresh run
+    >>> for step in range(0 if start is None else start.step + 1, 100):
+    ...     track.log({"loss": 1.0 / (step + 1)})    # step auto-increments
+    ...     track.save_checkpoint({"w": weights}, step=step)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.track.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from engine.track.session import Session
+
+_session: Session | None = None
+
+
+def init(config: Mapping[str, Any] | None = None, *, dir: str | os.PathLike[str] | None = None) -> Session:
+    """Start tracking explicitly; `config` gives defaults that a Kiln run's params override.
+
+    Calling it is optional: the first `log`/`config` access starts a session with no defaults.
+    `dir` is the parent of local run folders (default ./kiln-runs); ignored inside Kiln.
+    """
+    global _session
+    if _session is not None:
+        _session.close()
+    _session = Session.from_environment(os.environ, defaults=config, root=Path(dir) if dir else None)
+    return _session
+
+
+def log(values: Mapping[str, Any], step: int | None = None) -> int:
+    """Record metrics at `step` (the previous step + 1 when None); returns the step used."""
+    return _current().log(values, step)
+
+
+def progress(*, epoch: int, epochs: int) -> None:
+    """Report "epoch i of n"; the run page shows it with an ETA."""
+    _current().progress(epoch, epochs)
+
+
+def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> Path:
+    """Keep a file with the run (copied, so later changes to `path` do not matter)."""
+    return _current().log_artifact(path, name)
+
+
+def save_checkpoint(state: dict[str, Any], *, step: int) -> Path:
+    """Save arrays, bytes and JSON values atomically as one safetensors file; returns its path."""
+    return _current().save_checkpoint(state, step)
+
+
+def resume() -> Checkpoint | None:
+    """The checkpoint to continue from (a re-queued Kiln run gets its last one), or None."""
+    return _current().resume()
+
+
+def run_dir() -> Path:
+    """The folder this run writes to."""
+    return _current().run_dir
+
+
+def _current() -> Session:
+    return _session if _session is not None else init()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "config":
+        return _current().config
+    raise AttributeError(f"module 'engine.track' has no attribute {name!r}")
+
+
+__all__ = [
+    "Checkpoint",
+    "config",  # provided lazily by __getattr__
+    "init",
+    "log",
+    "log_artifact",
+    "progress",
+    "read_checkpoint",
+    "resume",
+    "run_dir",
+    "save_checkpoint",
+    "write_checkpoint",
+]

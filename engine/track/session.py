@@ -1,0 +1,124 @@
+"""One tracked run: its config, step counter, channel and folders."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.track.channel import Channel, KilnChannel, LocalChannel
+from engine.track.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint, write_checkpoint
+
+LOCAL_ROOT = "kiln-runs"
+
+
+class Session:
+    """Everything `engine.track` writes goes through here; `in_kiln` says which channel."""
+
+    def __init__(self, run_dir: Path, channel: Channel, config: dict[str, Any], *, in_kiln: bool,
+                 resume_path: Path | None):
+        self.run_dir = run_dir
+        self.config = config
+        self.in_kiln = in_kiln
+        self._channel = channel
+        self._resume_path = resume_path
+        self._next_step = 0
+        self._started = time.time()
+        atexit.register(self.close)
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str], *, defaults: Mapping[str, Any] | None = None,
+                         root: Path | None = None) -> Session:
+        """Kiln's channel when the worker set KILN_RUN_DIR and KILN_EVENTS, else a new local folder."""
+        config = dict(defaults or {})
+        resume = Path(env["KILN_RESUME"]) if env.get("KILN_RESUME") else None
+        if env.get("KILN_RUN_DIR") and env.get("KILN_EVENTS"):
+            run_dir = Path(env["KILN_RUN_DIR"])
+            if env.get("KILN_CONFIG"):
+                config.update(json.loads(Path(env["KILN_CONFIG"]).read_text()))
+            return cls(run_dir, KilnChannel(Path(env["KILN_EVENTS"])), config, in_kiln=True, resume_path=resume)
+        run_dir = _new_local_dir(root or Path.cwd() / LOCAL_ROOT)
+        (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
+        return cls(run_dir, LocalChannel(run_dir), config, in_kiln=False, resume_path=resume)
+
+    def log(self, values: Mapping[str, Any], step: int | None = None) -> int:
+        if step is None:
+            step = self._next_step
+        elif isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"step must be a non-negative int, got {step!r}")
+        clean = {str(key): _number(key, value) for key, value in values.items()}
+        self._next_step = max(self._next_step, step + 1)
+        if clean:
+            self._channel.metrics(step, time.time(), clean)
+        return step
+
+    def progress(self, epoch: int, epochs: int) -> None:
+        elapsed = time.time() - self._started
+        eta = elapsed / epoch * (epochs - epoch) if 0 < epoch <= epochs else None
+        self._channel.progress({"epoch": epoch, "epochs": epochs, "eta_seconds": eta, "time": time.time()})
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
+        source = Path(path)
+        if not source.is_file():
+            raise FileNotFoundError(f"no such file to log as an artifact: {source}")
+        name = _safe_name(name or source.name)
+        target = self.run_dir / "artifacts" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.resolve() != target.resolve():
+            temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+            shutil.copyfile(source, temp)
+            os.replace(temp, target)
+        self._channel.artifact(name, str(target.relative_to(self.run_dir)), time.time())
+        return target
+
+    def save_checkpoint(self, state: dict[str, Any], step: int) -> Path:
+        path = write_checkpoint(self.run_dir / "checkpoints", state, step=step)
+        self._channel.checkpoint(path.name, str(path.relative_to(self.run_dir)), step, time.time())
+        return path
+
+    def resume(self) -> Checkpoint | None:
+        path = self._resume_path or latest_checkpoint(self.run_dir / "checkpoints")
+        if path is None or not path.exists():
+            return None
+        checkpoint = read_checkpoint(path)
+        self._next_step = max(self._next_step, checkpoint.step + 1)
+        return checkpoint
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def _number(key: Any, value: Any) -> float:
+    """A metric value as a float: Python and NumPy numbers, 0-d arrays, anything with .item()."""
+    item = value.item() if hasattr(value, "item") else value
+    if isinstance(item, (int, float)):
+        return float(item)
+    raise TypeError(f"metric {key!r} must be a number, got {type(value).__name__}")
+
+
+def _safe_name(name: str) -> str:
+    parts = Path(name).parts
+    if not parts or Path(name).is_absolute() or ".." in parts or parts[0].startswith("."):
+        raise ValueError(f"artifact name {name!r} must be a relative path inside the run")
+    return "/".join(parts)
+
+
+def _new_local_dir(root: Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for suffix in ["", *(f"-{i}" for i in range(1, 1000))]:
+        candidate = root / f"{stamp}{suffix}"
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a new run folder under {root}")
+
+
+__all__ = ["Checkpoint", "Session"]

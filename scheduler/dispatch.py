@@ -1,0 +1,69 @@
+"""Claim placed runs (compare-and-swap) and ring their worker's doorbell once the claim commits.
+
+A message can be lost (a broker restart, a worker that died before taking it). Runs still
+`scheduled` after `resend_after` seconds get their message again; that is safe because the
+worker's claim is a compare-and-swap on (run, attempt), so at most one delivery runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+
+from celery import Celery
+from django.db import transaction
+from django.utils import timezone
+
+from scheduler.policy import Assignment
+from webapp.cluster.models import Worker
+from webapp.experiments.lifecycle import run_claim_attempt
+from webapp.experiments.models import Run, RunState
+from worker.celery_app import send_run
+
+log = logging.getLogger("kiln.scheduler")
+
+
+class Dispatcher:
+    def __init__(self, app: Celery, *, resend_after: float):
+        self.app = app
+        self.resend_after = resend_after
+        self._sent: dict[tuple[int, int], float] = {}  # (run, attempt) -> monotonic time last sent
+
+    def start(self, assignments: Sequence[Assignment], workers: dict[str, Worker]) -> int:
+        """Claim each assignment and send its message after commit; returns how many were claimed."""
+        started = 0
+        for assignment in assignments:
+            worker = workers[assignment.worker]
+            with transaction.atomic():
+                if not run_claim_attempt(run_id=assignment.run_id, worker_id=worker.id,
+                                         gpu_indices=list(assignment.gpu_indices),
+                                         reason=f"placed on {worker.name}"):
+                    continue  # cancelled or claimed meanwhile
+                attempt = Run.objects.filter(id=assignment.run_id).values_list("attempt", flat=True).get()
+                transaction.on_commit(functools.partial(self._send, assignment.run_id, attempt, worker.name))
+            started += 1
+        return started
+
+    def resend_stuck(self, online: dict[str, Worker]) -> int:
+        """Send again the messages of runs scheduled on a live worker for too long."""
+        cutoff = timezone.now() - timedelta(seconds=self.resend_after)
+        stuck = Run.objects.filter(state=RunState.SCHEDULED, scheduled_at__lt=cutoff,
+                                   worker__name__in=list(online)).values_list("id", "attempt", "worker__name")
+        resent = 0
+        for run_id, attempt, worker_name in stuck:
+            last = self._sent.get((run_id, attempt), 0.0)
+            if time.monotonic() - last >= self.resend_after:
+                log.warning("run %s attempt %s still scheduled on %s: sending its message again",
+                            run_id, attempt, worker_name)
+                self._send(run_id, attempt, worker_name)
+                resent += 1
+        return resent
+
+    def _send(self, run_id: int, attempt: int, worker_name: str) -> None:
+        self._sent[(run_id, attempt)] = time.monotonic()
+        if len(self._sent) > 10_000:
+            self._sent = dict(list(self._sent.items())[-5_000:])
+        send_run(self.app, run_id=run_id, attempt=attempt, worker_name=worker_name)

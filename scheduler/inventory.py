@@ -1,0 +1,84 @@
+"""What the placement policy needs, read from the database and mapped to its ORM-free dataclasses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from scheduler.policy import (
+    PolicyConfig,
+    QueuedRun,
+    RunningRun,
+    UsageRecord,
+    UsageTotals,
+    WorkerState,
+    usage_totals,
+)
+from webapp.cluster.models import Worker
+from webapp.experiments.models import Run, RunState
+
+CPU_SLOTS_PER_RUN = 1  # the spec has no CPU request yet: every run holds one slot
+HOLDING = (RunState.SCHEDULED, RunState.RUNNING)
+USAGE_HISTORY_HALF_LIVES = 5  # older finished runs weigh < 3% and are not read
+
+
+def queued_runs() -> list[QueuedRun]:
+    rows = Run.objects.filter(state=RunState.QUEUED).values_list(
+        "id", "owner__username", "project__team__slug", "project__owner_user_id", "priority", "gpus",
+        "created_at", "max_minutes",
+    )
+    return [
+        QueuedRun(run_id, user, team if owner_user is None else None, priority, gpus, CPU_SLOTS_PER_RUN,
+                  created.timestamp(), float(minutes))
+        for run_id, user, team, owner_user, priority, gpus, created, minutes in rows
+    ]
+
+
+def worker_states(online: list[Worker]) -> list[WorkerState]:
+    """Each online worker with the GPUs and CPU slots its scheduled and running runs hold."""
+    holding: dict[int, list[dict[str, Any]]] = {worker.id: [] for worker in online}
+    for row in Run.objects.filter(state__in=HOLDING, worker_id__in=holding).values(
+        "id", "worker_id", "gpus", "gpu_indices", "owner__username", "project__team__slug",
+        "project__owner_user_id", "started_at", "scheduled_at", "max_minutes",
+    ):
+        holding[row["worker_id"]].append(dict(row))
+    states = []
+    for worker in online:
+        rows = holding[worker.id]
+        indices = [int(gpu["index"]) for gpu in worker.gpus]
+        used = {index for row in rows for index in row["gpu_indices"]}
+        running = tuple(_running(row) for row in rows)
+        states.append(WorkerState(
+            name=worker.name, gpu_count=len(indices), free_gpu_indices=tuple(i for i in indices if i not in used),
+            cpu_slots=worker.cpu_slots, free_cpu_slots=max(0, worker.cpu_slots - CPU_SLOTS_PER_RUN * len(rows)),
+            running=running,
+        ))
+    return states
+
+
+def usage(config: PolicyConfig, now: float) -> UsageTotals:
+    """Decayed GPU-seconds of recent and running GPU runs, per user and team."""
+    horizon = timezone.now() - timedelta(seconds=config.half_life_seconds * USAGE_HISTORY_HALF_LIVES)
+    rows = Run.objects.filter(gpus__gt=0, started_at__isnull=False).filter(
+        Q(finished_at__isnull=True) | Q(finished_at__gte=horizon)
+    ).values_list("owner__username", "project__team__slug", "project__owner_user_id", "gpus", "started_at",
+                  "finished_at")
+    records = []
+    for user, team, owner_user, gpus, started, finished in rows:
+        if started is None:
+            continue
+        ended = finished.timestamp() if finished else None
+        seconds = max(0.0, (ended or now) - started.timestamp())
+        records.append(UsageRecord(user, team if owner_user is None else None, gpus * seconds, ended))
+    return usage_totals(records, now=now, half_life_seconds=config.half_life_seconds)
+
+
+def _running(row: dict[str, Any]) -> RunningRun:
+    began = row["started_at"] or row["scheduled_at"]
+    expected_end = began.timestamp() + row["max_minutes"] * 60.0 if began else None
+    team = row["project__team__slug"] if row["project__owner_user_id"] is None else None
+    return RunningRun(row["id"], row["owner__username"], team, row["gpus"], CPU_SLOTS_PER_RUN, expected_end)
+

@@ -1,0 +1,54 @@
+"""Runs whose worker died: mark them lost, then re-queue them (they resume from their last
+checkpoint) while attempts remain, else fail them with the reason."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from webapp.cluster.models import Worker
+from webapp.experiments.lifecycle import run_transition
+from webapp.experiments.models import Artifact, Run, RunState
+
+log = logging.getLogger("kiln.scheduler")
+HOLDING = (RunState.SCHEDULED, RunState.RUNNING)
+
+
+def mark_lost(worker_timeout_seconds: float) -> int:
+    """scheduled/running runs of workers that stopped or went silent become lost; returns how many."""
+    cutoff = timezone.now() - timedelta(seconds=worker_timeout_seconds)
+    dead = Worker.objects.filter(Q(stopped_at__isnull=False) | Q(heartbeat_at__lt=cutoff))
+    orphans = Run.objects.filter(state__in=HOLDING).filter(Q(worker__in=dead) | Q(worker__isnull=True))
+    count = 0
+    for run_id, attempt, worker_name in orphans.values_list("id", "attempt", "worker__name"):
+        why = f"worker {worker_name} stopped heartbeating" if worker_name else "its worker was removed"
+        if run_transition(run_id=run_id, from_states=HOLDING, to_state=RunState.LOST,
+                          expected_attempt=attempt, reason=why):
+            log.warning("run %s attempt %s lost: %s", run_id, attempt, why)
+            count += 1
+    return count
+
+
+def requeue_lost() -> int:
+    """lost -> queued while attempts remain (else failed); returns how many were re-queued."""
+    requeued = 0
+    for run_id, attempt, max_attempts in Run.objects.filter(state=RunState.LOST).values_list(
+        "id", "attempt", "max_attempts"
+    ):
+        if attempt >= max_attempts:
+            reason = f"its worker was lost on {attempt} of {max_attempts} attempts; giving up"
+            run_transition(run_id=run_id, from_states=(RunState.LOST,), to_state=RunState.FAILED,
+                           expected_attempt=attempt, reason=reason, failure_reason=reason)
+            continue
+        step = Artifact.objects.filter(run_id=run_id, kind="checkpoint").order_by("-step").values_list(
+            "step", flat=True).first()
+        resume = f"; resumes from checkpoint step {step}" if step is not None else "; starts over (no checkpoint)"
+        reason = f"re-queued after its worker was lost (attempt {attempt} of {max_attempts}){resume}"
+        if run_transition(run_id=run_id, from_states=(RunState.LOST,), to_state=RunState.QUEUED,
+                          expected_attempt=attempt, reason=reason, pending_reason=reason, worker=None,
+                          gpu_indices=[]):
+            requeued += 1
+    return requeued

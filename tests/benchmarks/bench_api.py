@@ -1,0 +1,176 @@
+"""API run-list throughput: requests per second against a real gunicorn, with token auth.
+
+Run: `python tests/benchmarks/bench_api.py` (or `make bench`). Prints one JSON object.
+Serves a project of RUNS runs (each with tags and metric summaries) from a temp data folder on
+SQLite, or from PostgreSQL when DATABASE_URL is set (the benchmark's project is deleted after).
+CLIENTS threads, each with its own token and a keep-alive connection, ask for one page of 50
+runs as fast as they can for SECONDS seconds. Target: 300 requests/s.
+The server's CPU time per request is reported too: unlike requests/s it does not depend on how
+busy the machine is, so 1000 / server_cpu_ms_per_request is what one idle core can serve.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ["KILN_DATA_DIR"] = tempfile.mkdtemp(prefix="kiln-bench-api-")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from webapp.accounts.tokens import token_create  # noqa: E402
+from webapp.bootstrap import prepare_data_dirs  # noqa: E402
+from webapp.experiments.results import MetricPoint, metrics_log  # noqa: E402
+from webapp.experiments.submit import run_submit  # noqa: E402
+from webapp.projects.models import Project  # noqa: E402
+
+RUNS = 300
+CLIENTS = 8
+SECONDS = 5.0
+WARMUP_SECONDS = 1.0
+TARGET = 300.0
+PAGE = 50
+
+
+def _seed() -> tuple[Project, list[str]]:
+    from django.contrib.auth import get_user_model
+
+    suffix = f"{os.getpid()}-{int(time.time())}"
+    user = get_user_model().objects.create_user(username=f"bench-{suffix}", password=None)
+    project = Project.objects.create(slug="bench", name="Bench", owner_user=user)
+    spec = {"recipe": {"model": "mlp"}, "tags": ["bench", "baseline"],
+            "sweep": {"method": "random", "max_runs": RUNS, "parameters": {"optimizer.lr": {"min": 1e-4, "max": 1e-1}}}}
+    runs = run_submit(user=user, project=project, spec=spec).runs
+    for run in runs:
+        metrics_log(run_id=run.id, points=[MetricPoint(key, 0, 0.5, 0.0) for key in ("loss", "accuracy", "val_loss")])
+    tokens = [token_create(user=user, name=f"bench {i}")[1] for i in range(CLIENTS)]
+    return project, tokens
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(port: int) -> subprocess.Popen:
+    workers = max(2, os.cpu_count() or 2)
+    argv = [sys.executable, "-m", "gunicorn", "webapp.wsgi:application", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers), "--worker-class", "gthread", "--threads", "4", "--keep-alive", "30",
+            "--log-level", "warning", "--no-control-socket"]
+    server = subprocess.Popen(argv, cwd=ROOT, env={**os.environ})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def _hammer(port: int, path: str, token: str, stop_at: float, counts: list[int], errors: list[str]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Bearer {token}"}
+    done = 0
+    while time.monotonic() < stop_at:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            errors.append(f"{response.status} {body[:200]!r}")
+            break
+        done += 1
+        if response.getheader("Connection", "").lower() == "close":
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.close()
+    counts.append(done)
+
+
+def _measure(port: int, path: str, tokens: list[str], seconds: float) -> tuple[float, list[str]]:
+    counts: list[int] = []
+    errors: list[str] = []
+    start = time.monotonic()
+    threads = [threading.Thread(target=_hammer, args=(port, path, token, start + seconds, counts, errors)) for token in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - start), errors
+
+
+def _server_cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU time used so far by gunicorn and its workers: a load-independent cost per request."""
+    master = psutil.Process(server.pid)
+    total = 0.0
+    for process in [master, *master.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def main() -> None:
+    prepare_data_dirs()
+    call_command("migrate", verbosity=0)
+    project, tokens = _seed()
+    connection.close()
+    port = _free_port()
+    server = _serve(port)
+    path = f"/api/runs?project={project.id}&limit={PAGE}"
+    try:
+        _measure(port, path, tokens, WARMUP_SECONDS)
+        cpu_before = _server_cpu_seconds(server)
+        rate, errors = _measure(port, path, tokens, SECONDS)
+        cpu_ms = (_server_cpu_seconds(server) - cpu_before) * 1000 / max(1.0, rate * SECONDS)
+        probe = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        probe.request("GET", path, headers={"Authorization": f"Bearer {tokens[0]}"})
+        page = json.loads(probe.getresponse().read())
+        probe.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        Project.objects.filter(id=project.id).delete()
+        project.owner_user.delete()
+    print(json.dumps({
+        "benchmark": "api_run_list",
+        "database": connection.vendor,
+        "cache": "redis" if os.environ.get("REDIS_URL") else "file",
+        "runs_in_project": page["count"],
+        "page_size": len(page["items"]),
+        "clients": CLIENTS,
+        "seconds": SECONDS,
+        "requests_per_second": round(rate, 1),
+        "server_cpu_ms_per_request": round(cpu_ms, 2),
+        "cpu_cores": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 1),
+        "target": TARGET,
+        "ratio_to_target": round(rate / TARGET, 2),
+        "errors": errors[:3],
+    }))
+
+
+if __name__ == "__main__":
+    main()

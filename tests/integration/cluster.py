@@ -1,0 +1,126 @@
+"""A real Kiln cluster for integration tests: `kiln scheduler` and `kiln worker` subprocesses on
+the test database, driven through the services from the test process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import psutil
+
+from webapp.cluster.models import Worker
+from webapp.experiments.models import Run
+from webapp.experiments.submit import CodeUpload, run_submit
+
+TEST_SECRET_KEY = "integration-secret-key-that-must-never-reach-a-job"
+
+
+class Cluster:
+    def __init__(self, data_dir: Path, database_url: str, redis_url: str | None):
+        self.data_dir = data_dir
+        self.project: Any = None
+        self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
+        self.env.update(
+            DATABASE_URL=database_url, KILN_DATA_DIR=str(data_dir), SECRET_KEY=TEST_SECRET_KEY,
+            KILN_HEARTBEAT_SECONDS="0.5", KILN_WORKER_TIMEOUT="4", KILN_SCHEDULER_TICK="0.5",
+        )
+        if redis_url:
+            self.env["REDIS_URL"] = redis_url
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, role: str, name: str | None = None) -> str:
+        """Start `kiln scheduler` or `kiln worker`; returns the process's name in this cluster."""
+        name = name or f"{role}-{uuid.uuid4().hex[:8]}"
+        env = {**self.env, "KILN_WORKER_NAME": name}
+        log = open(self.data_dir / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "webapp.client.cli", role], env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        if role == "worker":
+            self.wait_workers([name])
+        return name
+
+    def wait_workers(self, names: list[str] | None = None) -> None:
+        """Until the named workers (default: every worker started) are registered and heartbeating."""
+        names = names or [n for n in self.procs if n.startswith("worker-")]
+        wait_for(lambda: Worker.objects.filter(name__in=names, stopped_at__isnull=True).count() == len(names), 60,
+                 f"workers {names} never registered", self.logs)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a process (and its process group): a machine dying, not a clean stop."""
+        proc = self.procs.pop(name)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+
+    def submit(self, source: str, *, params: dict | None = None, max_minutes: int = 5) -> Run:
+        spec = {"params": params or {}, "resources": {"max_minutes": max_minutes}}
+        code = CodeUpload(filename="main.py", data=textwrap.dedent(source).encode())
+        return run_submit(user=self.project.owner_user, project=self.project, spec=spec, code=code).runs[0]
+
+    def wait_state(self, run: Run, states: tuple[str, ...], timeout: float) -> Run:
+        wait_for(lambda: Run.objects.filter(id=run.id, state__in=states).exists(), timeout,
+                 f"run {run.id} never reached {states}", lambda: self._run_story(run))
+        run.refresh_from_db()
+        return run
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.data_dir.glob("*.log"))
+
+    def _run_story(self, run: Run) -> str:
+        run.refresh_from_db()
+        events = list(run.events.values_list("from_state", "to_state", "reason"))
+        lines = list(run.log_lines.order_by("seq").values_list("text", flat=True))[-30:]
+        return f"state={run.state} pending={run.pending_reason!r}\nevents={events}\nlog={lines}\n{self.logs()}"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, message: str, details: Callable[[], str]) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} within {timeout:.0f} s\n{details()}")
+        time.sleep(0.1)
+
+
+def database_url_for(name: str, base_url: str) -> str:
+    """The same server as DATABASE_URL, but the database pytest-django created."""
+    return urlunparse(urlparse(base_url)._replace(path=f"/{name}"))
+
+
+def job_processes(run_id: int) -> list[int]:
+    """Live processes working in a run's folder (the job and anything it started)."""
+    marker = f"/runs/{run_id}/"
+    found = []
+    for proc in psutil.process_iter(["pid", "cwd", "cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if marker in (proc.info["cwd"] or "") or any(marker in part for part in proc.info["cmdline"] or []):
+                found.append(proc.info["pid"])
+        except psutil.Error:
+            continue
+    return found

@@ -1,0 +1,80 @@
+"""Faults through the real cluster: a worker dying mid-run, and hostile jobs."""
+
+from __future__ import annotations
+
+import pytest
+from cluster import TEST_SECRET_KEY, job_processes, wait_for
+
+from webapp.experiments.models import Artifact, RunEvent, RunState
+
+pytestmark = pytest.mark.slow
+
+SLOW_TRAIN = """
+    import time
+    import numpy as np
+    from engine import track
+    start = track.resume()
+    if start is not None:
+        print("resumed at step", start.step, "weights", float(start.state["w"][0]))
+    for step in range(0 if start is None else start.step + 1, 20):
+        track.log({"loss": 1.0 / (step + 1)}, step=step)
+        track.save_checkpoint({"w": np.full(2, step, dtype=np.float32)}, step=step)
+        time.sleep(0.25)
+    print("done")
+"""
+
+
+def test_a_worker_killed_mid_run_loses_the_run_which_resumes_from_its_checkpoint_elsewhere(kiln):
+    run = kiln.submit(SLOW_TRAIN)
+    run = kiln.wait_state(run, (RunState.RUNNING,), 30)
+    first_worker = run.worker.name
+    wait_for(lambda: Artifact.objects.filter(run=run, kind="checkpoint", step__gte=3).exists(), 30,
+             "no checkpoint before the crash", kiln.logs)
+    spare = kiln.start("worker")
+    kiln.kill(first_worker)
+    wait_for(lambda: not job_processes(run.id), 5, "the dead worker's job kept running", kiln.logs)
+    run = kiln.wait_state(run, (RunState.SUCCEEDED, RunState.FAILED), 90)
+    assert run.state == RunState.SUCCEEDED, kiln._run_story(run)
+    assert run.attempt == 2 and run.worker.name == spare
+    story = list(RunEvent.objects.filter(run=run).values_list("to_state", flat=True))
+    assert story == ["queued", "scheduled", "running", "lost", "queued", "scheduled", "running", "succeeded"]
+    steps = list(run.metrics.filter(key="loss").order_by("step").values_list("step", flat=True))
+    assert steps == list(range(20))  # nothing lost, nothing stored twice
+    text = "\n".join(run.log_lines.order_by("seq").values_list("text", flat=True))
+    assert "resuming from checkpoint step" in text and "resumed at step" in text
+
+
+HOSTILE = {
+    "fork_bomb": ("import os\nwhile True:\n    os.fork()\n", "processes"),
+    "prints_gigabytes": ("line = 'y' * 4096\nwhile True:\n    print(line)\n", "printed more than"),
+    "reads_secrets": ("""
+        import glob, os
+        print(dict(os.environ))
+        for path in glob.glob("/proc/[0-9]*/environ"):
+            try:
+                print(path, open(path, "rb").read())
+            except OSError as exc:
+                print(path, exc)
+        raise SystemExit("found nothing to steal")
+    """, "found nothing to steal"),
+    "opens_a_connection": ("import socket\nsocket.create_connection(('127.0.0.1', 5432), timeout=3)\n",
+                           "Error"),
+    "writes_a_huge_file": ("with open('big', 'wb') as f:\n    f.seek(64 * 2**30)\n    f.write(b'x')\n",
+                           "File too large"),
+    "segfaults": ("import ctypes\nctypes.string_at(0)\n", "SIGSEGV"),
+}
+
+
+def test_hostile_jobs_each_fail_clearly_and_the_worker_keeps_serving(kiln):
+    runs = {name: kiln.submit(source) for name, (source, _) in HOSTILE.items()}
+    for name, run in runs.items():
+        run = kiln.wait_state(run, (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED), 120)
+        expected = HOSTILE[name][1]
+        assert run.state == RunState.FAILED, f"{name}: {kiln._run_story(run)}"
+        assert expected in run.failure_reason, f"{name}: {run.failure_reason}"
+        text = "\n".join(run.log_lines.values_list("text", flat=True))
+        assert "attempt 1 on worker" in text
+        assert TEST_SECRET_KEY not in text and "DATABASE_URL" not in text and "REDIS_URL" not in text
+        assert not job_processes(run.id), f"{name} left processes behind"
+    after = kiln.wait_state(kiln.submit("print('still serving')"), (RunState.SUCCEEDED, RunState.FAILED), 60)
+    assert after.state == RunState.SUCCEEDED

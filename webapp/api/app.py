@@ -1,0 +1,35 @@
+"""The one NinjaAPI instance: token auth on every endpoint (but sign-in), Kiln's error shape, local docs."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from webapp.api import projects, results, runs, teams, tokens
+from webapp.api.auth import TokenAuth
+from webapp.api.docs import LocalSwagger
+from webapp.api.errors import install_error_handlers
+from webapp.api.query import __doc__ as QUERY_LANGUAGE
+
+DESCRIPTION = f"""Kiln's REST API. Get a token with `POST /api/auth/token` and send
+`Authorization: Bearer <token>` with every other request. Errors are JSON
+`{{"code", "message", "fields"}}`; anything you may not see answers 404.
+
+## Run queries (`GET /api/runs?query=...`)
+
+{QUERY_LANGUAGE}
+"""
+
+api = NinjaAPI(
+    title="Kiln API",
+    version="1",
+    description=DESCRIPTION,
+    urls_namespace="api",
+    auth=TokenAuth(),
+    docs=LocalSwagger(),
+)
+install_error_handlers(api)
+api.add_router("/auth", tokens.router)
+api.add_router("/projects", projects.router)
+api.add_router("/runs", runs.router)
+api.add_router("/runs", results.router)
+api.add_router("/teams", teams.router)

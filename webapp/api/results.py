@@ -1,0 +1,159 @@
+"""/api/runs/{id}/...: what a run reports: metrics (batch log, summaries, history), logs, artifacts."""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from typing import Literal
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse
+from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
+from pydantic import Field
+
+from webapp.api.auth import ApiRequest
+from webapp.api.errors import ApiError, ErrorOut
+from webapp.api.schemas import ArtifactOut, Id, SummaryOut, Text, artifact_out, finite, summary_out
+from webapp.dashboards.series import EMPTY, SERIES_BUDGET, overviews, read_points, series_refs
+from webapp.experiments.results import MAX_METRIC_BATCH, MetricPoint, artifact_store, metrics_log
+from webapp.experiments.selectors import artifact_for, log_tail, metric_summaries, run_artifacts, run_for
+from webapp.projects.permissions import Access
+
+router = Router(tags=["results"])
+MAX_ARTIFACT_BYTES = 1024**3  # one uploaded artifact
+MAX_FULL_RESOLUTION = 100_000  # points a step range returns before it too is downsampled
+STEP = Field(ge=-(2**62), le=2**62)
+STEP_OR_NONE = Field(None, ge=-(2**62), le=2**62)
+
+
+class PointIn(Schema):
+    key: Text = Field(min_length=1, max_length=200)
+    step: int = STEP
+    value: float
+    wall_time: float | None = Field(None, description="Seconds since the epoch; now when omitted")
+
+
+class MetricsIn(Schema):
+    points: list[PointIn] = Field(max_length=MAX_METRIC_BATCH, description=f"At most {MAX_METRIC_BATCH:,} points")
+
+
+class MetricsLoggedOut(Schema):
+    received: int
+    stored: int = Field(description="Points not stored before; a resent (run, key, step) is ignored")
+
+
+class MetricKeyOut(SummaryOut):
+    key: str
+
+
+class HistoryIn(Schema):
+    key: Text = Field(min_length=1, max_length=200)
+    max_points: int = Field(1000, ge=4, le=SERIES_BUDGET, description="Whole series are min/max-downsampled to this")
+    step_min: int | None = Field(None, ge=-(2**62), le=2**62, description="Either bound: that range at full resolution")
+    step_max: int | None = STEP_OR_NONE
+
+
+class HistoryOut(Schema):
+    key: str
+    total: int = Field(description="Points stored in the requested range")
+    downsampled: bool
+    steps: list[int]
+    values: list[float | None]
+    wall_times: list[float]
+
+
+class LogsIn(Schema):
+    offset: int = Field(0, ge=0, le=2**62, description="The first seq to return: the last seq seen + 1")
+    limit: int = Field(1000, ge=1, le=10_000)
+
+
+class LogLineOut(Schema):
+    seq: int
+    stream: str
+    text: str
+
+
+class LogsOut(Schema):
+    lines: list[LogLineOut]
+    next_offset: int
+    state: str
+    finished: bool
+
+
+@router.post("/{run_id}/metrics", response={200: MetricsLoggedOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
+def log_metrics(request: ApiRequest, run_id: Id, payload: MetricsIn) -> dict:
+    """Log a batch of points; all or nothing, idempotent per (key, step)."""
+    run = run_for(request.auth, run_id, Access.EDIT)
+    now = time.time()
+    points = [MetricPoint(p.key, p.step, p.value, now if p.wall_time is None else p.wall_time) for p in payload.points]
+    return {"received": len(points), "stored": metrics_log(run_id=run.id, points=points)}
+
+
+@router.get("/{run_id}/metrics", response={200: list[MetricKeyOut], 404: ErrorOut})
+def list_metrics(request: ApiRequest, run_id: Id) -> list:
+    """Every metric key of the run with its summary (last, min, max, count)."""
+    return [{"key": s.key, **summary_out(s)} for s in metric_summaries(run_for(request.auth, run_id))]
+
+
+@router.get("/{run_id}/metrics/history", response={200: HistoryOut, 404: ErrorOut})
+def metric_history(request: ApiRequest, run_id: Id, params: Query[HistoryIn]) -> dict:
+    """One key's points by step: the whole series downsampled (min/max buckets keep spikes), or a step range at full resolution."""
+    run = run_for(request.auth, run_id)
+    if params.step_min is None and params.step_max is None:
+        series = overviews(series_refs([run.id], [params.key]), params.max_points).get((run.id, params.key), EMPTY)
+    else:
+        series = read_points(run.id, params.key, lo=params.step_min, hi=params.step_max)
+        if series.raw_count > MAX_FULL_RESOLUTION:
+            series = series.take(params.max_points)
+    return {
+        "key": params.key, "total": series.raw_count, "downsampled": series.sampled,
+        "steps": series.steps.tolist(), "values": [finite(v) for v in series.values.tolist()],
+        "wall_times": series.walls.tolist(),
+    }
+
+
+@router.get("/{run_id}/logs", response={200: LogsOut, 404: ErrorOut})
+def logs(request: ApiRequest, run_id: Id, params: Query[LogsIn]) -> dict:
+    """Log lines from `offset` on, oldest first; poll with next_offset until `finished`."""
+    run = run_for(request.auth, run_id)
+    lines = log_tail(run, offset=params.offset, limit=params.limit)
+    next_offset = lines[-1]["seq"] + 1 if lines else params.offset
+    return {"lines": lines, "next_offset": next_offset, "state": run.state, "finished": run.is_final}
+
+
+@router.get("/{run_id}/artifacts", response={200: list[ArtifactOut], 404: ErrorOut})
+def list_artifacts(request: ApiRequest, run_id: Id) -> list:
+    return [artifact_out(a) for a in run_artifacts(run_for(request.auth, run_id))]
+
+
+class ArtifactIn(Schema):
+    name: Text = Field("", max_length=255, description="Relative path under the run; the file's name when empty")
+    kind: Literal["artifact", "checkpoint"] = "artifact"
+    step: int | None = STEP_OR_NONE
+
+
+@router.post("/{run_id}/artifacts", response={201: ArtifactOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut, 422: ErrorOut})
+def upload_artifact(request: ApiRequest, run_id: Id, form: Form[ArtifactIn], file: File[UploadedFile]) -> Status:
+    """Attach a file to the run (multipart); the same name replaces the old file."""
+    run = run_for(request.auth, run_id, Access.EDIT)
+    if (file.size or 0) > MAX_ARTIFACT_BYTES:
+        raise ApiError(413, "too_large", f"The file is {file.size:,} bytes; the limit is {MAX_ARTIFACT_BYTES:,}",
+                       fields=[{"field": "file", "message": f"larger than {MAX_ARTIFACT_BYTES:,} bytes"}])
+    name = form.name or posixpath.basename(file.name or "")
+    return Status(201, artifact_out(artifact_store(run_id=run.id, name=name, kind=form.kind, file=file, step=form.step)))
+
+
+@router.get("/{run_id}/artifacts/{artifact_id}/download", response={200: None, 404: ErrorOut})
+def download_artifact(request: ApiRequest, run_id: Id, artifact_id: Id) -> FileResponse:
+    """The file itself, streamed from storage."""
+    artifact = artifact_for(run_for(request.auth, run_id), artifact_id)
+    try:
+        handle = default_storage.open(artifact.storage_path, "rb")
+    except FileNotFoundError:
+        raise ApiError(404, "not_found", "The artifact's file is missing from storage") from None
+    response = FileResponse(
+        handle, as_attachment=True,
+        filename=posixpath.basename(artifact.name), content_type="application/octet-stream",
+    )
+    response["X-Checksum-Sha256"] = artifact.sha256
+    return response

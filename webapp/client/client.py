@@ -1,0 +1,285 @@
+"""Kiln's Python client: a thin layer over the REST API, on the standard library only (no Django).
+
+    >>> from webapp.client.client import Client
+    >>> kiln = Client("http://127.0.0.1:8000", "kiln_...")            # or Client() after `kiln login`
+    >>> runs = kiln.submit(spec={"recipe": {"model": "mlp"}}, project="alice/mnist")
+    >>> kiln.wait(runs[0], timeout=600)["state"]
+    'succeeded'
+    >>> [r["name"] for r in kiln.runs("alice/mnist", query="metrics.loss < 0.1")]
+
+Every failure raises KilnError with the server's `code` and `message` (and `fields` for bad input).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote, urlencode
+from urllib.request import Request, urlopen
+
+RunRef = int | str | dict
+CODE_SUFFIXES = (".py", ".zip")
+FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+_CHUNK = 1024 * 1024
+
+
+class KilnError(Exception):
+    """An API error: `status` (0 when the server could not be reached), `code`, `message`, `fields`."""
+
+    def __init__(self, status: int, code: str, message: str, fields: list[dict] | None = None):
+        self.status, self.code, self.message = status, code, message
+        self.fields = fields or []
+        detail = "; ".join(f"{f.get('field')}: {f.get('message')}" for f in self.fields if f.get("field"))
+        super().__init__(f"{message} ({detail})" if detail and detail not in message else message)
+
+
+def credentials_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "kiln" / "credentials.json"
+
+
+def load_credentials() -> dict[str, str]:
+    """Stored url and token (from `kiln login`), overridden by KILN_URL and KILN_TOKEN."""
+    stored: dict[str, str] = {}
+    path = credentials_path()
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+        except ValueError:
+            stored = {}
+    for key, env in (("url", "KILN_URL"), ("token", "KILN_TOKEN")):
+        if os.environ.get(env):
+            stored[key] = os.environ[env]
+    return stored
+
+
+def save_credentials(url: str, token: str) -> Path:
+    """Write url and token to the credentials file, readable by the user alone (0600)."""
+    path = credentials_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"url": url, "token": token}, handle)
+    os.replace(tmp, path)
+    return path
+
+
+class Client:
+    """Talks to one Kiln server with one API token."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 60.0):
+        stored = load_credentials() if url is None or token is None else {}
+        self.url = (url or stored.get("url") or "http://127.0.0.1:8000").rstrip("/")
+        self.token = token or stored.get("token")
+        self.timeout = timeout
+
+    @classmethod
+    def login(cls, url: str, username: str, password: str, *, name: str = "kiln client") -> Client:
+        """A client holding a new token for `username`."""
+        anonymous = cls(url, "")
+        body = anonymous._call("POST", "/api/auth/token", json_body={"username": username, "password": password, "name": name})
+        return cls(url, body["token"])
+
+    # Projects -----------------------------------------------------------------------------------
+
+    def projects(self) -> list[dict]:
+        return list(self._pages("/api/projects", {}))
+
+    def project(self, project: str | int) -> dict:
+        return self._call("GET", f"/api/projects/{_project_path(project)}")
+
+    # Runs ---------------------------------------------------------------------------------------
+
+    def submit(
+        self, spec: dict | str | Path | None = None, code: str | Path | None = None, *, project: str | int,
+        gpus: int | None = None, params: dict[str, Any] | None = None,
+    ) -> list[dict]:
+        """Submit a run (or a sweep): `spec` is a dict or a YAML/JSON file, `code` a .py file or .zip project.
+
+        Returns the new runs.
+        """
+        if isinstance(spec, dict) and code is None:
+            body = {"project": str(project), "spec": spec, "gpus": gpus, "params": params}
+            return self._call("POST", "/api/runs", json_body=body)["runs"]
+        if isinstance(spec, dict):
+            spec_text = json.dumps(spec)
+        else:
+            spec_text = Path(spec).read_text() if spec is not None else ""
+        form: dict[str, str] = {"project": str(project), "spec": spec_text}
+        if gpus is not None:
+            form["gpus"] = str(gpus)
+        if params:
+            form["params"] = json.dumps(params)
+        files = {"code": Path(code)} if code is not None else {}
+        return self._call("POST", "/api/runs/upload", form=form, files=files)["runs"]
+
+    def runs(self, project: str | int | None = None, *, query: str = "", sort: str = "", limit: int | None = None) -> list[dict]:
+        """Runs matching `query` (e.g. "state = running AND params.lr < 0.01"), newest first unless `sort`."""
+        params = {"query": query, "sort": sort}
+        if project is not None:
+            params["project"] = str(project)
+        found = []
+        for run in self._pages("/api/runs", params):
+            found.append(run)
+            if limit is not None and len(found) >= limit:
+                break
+        return found
+
+    def get(self, run: RunRef) -> dict:
+        return self._call("GET", f"/api/runs/{_run_id(run)}")
+
+    def wait(self, run: RunRef, timeout: float | None = None, *, poll: float = 2.0) -> dict:
+        """Poll until the run finishes; KilnError(code="timeout") after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            current = self.get(run)
+            if current["state"] in FINAL_STATES:
+                return current
+            if deadline is not None and time.monotonic() >= deadline:
+                raise KilnError(0, "timeout", f"run {current['id']} is still {current['state']} after {timeout} s")
+            time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
+
+    def cancel(self, run: RunRef) -> dict:
+        return self._call("POST", f"/api/runs/{_run_id(run)}/cancel")["run"]
+
+    def rerun(self, run: RunRef) -> dict:
+        return self._call("POST", f"/api/runs/{_run_id(run)}/rerun")
+
+    def delete(self, run: RunRef) -> None:
+        self._call("DELETE", f"/api/runs/{_run_id(run)}")
+
+    # Results ------------------------------------------------------------------------------------
+
+    def metrics(
+        self, run: RunRef, key: str | None = None, *, max_points: int = 1000,
+        step_min: int | None = None, step_max: int | None = None,
+    ) -> Any:
+        """Without `key`: every key with its summary. With `key`: {"steps", "values", "wall_times", ...}."""
+        if key is None:
+            return self._call("GET", f"/api/runs/{_run_id(run)}/metrics")
+        params: dict[str, Any] = {"key": key, "max_points": max_points}
+        if step_min is not None:
+            params["step_min"] = step_min
+        if step_max is not None:
+            params["step_max"] = step_max
+        return self._call("GET", f"/api/runs/{_run_id(run)}/metrics/history", params=params)
+
+    def log_metrics(self, run: RunRef, points: list[dict]) -> dict:
+        """Log [{"key", "step", "value", "wall_time"?}, ...] (at most 10,000 per call)."""
+        return self._call("POST", f"/api/runs/{_run_id(run)}/metrics", json_body={"points": points})
+
+    def logs(self, run: RunRef, offset: int = 0, *, limit: int = 1000) -> dict:
+        """{"lines": [{"seq", "stream", "text"}], "next_offset", "state", "finished"}."""
+        return self._call("GET", f"/api/runs/{_run_id(run)}/logs", params={"offset": offset, "limit": limit})
+
+    def artifacts(self, run: RunRef) -> list[dict]:
+        return self._call("GET", f"/api/runs/{_run_id(run)}/artifacts")
+
+    def upload(self, run: RunRef, path: str | Path, *, name: str | None = None, kind: str = "artifact") -> dict:
+        form = {"name": name or Path(path).name, "kind": kind}
+        return self._call("POST", f"/api/runs/{_run_id(run)}/artifacts", form=form, files={"file": Path(path)})
+
+    def download(self, run: RunRef, dest: str | Path = ".") -> list[Path]:
+        """Download every artifact of the run under `dest`, keeping their relative names; returns the paths."""
+        root = Path(dest).resolve()
+        written = []
+        for artifact in self.artifacts(run):
+            target = (root / artifact["name"]).resolve()
+            if root not in target.parents:
+                raise KilnError(0, "unsafe_name", f"artifact name {artifact['name']!r} leaves {root}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            url = f"/api/runs/{_run_id(run)}/artifacts/{artifact['id']}/download"
+            with self._open("GET", url) as response, open(target, "wb") as sink:
+                while chunk := response.read(_CHUNK):
+                    sink.write(chunk)
+            written.append(target)
+        return written
+
+    # HTTP ---------------------------------------------------------------------------------------
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict]:
+        offset = 0
+        while True:
+            page = self._call("GET", path, params={**params, "limit": 200, "offset": offset})
+            yield from page["items"]
+            if page["next_offset"] is None:
+                return
+            offset = page["next_offset"]
+
+    def _call(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json_body: Any = None,
+        form: dict[str, str] | None = None, files: dict[str, Path] | None = None,
+    ) -> Any:
+        with self._open(method, path, params=params, json_body=json_body, form=form, files=files) as response:
+            data = response.read()
+        return json.loads(data) if data else None
+
+    def _open(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json_body: Any = None,
+        form: dict[str, str] | None = None, files: dict[str, Path] | None = None,
+    ) -> Any:
+        url = self.url + path
+        if params:
+            url += "?" + urlencode({k: v for k, v in params.items() if v is not None and v != ""})
+        headers = {"Accept": "application/json", "User-Agent": "kiln-client"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        body = None
+        if json_body is not None:
+            body = json.dumps({k: v for k, v in json_body.items() if v is not None}).encode()
+            headers["Content-Type"] = "application/json"
+        elif form is not None or files:
+            body, headers["Content-Type"] = _multipart(form or {}, files or {})
+        if not url.startswith(("http://", "https://")):
+            raise KilnError(0, "bad_url", f"the server URL must start with http:// or https://, got {self.url!r}")
+        request = Request(url, data=body, headers=headers, method=method)  # noqa: S310 -- scheme checked above
+        try:
+            return urlopen(request, timeout=self.timeout)  # noqa: S310 -- scheme checked above
+        except HTTPError as exc:
+            raise _error_from(exc) from None
+        except URLError as exc:
+            raise KilnError(0, "unreachable", f"cannot reach {self.url}: {exc.reason}") from None
+
+
+def _error_from(exc: HTTPError) -> KilnError:
+    try:
+        body = json.loads(exc.read() or b"{}")
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    return KilnError(exc.code, str(body.get("code") or "http_error"), str(body.get("message") or exc.reason), body.get("fields"))
+
+
+def _multipart(form: dict[str, str], files: dict[str, Path]) -> tuple[bytes, str]:
+    boundary = f"kiln-{uuid.uuid4().hex}"
+    parts: list[bytes] = []
+    for name, value in form.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
+        parts.append(value.encode() + b"\r\n")
+    for name, path in files.items():
+        filename = path.name.replace('"', "_")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+        )
+        parts.append(path.read_bytes() + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def _run_id(run: RunRef) -> int:
+    if isinstance(run, dict):
+        return int(run["id"])
+    return int(run)
+
+
+def _project_path(project: str | int) -> str:
+    return quote(str(project).strip("/"), safe="/")

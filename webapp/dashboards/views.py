@@ -1,0 +1,243 @@
+"""Compare pages, their data endpoints, saved and shared dashboards. Views parse, call, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from webapp.dashboards import compare, export, payload, selectors, services
+from webapp.dashboards.models import Dashboard
+from webapp.dashboards.state import CompareState, StateError, state_from_query
+from webapp.experiments.assets import PLOTLY_VERSION
+from webapp.projects.models import Project
+from webapp.projects.permissions import Access, project_access
+
+# --- compare -------------------------------------------------------------------------------------
+
+@require_GET
+def compare_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = selectors.project_for(request.user, project_id)
+    try:
+        state = state_from_query(request.GET)
+    except StateError as exc:
+        return _bad_page(request, project, str(exc))
+    urls = {
+        "data": reverse("dashboards:compare_data", args=[project.id]),
+        "csv": reverse("dashboards:compare_csv", args=[project.id]),
+        "page": reverse("dashboards:compare", args=[project.id]),
+    }
+    return _render_compare(request, project, state, urls, dashboard=None, shared=False)
+
+
+@require_GET
+def compare_data(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = selectors.project_for(request.user, project_id)
+    return _data(request, project, None)
+
+
+@require_GET
+def compare_csv(request: HttpRequest, project_id: int) -> HttpResponseBase:
+    project = selectors.project_for(request.user, project_id)
+    return _csv(request, project, None)
+
+
+@require_GET
+def sweep_page(request: HttpRequest, project_id: int, sweep_id: int) -> HttpResponse:
+    project = selectors.project_for(request.user, project_id)
+    sweep = selectors.sweep_for(project, sweep_id)
+    try:
+        state = state_from_query(request.GET)
+    except StateError as exc:
+        return _bad_page(request, project, str(exc))
+    runs = selectors.compare_runs(project, CompareState(sweep=sweep.id))
+    meta = compare.runs_meta(runs)
+    keys = selectors.metric_keys(runs)
+    best = state.best if state.best in keys else (keys[0] if keys else "")
+    return render(request, "dashboards/sweep.html", {
+        "project": project,
+        "sweep": sweep,
+        "runs": runs,
+        "keys": keys,
+        "best": best,
+        "mode": state.mode,
+        "progress": compare.best_so_far(meta, best, state.mode) if best else [],
+        "page_config": {
+            "runs": meta,
+            "params": sorted((sweep.spec or {}).get("parameters", {})),
+            "best": best,
+            "mode": state.mode,
+        },
+        "compare_url": reverse("dashboards:compare", args=[project.id]) + "?" + CompareState(sweep=sweep.id).as_query(),
+        "plotly_url": _plotly_url(),
+    })
+
+
+# --- saved dashboards -----------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+def dashboard_list(request: HttpRequest, project_id: int) -> HttpResponse:
+    needed = Access.EDIT if request.method == "POST" else Access.VIEW
+    project = selectors.project_for(request.user, project_id, needed)
+    if request.method == "POST":
+        try:
+            state = state_from_query(_query_of(request.POST.get("state", "")))
+            dashboard = services.dashboard_save(
+                user=request.user, project=project, name=request.POST.get("name", ""), state=state  # type: ignore[arg-type]
+            )
+        except (StateError, ValidationError) as exc:
+            text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            return render(request, "dashboards/list.html", _list_context(request, project, error=text), status=400)
+        messages.success(request, f"Saved dashboard “{dashboard.name}”.")
+        return HttpResponseRedirect(reverse("dashboards:dashboard", args=[project.id, dashboard.id]))
+    return render(request, "dashboards/list.html", _list_context(request, project))
+
+
+@require_GET
+def dashboard_page(request: HttpRequest, project_id: int, dashboard_id: int) -> HttpResponse:
+    project = selectors.project_for(request.user, project_id)
+    dashboard = selectors.dashboard_for(project, dashboard_id)
+    try:
+        state = _saved_state(dashboard).merged(request.GET)
+    except StateError as exc:
+        return _bad_page(request, project, str(exc))
+    urls = {
+        "data": reverse("dashboards:compare_data", args=[project.id]),
+        "csv": reverse("dashboards:compare_csv", args=[project.id]),
+        "page": reverse("dashboards:dashboard", args=[project.id, dashboard.id]),
+    }
+    return _render_compare(request, project, state, urls, dashboard=dashboard, shared=False)
+
+
+@require_POST
+def dashboard_delete(request: HttpRequest, project_id: int, dashboard_id: int) -> HttpResponse:
+    project = selectors.project_for(request.user, project_id, Access.EDIT)
+    dashboard = selectors.dashboard_for(project, dashboard_id)
+    services.dashboard_delete(user=request.user, dashboard=dashboard)  # type: ignore[arg-type]
+    messages.success(request, f"Deleted dashboard “{dashboard.name}”.")
+    return HttpResponseRedirect(reverse("dashboards:list", args=[project.id]))
+
+
+# --- public read-only links -----------------------------------------------------------------------
+
+@require_GET
+def shared_dashboard(request: HttpRequest, token: str, dashboard_id: int) -> HttpResponse:
+    project = selectors.shared_project(request.user, token)
+    dashboard = selectors.dashboard_for(project, dashboard_id)
+    try:
+        state = _saved_state(dashboard).merged(request.GET)
+    except StateError as exc:
+        return _bad_page(request, project, str(exc))
+    urls = {
+        "data": reverse("dashboards:shared_data", args=[token, dashboard.id]),
+        "csv": reverse("dashboards:shared_csv", args=[token, dashboard.id]),
+        "page": reverse("dashboards:shared", args=[token, dashboard.id]),
+    }
+    return _render_compare(request, project, state, urls, dashboard=dashboard, shared=True)
+
+
+@require_GET
+def shared_data(request: HttpRequest, token: str, dashboard_id: int) -> HttpResponse:
+    project = selectors.shared_project(request.user, token)
+    return _data(request, project, selectors.dashboard_for(project, dashboard_id))
+
+
+@require_GET
+def shared_csv(request: HttpRequest, token: str, dashboard_id: int) -> HttpResponseBase:
+    project = selectors.shared_project(request.user, token)
+    return _csv(request, project, selectors.dashboard_for(project, dashboard_id))
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+def _render_compare(
+    request: HttpRequest, project: Project, state: CompareState, urls: dict[str, str],
+    *, dashboard: Dashboard | None, shared: bool,
+) -> HttpResponse:
+    try:
+        runs = selectors.compare_runs(project, state)
+    except StateError as exc:
+        return _bad_page(request, project, str(exc))
+    keys = selectors.metric_keys(runs)
+    access = Access.VIEW if shared else project_access(request.user, project)
+    return render(request, "dashboards/compare.html", {
+        "project": project,
+        "state": state,
+        "runs": runs,
+        "keys": keys,
+        "diff": compare.config_diff(runs),
+        "dashboard": dashboard,
+        "shared": shared,
+        "can_save": access >= Access.EDIT and not shared,
+        "state_query": state.as_query(),
+        "save_url": reverse("dashboards:list", args=[project.id]),
+        "page_config": {
+            "urls": urls,
+            "state": state.as_json(),
+            "keys": keys,
+            "runs": compare.runs_meta(runs),
+        },
+        "plotly_url": _plotly_url(),
+    })
+
+
+def _data(request: HttpRequest, project: Project, dashboard: Dashboard | None) -> HttpResponse:
+    try:
+        state = _saved_state(dashboard).merged(request.GET) if dashboard else state_from_query(request.GET)
+        runs = selectors.compare_runs(project, state)
+        query = payload.series_query(request.GET, state, selectors.metric_keys(runs))
+    except StateError as exc:
+        return JsonResponse({"error": {"code": "bad_request", "message": str(exc)}}, status=400)
+    response = JsonResponse(payload.series_data(runs, query))
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _csv(request: HttpRequest, project: Project, dashboard: Dashboard | None) -> HttpResponseBase:
+    try:
+        state = _saved_state(dashboard).merged(request.GET) if dashboard else state_from_query(request.GET)
+        runs = selectors.compare_runs(project, state)
+    except StateError as exc:
+        return JsonResponse({"error": {"code": "bad_request", "message": str(exc)}}, status=400)
+    keys = state.keys or tuple(selectors.metric_keys(runs))
+    response = StreamingHttpResponse(export.csv_lines(runs, keys), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="kiln-{project.slug}-compare.csv"'
+    return response
+
+
+def _saved_state(dashboard: Dashboard | None) -> CompareState:
+    if dashboard is None:
+        return CompareState()
+    return state_from_query(dashboard.state)
+
+
+def _query_of(text: str) -> QueryDict:
+    return QueryDict(text.lstrip("?"))
+
+
+def _list_context(request: HttpRequest, project: Project, *, error: str = "") -> dict:
+    return {
+        "project": project,
+        "dashboards": selectors.project_dashboards(project),
+        "can_edit": project_access(request.user, project) >= Access.EDIT,
+        "error": error,
+    }
+
+
+def _bad_page(request: HttpRequest, project: Project, message: str) -> HttpResponse:
+    return render(request, "dashboards/error.html", {"project": project, "message": message}, status=400)
+
+
+def _plotly_url() -> str:
+    return reverse("plotly_js", args=[PLOTLY_VERSION])  # served by webapp.experiments.assets

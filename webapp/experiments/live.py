@@ -1,0 +1,114 @@
+"""Reads behind the run page's live view: the run's status, new metric points, new log lines.
+
+Every read here is bounded: a series longer than `MAX_POINTS` comes back downsampled (the
+minimum and maximum of each bucket, so spikes survive), and a log read returns at most
+`MAX_LOG_LINES` lines. The page then asks only for what is newer than what it has.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from webapp.experiments.models import FINAL_STATES, Run, RunState
+
+MAX_POINTS = 2000
+MAX_LOG_LINES = 500
+
+
+def run_status(run: Run, *, with_events: bool = False) -> dict[str, Any]:
+    """What the page header shows and updates in place; `with_events` adds the state timeline."""
+    status: dict[str, Any] = {
+        "state": run.state,
+        "label": RunState(run.state).label,
+        "final": run.state in FINAL_STATES,
+        "pending_reason": run.pending_reason,
+        "attempt": run.attempt,
+        "progress": run.progress or {},
+        "started_at": _when(run.started_at),
+        "finished_at": _when(run.finished_at),
+        "worker": run.worker.name if run.worker_id and run.worker else "",
+    }
+    if with_events:
+        status["events"] = [
+            {"state": e.to_state, "label": RunState(e.to_state).label, "at": _when(e.at, seconds=True),
+             "attempt": e.attempt, "reason": e.reason}
+            for e in run.events.all()
+        ]
+    return status
+
+
+def _when(moment: datetime | None, *, seconds: bool = False) -> str:
+    if moment is None:
+        return ""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def metric_series(run: Run, since: dict[str, int] | None = None) -> dict[str, dict[str, list[Any]]]:
+    """Points newer than `since[key]` for every key; all points (downsampled) for keys not in `since`.
+
+    Two queries: the summaries tell which keys have anything new, then one read of the points.
+    """
+    since = since or {}
+    wanted: list[tuple[str, int | None]] = []
+    for key, last_step in run.summaries.values_list("key", "last_step"):
+        after = since.get(key)
+        if after is None or last_step > after:
+            wanted.append((key, after))
+    if not wanted:
+        return {}
+    condition = Q()
+    for key, after in wanted:
+        condition |= Q(key=key, step__gt=after) if after is not None else Q(key=key)
+    series: dict[str, tuple[list[int], list[float | None]]] = {key: ([], []) for key, _ in wanted}
+    for key, step, value in run.metrics.filter(condition).order_by("key", "step").values_list("key", "step", "value"):
+        steps, values = series[key]
+        steps.append(step)
+        values.append(value)
+    result: dict[str, dict[str, list[Any]]] = {}
+    for key, (steps, values) in series.items():
+        if not steps:
+            continue
+        steps, values = downsample(steps, values, MAX_POINTS)
+        result[key] = {"steps": steps, "values": [v if _finite(v) else None for v in values]}
+    return result
+
+
+def downsample(steps: list[int], values: list[float | None], limit: int) -> tuple[list[int], list[float | None]]:
+    """At most about `limit` points: each bucket keeps its lowest and highest value, in step order."""
+    if len(steps) <= limit:
+        return steps, values
+    size = math.ceil(len(steps) / max(limit // 2, 1))
+    kept: list[int] = []
+    for start in range(0, len(steps), size):
+        bucket = range(start, min(start + size, len(steps)))
+        finite = [i for i in bucket if _finite(values[i])]
+        if not finite:
+            kept.append(bucket[0])  # a gap (NaN) stays visible as one point
+            continue
+        low = min(finite, key=lambda i: values[i])  # type: ignore[arg-type, return-value]
+        high = max(finite, key=lambda i: values[i])  # type: ignore[arg-type, return-value]
+        kept.extend(sorted({low, high}))
+    if kept[-1] != len(steps) - 1:
+        kept.append(len(steps) - 1)  # the newest point always shows: the page continues from it
+    return [steps[i] for i in kept], [values[i] for i in kept]
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def log_lines(run: Run, *, after: int | None = None) -> list[dict[str, Any]]:
+    """Lines with seq > `after`, oldest first; without `after`, the last `MAX_LOG_LINES` lines."""
+    if after is None:
+        newest = run.log_lines.order_by("-seq")[:MAX_LOG_LINES]
+        return [_line(line) for line in reversed(list(newest.values("seq", "stream", "text")))]
+    return [_line(line) for line in run.log_lines.filter(seq__gt=after).order_by("seq").values("seq", "stream", "text")[:MAX_LOG_LINES]]
+
+
+def _line(row: Any) -> dict[str, Any]:
+    return {"seq": row["seq"], "stream": row["stream"], "text": row["text"]}

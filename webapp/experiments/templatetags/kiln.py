@@ -1,0 +1,80 @@
+"""Template helpers: run links that stay under a public link, durations, metric numbers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django import template
+from django.conf import settings
+from django.urls import reverse
+
+from webapp.experiments.assets import PLOTLY_VERSION
+
+register = template.Library()
+EM_DASH = "\u2013"  # shown for a missing value
+
+
+@register.simple_tag(takes_context=True)
+def run_url(context: template.Context, name: str, run: Any, *args: Any) -> str:
+    """`{% run_url 'run_detail' run %}`: the shared_ variant when the page was opened through a public link."""
+    token = context.get("share_token")
+    if token:
+        return reverse(f"shared_{name}", args=[token, run.id, *args])
+    return reverse(name, args=[run.id, *args])
+
+
+@register.simple_tag
+def plotly_url() -> str:
+    return reverse("plotly_js", args=[PLOTLY_VERSION])
+
+
+@register.filter
+def metric(value: float | None) -> str:
+    """Four significant digits, or a dash for a missing value."""
+    if value is None or not math.isfinite(value):
+        return EM_DASH
+    return f"{value:.4g}"
+
+
+@register.filter
+def seconds(value: float | None) -> str:
+    """A duration as 1h 02m, 3m 05s or 12s."""
+    if value is None:
+        return EM_DASH
+    total = int(value)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+@register.filter
+def filesize(value: int) -> str:
+    size = float(value)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+@register.simple_tag
+def signup_open() -> bool:
+    return bool(settings.KILN_SIGNUP_OPEN)
+
+
+@register.filter
+def progress(value: dict | None) -> str:
+    """A run's reported progress ({epoch, epochs, eta_seconds}) as "epoch 3 of 10 · about 2m 05s left"."""
+    if not value:
+        return EM_DASH
+    parts = []
+    if value.get("epoch") is not None:
+        parts.append(f"epoch {value['epoch']}" + (f" of {value['epochs']}" if value.get("epochs") else ""))
+    if isinstance(value.get("eta_seconds"), int | float):
+        parts.append(f"about {seconds(value['eta_seconds'])} left")
+    return " · ".join(parts) or EM_DASH

@@ -1,0 +1,143 @@
+"""Run pages: the submit form, a run's page with its live JSON feeds, actions and downloads.
+
+A run is reached either by id (signed-in users with access) or under a project's public
+link (`/share/<token>/runs/<id>/`, read-only). Every view goes through `run_for` /
+`project_for`, so outsiders get 404 and viewers get 403 on anything that acts.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from webapp.experiments.forms import SubmitForm
+from webapp.experiments.lifecycle import run_cancel
+from webapp.experiments.live import log_lines, metric_series, run_status
+from webapp.experiments.models import Artifact
+from webapp.experiments.notes import run_notes_set
+from webapp.experiments.run_page import run_page_context
+from webapp.experiments.selectors import run_for
+from webapp.experiments.spec import SpecError
+from webapp.experiments.submit import run_resubmit, run_submit
+from webapp.projects.permissions import Access, project_access
+from webapp.projects.selectors import project_for
+
+
+@login_required
+def submit(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, _ = project_for(request.user, project_id, Access.EDIT)
+    clone_id = request.GET.get("clone", "")
+    clone_of = run_for(request.user, int(clone_id)) if clone_id.isdigit() else None
+    form = SubmitForm(request.POST, request.FILES, clone_of=clone_of) if request.method == "POST" else SubmitForm(clone_of=clone_of)
+    if request.method == "POST":
+        try:
+            spec, code = form.spec_and_code()
+            submitted = run_submit(user=request.user, project=project, spec=spec, code=code, cloned_from=clone_of)  # type: ignore[arg-type]
+        except SpecError as exc:
+            form.add_errors(exc.errors)
+        else:
+            if submitted.sweep is not None:
+                messages.success(request, f"Queued a sweep of {len(submitted.runs)} runs.")
+                return redirect("project_detail", project_id=project.id)
+            return redirect("run_detail", run_id=submitted.runs[0].id)
+    context = {"project": project, "form": form, "clone_of": clone_of}
+    return render(request, "runs/submit.html", context, status=400 if form.errors or form.non_field_errors else 200)
+
+
+@login_required
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = run_for(request.user, run_id)
+    access = project_access(request.user, run.project)
+    return render(request, "runs/detail.html", run_page_context(run, access=access, share_token=None))
+
+
+def run_shared(request: HttpRequest, token: str, run_id: int) -> HttpResponse:
+    run = run_for(request.user, run_id, link_token=token)
+    return render(request, "runs/detail.html", run_page_context(run, access=Access.VIEW, share_token=token))
+
+
+@never_cache
+@require_GET
+def run_metrics_json(request: HttpRequest, run_id: int, token: str | None = None) -> JsonResponse:
+    """New points per key: `?since=loss:41&since=acc:41` returns steps after 41; unknown keys come whole."""
+    run = run_for(request.user, run_id, link_token=token)
+    since: dict[str, int] = {}
+    for item in request.GET.getlist("since"):
+        key, _, step = item.rpartition(":")
+        if key and step.lstrip("-").isdigit():
+            since[key] = int(step)
+    status = run_status(run)  # read before the points, so a final state comes with every last point
+    return JsonResponse({"status": status, "series": metric_series(run, since)})
+
+
+@never_cache
+@require_GET
+def run_logs_json(request: HttpRequest, run_id: int, token: str | None = None) -> JsonResponse:
+    """Log lines after `?after=<seq>` (the last seq the page has), oldest first."""
+    run = run_for(request.user, run_id, link_token=token)
+    after = request.GET.get("after", "")
+    status = run_status(run, with_events=True)
+    lines = log_lines(run, after=int(after) if after.lstrip("-").isdigit() else None)
+    return JsonResponse({"status": status, "lines": lines})
+
+
+@require_POST
+def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = run_for(request.user, run_id, Access.EDIT)
+    if run_cancel(user=request.user, run=run):
+        messages.success(request, f"Run #{run.number} is cancelled.")
+    else:
+        messages.info(request, f"Run #{run.number} had already finished.")
+    return redirect("run_detail", run_id=run.id)
+
+
+@require_POST
+def run_rerun_view(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = run_for(request.user, run_id, Access.EDIT)
+    new_run = run_resubmit(user=request.user, run=run)  # type: ignore[arg-type]
+    messages.success(request, f"Queued run #{new_run.number}, a re-run of #{run.number}.")
+    return redirect("run_detail", run_id=new_run.id)
+
+
+@require_POST
+def run_notes_view(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = run_for(request.user, run_id, Access.EDIT)
+    try:
+        run_notes_set(user=request.user, run=run, notes=request.POST.get("notes", "").replace("\r\n", "\n"))  # type: ignore[arg-type]
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Notes saved.")
+    return redirect("run_detail", run_id=run.id)
+
+
+def artifact_download(request: HttpRequest, run_id: int, artifact_id: int, token: str | None = None) -> FileResponse:
+    run = run_for(request.user, run_id, link_token=token)
+    artifact = get_object_or_404(Artifact, id=artifact_id, run=run)
+    return _attachment(artifact.storage_path, posixpath.basename(artifact.name))
+
+
+def code_download(request: HttpRequest, run_id: int, token: str | None = None) -> FileResponse:
+    run = run_for(request.user, run_id, link_token=token)
+    if not run.code_path:
+        raise Http404("This run has no code")
+    name = run.entrypoint if run.code_path.endswith(".py") else f"run-{run.number}-code.zip"
+    return _attachment(run.code_path, name)
+
+
+def _attachment(path: str, filename: str) -> FileResponse:
+    try:
+        handle = default_storage.open(path, "rb")
+    except FileNotFoundError:
+        raise Http404("The file is missing from storage") from None
+    response = FileResponse(handle, as_attachment=True, filename=filename or "download")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

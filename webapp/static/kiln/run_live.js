@@ -1,0 +1,195 @@
+// The run page's live view: one Plotly chart per metric key and the log tail, kept current by
+// polling two small JSON feeds (new points after the last step per key, lines after the last
+// seq) every couple of seconds, without reloading. Polling stops once the run is final.
+(function () {
+  "use strict";
+  var live = JSON.parse(document.getElementById("run-live").textContent);
+  var chartsBox = document.getElementById("charts");
+  var logBox = document.getElementById("log");
+  var note = document.getElementById("live-note");
+  var MAX_LOG_LINES = 5000;
+  var charts = {};  // key -> {div, lastStep}
+  var lastSeq = null;
+  var failures = 0;
+
+  var LAYOUT = {
+    margin: {l: 50, r: 16, t: 34, b: 36},
+    height: 260,
+    font: {family: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: "#1d2330"},
+    xaxis: {title: {text: "step"}, zeroline: false, gridcolor: "#eef0f3"},
+    yaxis: {zeroline: false, gridcolor: "#eef0f3", automargin: true},
+    paper_bgcolor: "#fff",
+    plot_bgcolor: "#fff",
+    showlegend: false,
+  };
+
+  function addSeries(series) {
+    Object.keys(series).sort().forEach(function (key) {
+      var points = series[key];
+      if (!points.steps.length) return;
+      var chart = charts[key];
+      if (!chart) {
+        var div = document.createElement("div");
+        div.className = "chart";
+        div.dataset.metricKey = key;
+        insertSorted(div, key);
+        var layout = Object.assign({}, LAYOUT, {title: {text: key, font: {size: 14}}});
+        Plotly.newPlot(div, [{x: points.steps, y: points.values, type: "scatter", mode: "lines",
+          line: {color: "#c2410c", width: 2}, name: key}], layout, {displaylogo: false, responsive: true});
+        charts[key] = {div: div, lastStep: points.steps[points.steps.length - 1]};
+      } else {
+        Plotly.extendTraces(chart.div, {x: [points.steps], y: [points.values]}, [0]);
+        chart.lastStep = points.steps[points.steps.length - 1];
+      }
+      chart = charts[key];
+      chart.div.dataset.points = String(chart.div.data[0].x.length);
+    });
+    document.getElementById("no-metrics").hidden = Object.keys(charts).length > 0;
+  }
+
+  function insertSorted(div, key) {
+    var before = Array.prototype.find.call(chartsBox.children, function (other) { return other.dataset.metricKey > key; });
+    chartsBox.insertBefore(div, before || null);
+  }
+
+  function addLines(lines) {
+    if (!lines.length) return;
+    var atBottom = logBox.scrollHeight - logBox.scrollTop - logBox.clientHeight < 40;
+    var fragment = document.createDocumentFragment();
+    lines.forEach(function (line) {
+      var row = document.createElement("span");
+      row.className = "log-line" + (line.stream === "stderr" ? " stderr" : "");
+      row.dataset.seq = line.seq;
+      row.textContent = line.text + "\n";
+      fragment.appendChild(row);
+      lastSeq = line.seq;
+    });
+    logBox.appendChild(fragment);
+    while (logBox.childElementCount > MAX_LOG_LINES) logBox.removeChild(logBox.firstElementChild);
+    if (atBottom) logBox.scrollTop = logBox.scrollHeight;
+    document.getElementById("no-logs").hidden = true;
+  }
+
+  function showStatus(status) {
+    var badge = document.getElementById("run-state");
+    if (badge.dataset.state !== status.state) {
+      badge.className = "pill state-" + status.state;
+      badge.textContent = status.label;
+      badge.dataset.state = status.state;
+    }
+    var pending = document.getElementById("run-pending");
+    pending.hidden = !status.pending_reason;
+    pending.querySelector("span").textContent = status.pending_reason;
+    var attempt = document.getElementById("run-attempt");
+    attempt.textContent = attempt.textContent.replace(/^\d+/, String(status.attempt));
+    setText("run-progress", progressText(status.progress));
+    setText("run-started", status.started_at);
+    setText("run-finished", status.finished_at);
+    if (status.worker) setText("run-worker", status.worker);
+    if (status.events) showTimeline(status.events);
+    if (status.final) {
+      var cancel = document.getElementById("cancel-form");
+      if (cancel) cancel.hidden = true;
+    }
+  }
+
+  function progressText(progress) {
+    var parts = [];
+    if (progress.epoch !== undefined && progress.epoch !== null) {
+      parts.push("epoch " + progress.epoch + (progress.epochs ? " of " + progress.epochs : ""));
+    }
+    if (typeof progress.eta_seconds === "number") parts.push("about " + duration(progress.eta_seconds) + " left");
+    return parts.join(" · ");
+  }
+
+  function duration(total) {
+    total = Math.floor(total);
+    var hours = Math.floor(total / 3600), minutes = Math.floor((total % 3600) / 60), secs = total % 60;
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (hours) return hours + "h " + pad(minutes) + "m";
+    if (minutes) return minutes + "m " + pad(secs) + "s";
+    return secs + "s";
+  }
+
+  function setText(id, text) {
+    var element = document.getElementById(id);
+    if (element && text && element.textContent !== text) element.textContent = text;
+  }
+
+  function showTimeline(events) {
+    var list = document.getElementById("timeline");
+    if (Number(list.dataset.count) === events.length) return;
+    list.textContent = "";
+    events.forEach(function (event) {
+      var item = document.createElement("li");
+      var badge = document.createElement("span");
+      badge.className = "pill state-" + event.state;
+      badge.textContent = event.label;
+      var when = document.createElement("span");
+      when.className = "muted small";
+      when.textContent = " " + event.at + (event.attempt ? " · attempt " + event.attempt : "");
+      item.append(badge, when);
+      if (event.reason) {
+        var reason = document.createElement("div");
+        reason.className = "small";
+        reason.textContent = event.reason;
+        item.appendChild(reason);
+      }
+      list.appendChild(item);
+    });
+    list.dataset.count = String(events.length);
+  }
+
+  function metricsUrl() {
+    var params = new URLSearchParams();
+    Object.keys(charts).forEach(function (key) { params.append("since", key + ":" + charts[key].lastStep); });
+    var query = params.toString();
+    return live.metrics_url + (query ? "?" + query : "");
+  }
+
+  function logsUrl() {
+    return live.logs_url + (lastSeq === null ? "" : "?after=" + lastSeq);
+  }
+
+  function getJson(url) {
+    return fetch(url, {headers: {Accept: "application/json"}, credentials: "same-origin"}).then(function (response) {
+      if (!response.ok) throw new Error(response.status + " " + url);
+      return response.json();
+    });
+  }
+
+  function poll() {
+    Promise.all([getJson(metricsUrl()), getJson(logsUrl())]).then(function (answers) {
+      failures = 0;
+      addSeries(answers[0].series);
+      addLines(answers[1].lines);
+      showStatus(answers[1].status);  // the logs feed's status also carries the timeline
+      // Each feed reads the state before its data, so a final state arrives with the last points.
+      if (answers[0].status.final && answers[1].status.final) {
+        stop("Run finished; live updates stopped.");
+      } else {
+        note.textContent = "Live: updating every " + live.interval_ms / 1000 + " s";
+        setTimeout(poll, live.interval_ms);
+      }
+    }).catch(function () {
+      failures += 1;
+      note.textContent = "Connection lost; retrying…";
+      setTimeout(poll, Math.min(live.interval_ms * Math.pow(2, failures), 30000));
+    });
+  }
+
+  function stop(message) {
+    note.textContent = message;
+    document.body.dataset.liveStopped = "true";
+  }
+
+  addSeries(live.series);
+  addLines(live.logs);
+  logBox.scrollTop = logBox.scrollHeight;
+  if (live.status.final) {
+    stop("");
+  } else {
+    note.textContent = "Live: updating every " + live.interval_ms / 1000 + " s";
+    setTimeout(poll, live.interval_ms);
+  }
+})();
