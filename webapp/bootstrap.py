@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from webapp.accounts.services import first_admin_ensure
+from webapp.demo import demo_project_create
 
 
 def prepare_data_dirs() -> None:
@@ -28,6 +29,9 @@ def bootstrap(*, announce: Callable[[str], None] = print) -> None:
     prepare_data_dirs()
     call_command("migrate", interactive=False, verbosity=0)
     created = first_admin_ensure(username=config.admin_user, password=config.admin_password)
+    if created and config.demo:
+        project = demo_project_create(username=created.username)
+        announce(f"Submitted {project.runs.count()} demo runs to the project '{project.name}'.")
     if created and created.generated_password:
         announce(
             f"Created the first admin account '{created.username}' with password: {created.generated_password}\n"

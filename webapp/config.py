@@ -45,6 +45,7 @@ class Config:
     worker_timeout_seconds: float
     admin_user: str
     admin_password: str | None
+    demo: bool
     static_root: Path
     storage_dir: Path = field(init=False)
     broker_dir: Path = field(init=False)
@@ -111,6 +112,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         worker_timeout_seconds=_positive_float(env, "KILN_WORKER_TIMEOUT", default=30.0),
         admin_user=env.get("KILN_ADMIN_USER") or "admin",
         admin_password=env.get("KILN_ADMIN_PASSWORD") or None,
+        demo=_bool(env, "KILN_DEMO", default=not production),
         static_root=Path(env.get("KILN_STATIC_ROOT") or data_dir / "static").resolve(),
     )
 

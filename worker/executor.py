@@ -31,6 +31,10 @@ from worker.workdir import prepare_workdir
 
 log = logging.getLogger(__name__)
 ENGINE_PARENT = Path(__file__).resolve().parent.parent  # the folder holding the `engine` package
+# What a job may import from this installation: the engine, and the built-in recipes (which
+# import only the engine; `worker/__init__.py` is a docstring).
+JOB_CODE_DIRS = (ENGINE_PARENT / "engine", ENGINE_PARENT / "worker")
+RECIPE_COMMAND = ("-m", "worker.recipes.run")
 TICK = 0.25
 FLUSH_EVERY = 0.5
 STATE_EVERY = 1.0
@@ -53,7 +57,7 @@ class _Execution:
         self.pump.note(f"attempt {attempt} on worker {worker_name}")
 
     def run(self) -> Outcome:
-        sandbox = sandbox_for(self.run_row.id, self.run_dir, ENGINE_PARENT / "engine")
+        sandbox = sandbox_for(self.run_row.id, self.run_dir, JOB_CODE_DIRS)
         try:
             workdir = prepare_workdir(self.run_row, self.attempt, self.data_dir, owner_uid=sandbox.uid)
         except Exception as exc:  # missing code, a full disk: the run fails, the worker serves on
@@ -67,7 +71,8 @@ class _Execution:
             config=workdir.config, resume=workdir.resume, python_path=ENGINE_PARENT,
             gpu_indices=list(self.run_row.gpu_indices), python_bin=Path(sys.executable).parent,
         )
-        command = [sys.executable, "-u", str(workdir.entrypoint)]
+        program = [str(workdir.entrypoint)] if workdir.entrypoint else list(RECIPE_COMMAND)
+        command = [sys.executable, "-u", *program]
         cgroup = PidsCgroup.create(self.cgroup_name, self.limits.processes)
         if cgroup is None:
             self.pump.note("no pids cgroup here: the process limit is RLIMIT_NPROC only")

@@ -81,12 +81,12 @@ def _parents(path: Path, made: set[str]) -> list[str]:
     return args
 
 
-def sandbox_for(run_id: int, run_dir: Path, engine_dir: Path) -> Sandbox:
-    """The strongest sandbox this machine supports for one run."""
+def sandbox_for(run_id: int, run_dir: Path, code_dirs: tuple[Path, ...]) -> Sandbox:
+    """The strongest sandbox this machine supports for one run; `code_dirs` are bound read-only."""
     bwrap = bwrap_path()
     uid = UID_BASE + run_id % UID_SPAN if os.geteuid() == 0 and setpriv_usable() else None
     prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.prefix)}
-    read_only = tuple(sorted(p for p in prefixes | {engine_dir} if p.exists() and not _under_system(p)))
+    read_only = tuple(sorted(p for p in prefixes | set(code_dirs) if p.exists() and not _under_system(p)))
     return Sandbox(bwrap=bwrap, setpriv=shutil.which("setpriv"), uid=uid, run_dir=run_dir, read_only=read_only)
 
 

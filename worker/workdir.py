@@ -20,7 +20,7 @@ CONFIG_FILE = ".kiln-config.json"
 @dataclass(frozen=True)
 class WorkDir:
     path: Path
-    entrypoint: Path
+    entrypoint: Path | None  # None for a recipe run: the built-in recipe runner is the program
     events: Path
     config: Path
     resume: Path | None
@@ -33,21 +33,30 @@ def prepare_workdir(run: Run, attempt: int, data_dir: Path, *, owner_uid: int | 
     if path.exists():
         shutil.rmtree(path)  # a leftover of this very attempt: never trusted
     path.mkdir(parents=True)
+    entrypoint = _place_code(run, path)
+    config = path / CONFIG_FILE
+    # A recipe run's config is its recipe block; a code run's is its params.
+    config.write_text(json.dumps(run.spec["recipe"] if run.kind == "recipe" else run.params))
+    events = path / EVENTS_FILE
+    events.touch()
+    resume, resume_step = _copy_last_checkpoint(run, path / "resume")
+    if owner_uid is not None:
+        _chown_tree(path, owner_uid)
+    return WorkDir(path=path, entrypoint=entrypoint, events=events, config=config,
+                   resume=resume, resume_step=resume_step)
+
+
+def _place_code(run: Run, path: Path) -> Path | None:
+    """Unpack a code run's file or zip into the folder; a recipe run has no code of its own."""
+    if run.kind == "recipe":
+        return None
     with default_storage.open(run.code_path, "rb") as handle:
         code = handle.read()
     if run.code_path.endswith(".zip"):
         unpack_zip(code, str(path))
     else:
         (path / run.entrypoint).write_bytes(code)
-    config = path / CONFIG_FILE
-    config.write_text(json.dumps(run.params))
-    events = path / EVENTS_FILE
-    events.touch()
-    resume, resume_step = _copy_last_checkpoint(run, path / "resume")
-    if owner_uid is not None:
-        _chown_tree(path, owner_uid)
-    return WorkDir(path=path, entrypoint=path / run.entrypoint, events=events, config=config,
-                   resume=resume, resume_step=resume_step)
+    return path / run.entrypoint
 
 
 def last_checkpoint(run_id: int) -> Artifact | None:

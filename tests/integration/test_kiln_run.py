@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -67,9 +68,32 @@ def _log_in(base):
     return opener.open(request, timeout=10).read().decode()
 
 
+def _demo_run_states(tmp_path) -> list[str]:
+    with sqlite3.connect(tmp_path / "kiln.sqlite3", timeout=10) as db:
+        return [row[0] for row in db.execute("SELECT state FROM experiments_run ORDER BY number")]
+
+
+def _failure_reasons(tmp_path) -> list[tuple]:
+    with sqlite3.connect(tmp_path / "kiln.sqlite3", timeout=10) as db:
+        runs = list(db.execute("SELECT id, name, failure_reason FROM experiments_run WHERE state = 'failed'"))
+        logs = list(db.execute("SELECT run_id, text FROM experiments_logline ORDER BY run_id, seq"))
+    return [*runs, *logs]
+
+
+def _wait_for_a_finished_demo_run(tmp_path, timeout=180) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = _demo_run_states(tmp_path)
+        if "failed" in states or "succeeded" in states:
+            return states
+        time.sleep(1)
+    pytest.fail(f"no demo run finished: {_demo_run_states(tmp_path)}\n" + (tmp_path / "kiln-run.log").read_text())
+
+
 @pytest.mark.parametrize("broker", ["filesystem", "redis"])
 def test_kiln_run_serves_login_and_stops_every_process_on_ctrl_c(tmp_path, free_port, broker, request):
-    extra = {"REDIS_URL": request.getfixturevalue("redis_url")} if broker == "redis" else {}
+    # The embedded default (filesystem broker) also submits the demo runs; the Redis variant skips them.
+    extra = {"REDIS_URL": request.getfixturevalue("redis_url"), "KILN_DEMO": "false"} if broker == "redis" else {}
     proc, log = _start(tmp_path, free_port, extra)
     base = f"http://127.0.0.1:{free_port}"
     try:
@@ -82,6 +106,11 @@ def test_kiln_run_serves_login_and_stops_every_process_on_ctrl_c(tmp_path, free_
 
         home = _log_in(base)
         assert "Welcome, admin" in home
+        if broker == "filesystem":
+            states = _wait_for_a_finished_demo_run(tmp_path)
+            assert len(states) == 5 and "failed" not in states, _failure_reasons(tmp_path)
+        else:
+            assert _demo_run_states(tmp_path) == []
 
         proc.send_signal(signal.SIGINT)  # what Ctrl-C delivers
         assert proc.wait(timeout=30) == 0

@@ -1,0 +1,57 @@
+"""Running a compat script as PyTorch wrote it, or under the engine with its imports rewritten."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewrite_imports import rewrite
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent.parent
+
+# NOTE: one BLAS/OpenMP thread per process: the tests share small machines, where spinning
+# thread pools make tiny models many times slower (torch's most of all).
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+# Runs a rewritten script with `torch` made unimportable, so nothing can quietly fall back to it.
+ENGINE_LAUNCHER = ("import runpy, sys; sys.modules['torch'] = None; script = sys.argv.pop(1); "
+                   "runpy.run_path(script, run_name='__main__')")
+
+
+@dataclass(frozen=True)
+class ScriptRun:
+    stdout: str
+    stderr: str
+    returncode: int
+
+    def last_json_line(self) -> str:
+        lines = [line for line in self.stdout.splitlines() if line.startswith("{")]
+        assert lines, f"the script printed no JSON result\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+        return lines[-1]
+
+
+def script_env() -> dict[str, str]:
+    env = {**os.environ, **SINGLE_THREADED}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def run_script(path: Path, args: list[str], *, backend: str, workdir: Path, timeout: float) -> ScriptRun:
+    """Run `path` as PyTorch wrote it ("torch") or with its imports pointed at the engine ("engine")."""
+    if backend == "torch":
+        command = [sys.executable, str(path), *args]
+    elif backend == "engine":
+        rewritten = workdir / path.name
+        rewritten.write_text(rewrite(path.read_text()))
+        command = [sys.executable, "-c", ENGINE_LAUNCHER, str(rewritten), *args]
+    else:
+        raise ValueError(f"unknown backend {backend!r}")
+    done = subprocess.run(command, cwd=workdir, env=script_env(), capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    result = ScriptRun(done.stdout, done.stderr, done.returncode)
+    assert done.returncode == 0, f"{path.name} failed under {backend}:\n{done.stderr[-4000:]}"
+    return result
