@@ -129,7 +129,13 @@ def _database(url: str) -> dict:
         raise ConfigError("DATABASE_URL names no database (expected postgresql://user@host:port/NAME)")
     if scheme == "sqlite":
         parsed["CONN_MAX_AGE"] = 0
-        parsed["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+        # NOTE: IMMEDIATE takes the write lock when a transaction starts, so concurrent writers
+        # (web, scheduler, worker) wait for each other instead of failing with "database is locked".
+        parsed["OPTIONS"] = {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL;",
+        }
     return dict(parsed)
 
 
