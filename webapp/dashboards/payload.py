@@ -17,8 +17,8 @@ import numpy as np
 from django.http import QueryDict
 
 from webapp.dashboards import series as store
-from webapp.dashboards.downsample import round_significant
 from webapp.dashboards.state import CompareState, StateError
+from webapp.experiments.downsample import round_significant
 from webapp.experiments.models import Run
 
 VALUE_DIGITS = 6

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.core.cache import cache
 
-from webapp.dashboards.downsample import minmax_indices
+from webapp.experiments.downsample import minmax_indices
 from webapp.experiments.models import Metric, MetricSummary
 
 SERIES_BUDGET = 1000  # points per drawn series: min and max for each pixel column of a ~500 px chart

@@ -11,9 +11,11 @@ import math
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from django.db.models import Q
 from django.utils import timezone
 
+from webapp.experiments.downsample import minmax_indices
 from webapp.experiments.models import FINAL_STATES, Run, RunState
 
 MAX_POINTS = 2000
@@ -79,23 +81,9 @@ def metric_series(run: Run, since: dict[str, int] | None = None) -> dict[str, di
 
 
 def downsample(steps: list[int], values: list[float | None], limit: int) -> tuple[list[int], list[float | None]]:
-    """At most about `limit` points: each bucket keeps its lowest and highest value, in step order."""
-    if len(steps) <= limit:
-        return steps, values
-    size = math.ceil(len(steps) / max(limit // 2, 1))
-    kept: list[int] = []
-    for start in range(0, len(steps), size):
-        bucket = range(start, min(start + size, len(steps)))
-        finite = [i for i in bucket if _finite(values[i])]
-        if not finite:
-            kept.append(bucket[0])  # a gap (NaN) stays visible as one point
-            continue
-        low = min(finite, key=lambda i: values[i])  # type: ignore[arg-type, return-value]
-        high = max(finite, key=lambda i: values[i])  # type: ignore[arg-type, return-value]
-        kept.extend(sorted({low, high}))
-    if kept[-1] != len(steps) - 1:
-        kept.append(len(steps) - 1)  # the newest point always shows: the page continues from it
-    return [steps[i] for i in kept], [values[i] for i in kept]
+    """At most about `limit` points, by the one min/max-bucket rule the dashboards use too."""
+    keep = minmax_indices(np.array([np.nan if v is None else v for v in values], dtype=float), limit)
+    return [steps[i] for i in keep], [values[i] for i in keep]
 
 
 def _finite(value: float | None) -> bool:

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from webapp.dashboards.downsample import minmax_indices, round_significant
 from webapp.dashboards.series import Series
+from webapp.experiments.downsample import minmax_indices, round_significant
 
 
 def noisy(n: int, seed: int = 0) -> np.ndarray:
