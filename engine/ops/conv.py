@@ -1,8 +1,9 @@
 """Convolutions (1-d/2-d, transposed) as im2col + GEMM, with a col2im backward.
 
-An input (N, C, H, W) is unfolded by one strided copy; the products are GEMMs over the whole batch.
-The input gradient folds the columns back with kh*kw strided adds (a loop over kernel offsets,
-never over the batch).
+An input (N, C, H, W) is copied once into a zero-padded channel-major buffer; each cache-sized block
+of the batch is unfolded from it by one strided copy and multiplied by one GEMM. The input gradient
+folds the columns back with kh*kw strided adds (loops over kernel offsets and batch blocks, never
+over single samples).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def windows(xp, padded, kernel, stride, dilation, out_hw):
     s_n, s_c, s_h, s_w = padded.strides
     shape = (n, c, kernel[0], kernel[1], out_hw[0], out_hw[1])
     strides = (s_n, s_c, s_h * dilation[0], s_w * dilation[1], s_h * stride[0], s_w * stride[1])
-    return xp.lib.stride_tricks.as_strided(padded, shape, strides, writeable=False)
+    return xp.lib.stride_tricks.as_strided(padded, shape, strides)  # NOTE: CuPy's takes no ``writeable``
 
 
 def fold(xp, cols, padded_hw, stride, dilation):
@@ -66,49 +67,104 @@ def conv_out_size(size: int, k: int, stride: int, pad_total: int, dilation: int)
     return (size + pad_total - dilation * (k - 1) - 1) // stride + 1
 
 
-def window_rows(xp, x, pads, kernel, stride, dilation, out_hw):
-    """im2col as rows: (N*Ho*Wo, kh*kw*C), each row one window in (kh, kw, C) order.
+class _Grid:
+    """Where Conv2d's windows live: a zero-padded, channel-major buffer (C, N*Hp*Wp + tail).
 
-    NOTE: the input is first copied into a zero-padded NHWC buffer, so every window row is built
-    from contiguous runs of C values (an order of magnitude faster than gathering NCHW windows).
+    Outputs are computed on an (N, Ho, Wg) grid. With a unit column stride, Wg = Wp ("wide"): the
+    Wp - Wo extra columns per row are junk (computed, then dropped), but every window row of every
+    kernel tap is then one contiguous run of Ho*Wp values, so unfolding and folding are long copies.
     """
-    n, c, h, w = x.shape
-    top, bottom, left, right = pads
-    padded = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
-    padded[:, top:top + h, left:left + w, :] = x.transpose(0, 2, 3, 1)
-    s_n, s_h, s_w, s_c = padded.strides
-    shape = (n, out_hw[0], out_hw[1], kernel[0], kernel[1], c)
-    strides = (s_n, s_h * stride[0], s_w * stride[1], s_h * dilation[0], s_w * dilation[1], s_c)
-    view = xp.lib.stride_tricks.as_strided(padded, shape, strides, writeable=False)
-    return xp.ascontiguousarray(view).reshape(n * out_hw[0] * out_hw[1], kernel[0] * kernel[1] * c)
+
+    def __init__(self, x_shape, pads, kernel, stride, dilation, out_hw):
+        n, c, h, w = x_shape
+        top, bottom, left, right = pads
+        self.n, self.c, self.hw, self.pads = n, c, (h, w), pads
+        self.hp, self.wp = h + top + bottom, w + left + right
+        self.kernel, self.stride, self.dilation, (self.ho, self.wo) = kernel, stride, dilation, out_hw
+        self.wg = self.wp if stride[1] == 1 and 4 * self.wp <= 5 * self.wo else self.wo
+        self.tail = dilation[1] * (kernel[1] - 1)  # the last junk columns read this far past the buffer
+
+    def blocks(self, cache_sized: bool):
+        """Batch slices to work through: on the CPU, sized so a block's columns stay in cache.
+
+        NOTE: folding and the GEMMs run ~30% faster on cache-sized blocks than on the whole batch.
+        """
+        per_sample = self.c * self.kernel[0] * self.kernel[1] * self.ho * self.wg
+        step = max(1, _BLOCK_ELEMENTS // per_sample) if cache_sized else self.n
+        return [slice(start, min(start + step, self.n)) for start in range(0, self.n, step)]
+
+    def _image(self, buf):
+        return buf[:, :self.n * self.hp * self.wp].reshape(self.c, self.n, self.hp, self.wp)
+
+    def pad(self, xp, data):
+        """(N, C, H, W) -> the padded buffer (C, N*Hp*Wp + tail)."""
+        (h, w), (top, _, left, _) = self.hw, self.pads
+        buf = xp.zeros((self.c, self.n * self.hp * self.wp + self.tail), dtype=data.dtype)
+        self._image(buf)[:, :, top:top + h, left:left + w] = data.transpose(1, 0, 2, 3)
+        return buf
+
+    def crop(self, buf, out, block):
+        """Copy a block of samples of the padded buffer into ``out`` (N, C, H, W) (the inverse of ``pad``)."""
+        (h, w), (top, _, left, _) = self.hw, self.pads
+        out[block] = self._image(buf)[:, block, top:top + h, left:left + w].transpose(1, 0, 2, 3)
+
+    def taps(self, xp, buf, block):
+        """A strided view (C, kh, kw, B, Ho, Wg) of a block's windows: every value of every kernel tap."""
+        item = buf.itemsize
+        row = self.wp * item
+        strides = (buf.strides[0], self.dilation[0] * row, self.dilation[1] * item, self.hp * row,
+                   self.stride[0] * row, self.stride[1] * item)
+        shape = (self.c, *self.kernel, block.stop - block.start, self.ho, self.wg)
+        start = buf[:, block.start * self.hp * self.wp:]
+        return xp.lib.stride_tricks.as_strided(start, shape, strides)  # NOTE: CuPy's takes no ``writeable``
+
+    def unfold(self, xp, buf, block):
+        """im2col: a block's columns (C*kh*kw, B*Ho*Wg), rows in the weight's (C, kh, kw) order."""
+        cols = xp.ascontiguousarray(self.taps(xp, buf, block))
+        return cols.reshape(self.c * self.kernel[0] * self.kernel[1], -1)
+
+    def fold(self, xp, buf, cols, block):
+        """col2im: add a block's columns (C*kh*kw, B*Ho*Wg) into the padded buffer, one add per kernel tap."""
+        view = self.taps(xp, buf, block)
+        cols = cols.reshape(view.shape)
+        for i in range(self.kernel[0]):
+            for j in range(self.kernel[1]):
+                view[:, i, j] += cols[:, i, j]
+
+    def to_grid(self, xp, data):
+        """(B, O, Ho, Wo) -> (O, B*Ho*Wg), zero in the junk columns."""
+        b, o = data.shape[:2]
+        if self.wg == self.wo:
+            return xp.ascontiguousarray(data.transpose(1, 0, 2, 3)).reshape(o, -1)
+        grid = xp.empty((o, b, self.ho, self.wg), dtype=data.dtype)
+        grid[..., self.wo:] = 0
+        grid[..., :self.wo] = data.transpose(1, 0, 2, 3)
+        return grid.reshape(o, -1)
+
+    def from_grid(self, grid, out, block):
+        """(O, B*Ho*Wg) -> a block of samples of ``out`` (N, O, Ho, Wo)."""
+        o = grid.shape[0]
+        out[block] = grid.reshape(o, -1, self.ho, self.wg)[..., :self.wo].transpose(1, 0, 2, 3)
 
 
-def fold_rows(xp, rows, x_shape, pads, kernel, stride, dilation, out_hw):
-    """col2im of window rows (N*Ho*Wo, kh*kw*C) back to an (N, C, H, W) gradient."""
-    n, c, h, w = x_shape
-    top, bottom, left, right = pads
-    ho, wo = out_hw
-    cols = rows.reshape(n, ho, wo, kernel[0], kernel[1], c)
-    out = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=rows.dtype)
-    sh, sw = stride
-    for i in range(kernel[0]):
-        r = i * dilation[0]
-        for j in range(kernel[1]):
-            q = j * dilation[1]
-            out[:, r:r + sh * (ho - 1) + 1:sh, q:q + sw * (wo - 1) + 1:sw, :] += cols[:, :, :, i, j, :]
-    return out[:, top:top + h, left:left + w, :].transpose(0, 3, 1, 2)
+_BLOCK_ELEMENTS = 1 << 19  # columns of one block: 2 MiB of float32
 
 
-def _grouped(rows, groups: int, taps: int):
-    """(N*L, kh*kw*C) rows -> (G, N*L, kh*kw*C/G) per-group rows."""
-    return rows.reshape(rows.shape[0], taps, groups, -1).transpose(2, 0, 1, 3).reshape(groups, rows.shape[0], -1)
+def _gemm(xp, a, b, groups):
+    """a @ b where a is (G*M, K) and b is (G*K', N), group by group: (G*M, N)."""
+    if groups == 1:
+        return a @ b
+    return xp.matmul(a.reshape(groups, a.shape[0] // groups, -1), b.reshape(groups, -1, b.shape[1])) \
+        .reshape(a.shape[0], -1)
 
 
 class Conv2d(Op):
     """Grouped 2-d cross-correlation; padding is (top, bottom, left, right).
 
-    NOTE: windows are unfolded as rows (N*Ho*Wo, kh*kw*C) so that the forward, the weight gradient
-    and the column gradient are each one GEMM over the whole batch (batched small GEMMs are slower).
+    NOTE: the input is unfolded channel-major, columns (C*kh*kw, B*Ho*Wg), so that the forward, the
+    weight gradient and the column gradient are each one GEMM per block of the batch whose operands
+    need no transposed copies, and results come back to NCHW by copies of whole rows. The backward
+    unfolds again from the saved padded input rather than keeping every column.
     """
 
     @staticmethod
@@ -124,20 +180,18 @@ class Conv2d(Op):
         wo = conv_out_size(wi, kw, stride[1], pads[2] + pads[3], dilation[1])
         if ho <= 0 or wo <= 0:
             raise RuntimeError(f"Calculated output size: ({o}x{max(ho, 0)}x{max(wo, 0)}). Output size is too small")
-        rows = window_rows(xp, xd, pads, (kh, kw), stride, dilation, (ho, wo))
-        wm = wd.transpose(0, 2, 3, 1)  # (O, kh, kw, C/G): the rows' column order
-        if groups == 1:
-            out = rows @ wm.reshape(o, -1).T
-        else:
-            og = o // groups
-            wg = wm.reshape(groups, og, -1)
-            out = xp.matmul(_grouped(rows, groups, kh * kw), wg.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(-1, o)
-        if b is not None:
-            out += b._data.astype(out.dtype, copy=False)
-        out = xp.ascontiguousarray(out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2))
+        grid = _Grid(xd.shape, pads, (kh, kw), stride, dilation, (ho, wo))
+        buf = grid.pad(xp, xd)
+        wm = wd.reshape(o, -1)
+        bias = None if b is None else b._data.astype(xd.dtype, copy=False).reshape(o, 1)
+        out = xp.empty((n, o, ho, wo), dtype=xd.dtype)
+        for block in grid.blocks(x._device.type == "cpu"):
+            y = _gemm(xp, wm, grid.unfold(xp, buf, block), groups)
+            if bias is not None:
+                y += bias
+            grid.from_grid(y, out, block)
         if ctx._recording:
-            ctx.rows = rows
-            ctx.meta = (xd.shape, stride, pads, dilation, groups)
+            ctx.buf, ctx.grid, ctx.groups = buf, grid, groups
             ctx.save_for_backward(x, w)
         return out if acc is None else out.astype(x._dtype.np)
 
@@ -147,41 +201,43 @@ class Conv2d(Op):
         x, w = ctx.saved_tensors
         xp = x._device.xp
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        x_shape, stride, pads, dilation, groups = ctx.meta
-        rows = ctx.rows
-        o, cg, kh, kw = w._data.shape
+        buf, grid, groups = ctx.buf, ctx.grid, ctx.groups
+        o = w._data.shape[0]
         gd, wd = g._data, w._data
-        if rows.dtype != gd.dtype:
-            gd, wd = gd.astype(rows.dtype), wd.astype(rows.dtype)
-        ho, wo = gd.shape[2:]
-        g_rows = xp.ascontiguousarray(gd.transpose(0, 2, 3, 1)).reshape(-1, o)
+        if buf.dtype != gd.dtype:
+            gd, wd = gd.astype(buf.dtype), wd.astype(buf.dtype)
+        wt = wd.reshape(groups, o // groups, -1).transpose(0, 2, 1).reshape(-1, o // groups)  # per-group W^T
+        gw = xp.zeros((wt.shape[0], o // groups), dtype=gd.dtype) if need_w else None
+        gb = xp.zeros(o, dtype=gd.dtype) if need_b else None
+        gx_buf = xp.zeros_like(buf) if need_x else None
+        gx = xp.empty((grid.n, grid.c, *grid.hw), dtype=gd.dtype) if need_x else None
+        for block in grid.blocks(x._device.type == "cpu"):
+            g_grid = grid.to_grid(xp, gd[block])  # (O, B*Ho*Wg)
+            if need_w:
+                cols = grid.unfold(xp, buf, block)
+                if groups == 1:
+                    gw += cols @ g_grid.T
+                else:
+                    gw += xp.matmul(cols.reshape(groups, -1, cols.shape[1]),
+                                    g_grid.reshape(groups, o // groups, -1).transpose(0, 2, 1)).reshape(gw.shape)
+            if need_b:
+                gb += g_grid.sum(axis=1)
+            if need_x:
+                grid.fold(xp, gx_buf, _gemm(xp, wt, g_grid, groups), block)
+                grid.crop(gx_buf, gx, block)
         grad_x = grad_w = grad_b = None
-        og = o // groups
-        if groups > 1:
-            g_groups = g_rows.reshape(-1, groups, og).transpose(1, 0, 2)
-        if need_w:
-            if groups == 1:
-                gw = g_rows.T @ rows
-            else:
-                gw = xp.matmul(g_groups.transpose(0, 2, 1), _grouped(rows, groups, kh * kw))
-            gw = gw.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
+        if need_w:  # gw is (G * C/G*kh*kw, O/G): each group's (K, O/G) block, transposed to the weight's layout
+            gw = gw.reshape(groups, -1, o // groups).transpose(0, 2, 1).reshape(w._data.shape)
             grad_w = _make(xp.ascontiguousarray(gw, dtype=w._dtype.np), w._dtype, w._device)
         if need_b:
-            grad_b = _make(gd.sum(axis=(0, 2, 3)).astype(w._dtype.np, copy=False), w._dtype, w._device)
+            grad_b = _make(gb.astype(w._dtype.np, copy=False), w._dtype, w._device)
         if need_x:
-            wm = wd.transpose(0, 2, 3, 1)
-            if groups == 1:
-                g_cols = g_rows @ wm.reshape(o, -1)
-            else:
-                per_group = xp.matmul(g_groups, wm.reshape(groups, og, -1))  # (G, N*L, kh*kw*C/G)
-                g_cols = per_group.reshape(groups, -1, kh * kw, cg).transpose(1, 2, 0, 3)
-            gx = fold_rows(xp, g_cols.reshape(-1, kh * kw * cg * groups), x_shape, pads, (kh, kw), stride,
-                           dilation, (ho, wo))
-            grad_x = _make(xp.ascontiguousarray(gx, dtype=x._dtype.np), x._dtype, x._device)
+            grad_x = _make(gx.astype(x._dtype.np, copy=False), x._dtype, x._device)
         return grad_x, grad_w, grad_b, None, None, None, None
 
     def _release_extra(self) -> None:
-        self.rows = None
+        self.buf = None
+
 
 
 class ConvTranspose2d(Op):

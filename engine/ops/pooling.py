@@ -38,27 +38,94 @@ def _tap(padded, i, j, kernel_out, stride, dilation):
     return padded[:, :, r:r + stride[0] * (ho - 1) + 1:stride[0], q:q + stride[1] * (wo - 1) + 1:stride[1]]
 
 
+def _arg_dtype(xp, kernel):
+    return xp.uint8 if kernel[0] * kernel[1] < 256 else xp.int32
+
+
+def _max_taps(xp, data, kernel, stride, pads, dilation, out_hw, floating):
+    """Max and first argmax (kernel offset i*kw + j) over every window, one strided op per offset."""
+    fill = -xp.inf if floating else xp.iinfo(data.dtype).min
+    padded = pad_array(xp, data, pads, fill)
+    best = _tap(padded, 0, 0, out_hw, stride, dilation).copy()
+    arg = xp.zeros(best.shape, dtype=_arg_dtype(xp, kernel))
+    for k in range(1, kernel[0] * kernel[1]):
+        value = _tap(padded, k // kernel[1], k % kernel[1], out_hw, stride, dilation)
+        # NOTE: like PyTorch, a later value wins if it is larger or NaN (so NaN propagates, last NaN wins).
+        changed = value > best
+        if floating:
+            changed |= xp.isnan(value)
+        xp.copyto(best, value, where=changed)
+        xp.copyto(arg, k, where=changed)
+    return best, arg
+
+
+def _tiles(data, kernel):
+    """The (N, C, Ho, Wo) strided views of each kernel offset when windows tile the input exactly."""
+    n, c, h, w = data.shape
+    kh, kw = kernel
+    tiles = data.reshape(n, c, h // kh, kh, w // kw, kw)
+    return [tiles[:, :, :, k // kw, :, k % kw] for k in range(kh * kw)]
+
+
+def _blocks(n: int, per_sample: int, cache_sized: bool):
+    """Batch slices sized so one block's input stays in cache (CPU), else the whole batch.
+
+    NOTE: every kernel offset re-reads the input; on cache-sized blocks that is ~30% faster.
+    """
+    step = max(1, _BLOCK_ELEMENTS // per_sample) if cache_sized else n
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+_BLOCK_ELEMENTS = 1 << 19  # input values of one block: 2 MiB of float32
+
+
+def _max_tiles(xp, data, kernel, floating, cache_sized):
+    """_max_taps for windows that tile the input exactly (kernel == stride, no padding or dilation).
+
+    The max is a running maximum over the kernel offsets; the argmax is the first offset equal to
+    it, built with integer arithmetic (arg = ne0 * (1 + ne1 * (1 + ...)), ne = "offset != max").
+    """
+    n, c, h, w = data.shape
+    shape = (n, c, h // kernel[0], w // kernel[1])
+    best, arg = xp.empty(shape, dtype=data.dtype), xp.zeros(shape, dtype=_arg_dtype(xp, kernel))
+    differs = None
+    for block in _blocks(n, c * h * w, cache_sized):
+        taps, out, index = _tiles(data[block], kernel), best[block], arg[block]
+        value = taps[0]
+        for other in taps[1:-1]:
+            value = xp.maximum(value, other)  # NOTE: propagates NaN, as PyTorch does
+        if len(taps) > 1:
+            xp.maximum(value, taps[-1], out=out)
+        else:
+            xp.copyto(out, value)
+        if differs is None or differs.shape != out.shape:
+            differs = xp.empty(out.shape, dtype=bool)
+        for other in reversed(taps[:-1]):
+            index += 1
+            xp.not_equal(other, out, out=differs)
+            index *= differs
+    if floating and bool(xp.isnan(best).any()):  # a NaN is unequal to itself: PyTorch picks the last NaN
+        for k, value in enumerate(_tiles(data, kernel)):
+            xp.copyto(arg, k, where=xp.isnan(value))
+    return best, arg
+
+
 class MaxPool2d(Op):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode):
         xp = x._device.xp
         data = x._data
         out_hw, pads = _geometry(data.shape, kernel, stride, padding, dilation, ceil_mode)
-        fill = -xp.inf if x._dtype.is_floating_point else xp.iinfo(data.dtype).min
-        padded = pad_array(xp, data, pads, fill)
-        best = _tap(padded, 0, 0, out_hw, stride, dilation).copy()
-        arg = xp.zeros(best.shape, dtype=xp.uint8 if kernel[0] * kernel[1] < 256 else xp.int32)
-        k = 0
-        for i in range(kernel[0]):
-            for j in range(kernel[1]):
-                if k:
-                    # NOTE: maximum() propagates NaN like PyTorch; "changed" keeps the first maximum on ties.
-                    value = xp.maximum(best, _tap(padded, i, j, out_hw, stride, dilation))
-                    xp.copyto(arg, k, where=value != best)
-                    best = value
-                k += 1
-        ctx.meta = (data.shape, kernel, stride, pads, dilation, padded.shape)
-        ctx.arg = arg
+        tiled = kernel == stride and dilation == (1, 1) and not any(pads) and \
+            (out_hw[0] * kernel[0], out_hw[1] * kernel[1]) == data.shape[2:]
+        if tiled:
+            best, arg = _max_tiles(xp, data, kernel, x._dtype.is_floating_point, x._device.type == "cpu")
+            padded_shape = data.shape
+        else:
+            best, arg = _max_taps(xp, data, kernel, stride, pads, dilation, out_hw, x._dtype.is_floating_point)
+            padded_shape = (*data.shape[:2], data.shape[2] + pads[0] + pads[1], data.shape[3] + pads[2] + pads[3])
+        ctx.meta = (data.shape, kernel, stride, pads, dilation, padded_shape)
+        ctx.arg, ctx.tiled = arg, tiled
         return best
 
     @staticmethod
@@ -71,6 +138,13 @@ class MaxPool2d(Op):
         gd = g._data
         out_hw = gd.shape[2:]
         top, _, left, _ = pads
+        if ctx.tiled:
+            gx = xp.empty(shape, gd.dtype)
+            for block in _blocks(shape[0], gx[0].size, g._device.type == "cpu"):
+                index = ctx.arg[block]
+                for k, tap in enumerate(_tiles(gx[block], kernel)):
+                    xp.multiply(gd[block], index == k, out=tap)
+            return _make(gx, g._dtype, g._device), None, None, None, None, None
         if all(s >= d * (k - 1) + 1 for s, d, k in zip(stride, dilation, kernel, strict=True)):
             # windows don't overlap: each kernel offset writes its own strided slice, no summing needed
             padded = xp.zeros((*gd.shape[:2], *padded_shape[2:]), gd.dtype)

@@ -388,7 +388,9 @@ def test_memory_does_not_grow_over_1000_training_steps():
         usage.append((tracemalloc.get_traced_memory()[0], len(gc.get_objects())))
     tracemalloc.stop()
     (_, _), (bytes_1, objects_1), (bytes_2, objects_2) = usage
-    assert bytes_2 - bytes_1 < 4 * 1024, f"memory grew by {bytes_2 - bytes_1} bytes over 1000 steps"
+    # NOTE: a graph kept alive per step costs well over 500 bytes a step (arrays and nodes), so
+    # 1000 steps would grow by >500 KB; a few KB come and go with NumPy's internal caches.
+    assert bytes_2 - bytes_1 < 64 * 1024, f"memory grew by {bytes_2 - bytes_1} bytes over 1000 steps"
     assert objects_2 - objects_1 < 20
 
 
