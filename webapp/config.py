@@ -128,7 +128,6 @@ def _database(url: str) -> dict:
     if scheme != "sqlite" and not parsed.get("NAME"):
         raise ConfigError("DATABASE_URL names no database (expected postgresql://user@host:port/NAME)")
     if scheme == "sqlite":
-        parsed["CONN_MAX_AGE"] = 0
         # NOTE: IMMEDIATE takes the write lock when a transaction starts, so concurrent writers
         # (web, scheduler, worker) wait for each other instead of failing with "database is locked".
         parsed["OPTIONS"] = {

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from engine.amp import autocast_state
 from engine.autograd.function import Op
 from engine.autograd.grad_mode import state
 from engine.ops import grad_math as gm
@@ -230,6 +231,8 @@ def _softmax_dim(input, dim):
 
 
 def softmax(input, dim=None, dtype=None):
+    if autocast_state.active:  # mixed precision: see engine/amp/autocast_state.py
+        (input,) = autocast_state.cast_inputs("softmax", input)
     if dtype is not None:
         input = input.to(dtype)
     input = to_float(input)
@@ -239,6 +242,8 @@ def softmax(input, dim=None, dtype=None):
 
 
 def log_softmax(input, dim=None, dtype=None):
+    if autocast_state.active:  # mixed precision: see engine/amp/autocast_state.py
+        (input,) = autocast_state.cast_inputs("log_softmax", input)
     if dtype is not None:
         input = input.to(dtype)
     input = to_float(input)

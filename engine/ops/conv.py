@@ -8,6 +8,7 @@ over single samples).
 
 from __future__ import annotations
 
+from engine.amp import autocast_state
 from engine.autograd.function import Op
 from engine.autograd.grad_mode import state
 from engine.dtypes import bfloat16, float16, float32
@@ -334,6 +335,8 @@ def _same_pads(kernel, dilation) -> tuple:
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """2-d convolution over (N, C, H, W) (or unbatched (C, H, W)) input."""
+    if autocast_state.active:  # mixed precision: see engine/amp/autocast_state.py
+        input, weight, bias = autocast_state.cast_inputs("conv2d", input, weight, bias)
     _check_conv(input, weight, groups, 2)
     if input._data.ndim == 3:
         return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
@@ -369,6 +372,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1,
                      dilation=1) -> Tensor:
     """Transposed 2-d convolution (the gradient of conv2d with respect to its input)."""
+    if autocast_state.active:  # mixed precision: see engine/amp/autocast_state.py
+        input, weight, bias = autocast_state.cast_inputs("conv_transpose2d", input, weight, bias)
     _check_conv(input, weight, groups, 2, transposed=True)
     if input._data.ndim == 3:
         return conv_transpose2d(input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.amp import autocast_state
 from engine.autograd.function import Op
 from engine.dtypes import bfloat16, float16, float32
 from engine.tensor import Tensor
@@ -45,6 +46,8 @@ class Linear(Op):
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Apply y = x Aᵀ + b (``torch.nn.functional.linear``)."""
+    if autocast_state.active:  # mixed precision: see engine/amp/autocast_state.py
+        input, weight, bias = autocast_state.cast_inputs("linear", input, weight, bias)
     if input._data.shape[-1] != weight._data.shape[-1]:
         shape = "x".join(str(s) for s in (input._data.shape if input._data.ndim == 2
                                            else (-1, input._data.shape[-1])))

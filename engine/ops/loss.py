@@ -3,6 +3,7 @@ and the elementwise losses (mse, l1, smooth_l1, huber, bce, bce_with_logits, kl_
 
 from __future__ import annotations
 
+from engine.amp import autocast_state
 from engine.autograd.function import Op
 from engine.autograd.grad_mode import enable_grad, state
 from engine.dtypes import bfloat16, float16, float32
@@ -160,6 +161,8 @@ def _flatten_classes(input: Tensor, target: Tensor):
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Cross entropy between logits (C,), (N, C) or (N, C, d1, ...) and class indices or probabilities."""
+    if autocast_state.active:  # mixed precision: see engine/amp/autocast_state.py
+        input, weight = autocast_state.cast_inputs("cross_entropy", input, weight)
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")

@@ -3,6 +3,7 @@ group_norm and instance_norm; rms_norm; the affine part is plain broadcasting op
 
 from __future__ import annotations
 
+from engine.amp import autocast_state
 from engine.autograd.function import Op
 from engine.autograd.grad_mode import enable_grad, no_grad, state
 from engine.backend import array_module_of
@@ -68,6 +69,8 @@ def standardize(x: Tensor, axes: tuple, eps: float, stats=None) -> Tensor:
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalize over the last ``len(normalized_shape)`` dims, then scale and shift."""
+    if autocast_state.active:  # mixed precision: see engine/amp/autocast_state.py
+        input, weight, bias = autocast_state.cast_inputs("layer_norm", input, weight, bias)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     nd = len(shape)
     if tuple(input._data.shape[input._data.ndim - nd:]) != shape:

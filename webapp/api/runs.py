@@ -28,7 +28,14 @@ from webapp.api.schemas import (
 )
 from webapp.experiments.code import MAX_CODE_BYTES
 from webapp.experiments.lifecycle import run_cancel, run_delete
-from webapp.experiments.selectors import run_detail_for, run_for, run_rows, runs_detailed, runs_for_listing
+from webapp.experiments.selectors import (
+    project_run_page,
+    run_detail_for,
+    run_for,
+    run_page,
+    runs_detailed,
+    runs_for_listing,
+)
 from webapp.experiments.spec import SpecError, parse_spec_text
 from webapp.experiments.submit import CodeUpload, Submitted, run_resubmit, run_submit
 from webapp.projects.selectors import project_by_ref
@@ -91,12 +98,14 @@ def submit_upload(request: ApiRequest, form: Form[UploadIn], code: File[Uploaded
 def list_runs(request: ApiRequest, filters: Query[ListIn]) -> HttpResponse:
     """Runs matching a query, newest first unless sorted; see the query language in the description."""
     project = project_by_ref(request.auth, filters.project) if filters.project else None
-    condition = _parsed("query", parse_query, filters.query)
-    order = _parsed("sort", parse_sort, filters.sort)
-    runs = runs_for_listing(request.auth, project=project).filter(condition).order_by(*order)
-    items = [run_row_out(row) for row in run_rows(runs, offset=filters.offset, limit=filters.limit)]
-    count = len(items) if filters.offset == 0 and len(items) < filters.limit else runs.count()  # a short first page is all
-    return fast_json({**page_fields(count, filters.limit, filters.offset), "items": items})
+    if project is not None and not filters.query.strip() and not filters.sort.strip():
+        rows, count = project_run_page(project, offset=filters.offset, limit=filters.limit)  # the common case
+    else:
+        condition = _parsed("query", parse_query, filters.query)
+        order = _parsed("sort", parse_sort, filters.sort)
+        runs = runs_for_listing(request.auth, project=project).filter(condition).order_by(*order)
+        rows, count = run_page(runs, offset=filters.offset, limit=filters.limit)
+    return fast_json({**page_fields(count, filters.limit, filters.offset), "items": [run_row_out(row) for row in rows]})
 
 
 @router.get("/{run_id}", response={200: RunDetailOut, 404: ErrorOut})

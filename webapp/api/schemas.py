@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from django.core.serializers.json import DjangoJSONEncoder
+import orjson
 from django.http import HttpResponse
 from ninja import Schema
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from webapp.experiments.models import Artifact, MetricSummary, Run
-from webapp.experiments.selectors import RUN_ROW_FIELDS
+from webapp.experiments.selectors import RUN_ROW_JSON_FIELDS, RUN_ROW_TIME_FIELDS
 from webapp.projects.models import Project
 
 MAX_ID = 2**63 - 1  # the database's bigint; larger ids would overflow the query, not just miss
@@ -173,25 +172,36 @@ def run_out(run: Run) -> dict[str, Any]:
 
 
 def run_row_out(row: dict[str, Any]) -> dict[str, Any]:
-    """A RunOut from a `run_rows` dict (the list's fast path: no model instances)."""
-    owner = row["project_user"] or row["project_team"]
-    return {
-        **{name: row[name] for name in RUN_ROW_FIELDS}, "progress": row["progress"] or {},
-        "project": f"{owner}/{row['project_slug']}", "owner": row["owner_name"], "tags": row["tags"],
-        "metrics": {
-            s["key"]: {"last": finite(s["last"]), "last_step": s["last_step"], "min": finite(s["min"]),
-                       "max": finite(s["max"]), "count": s["count"]}
-            for s in row["summaries"]
-        },
-    }
+    """A RunOut from a `run_page` row (the list's fast path), for `fast_json` only.
+
+    The row's JSON text (params, progress, tags, metrics) goes into the response as it is, and
+    datetimes are written the way ninja's encoder writes them, so a run reads the same here as
+    in the detail view.
+    """
+    out = dict(row)
+    for name in RUN_ROW_JSON_FIELDS:
+        out[name] = orjson.Fragment(row[name])
+    for name in RUN_ROW_TIME_FIELDS:
+        if row[name] is not None:
+            out[name] = _iso(row[name])
+    return out
+
+
+def _iso(value: datetime) -> str:
+    """DjangoJSONEncoder's datetime: milliseconds, and Z for UTC."""
+    text = value.isoformat()
+    if value.microsecond:
+        text = text[:23] + text[26:]
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def fast_json(data: Any) -> HttpResponse:
-    """Render `data` without ninja's per-object output validation, a third of a list request's time.
+    """Render `data` with orjson, without ninja's per-object output validation: most of a list request's time.
 
     The shapes are still declared to OpenAPI by the handler's `response=`; tests check them against it.
+    Datetimes, decimals and the like must already be text (see `run_row_out`); NaN and infinities become null.
     """
-    return HttpResponse(json.dumps(data, cls=DjangoJSONEncoder), content_type="application/json")
+    return HttpResponse(orjson.dumps(data), content_type="application/json")
 
 
 def run_detail_out(run: Run) -> dict[str, Any]:

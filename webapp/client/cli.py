@@ -120,7 +120,10 @@ def _web(args: argparse.Namespace) -> int:
     argv = [
         sys.executable, "-m", "gunicorn", "webapp.wsgi:application",
         "--bind", bind,
+        # NOTE: measured on 2 cores (tests/benchmarks/bench_api.py): threaded workers, one per core, beat
+        # 4 sync or 4x2 threaded workers on CPU per request, and keep clients' connections alive.
         "--workers", str(args.workers),
+        "--worker-class", "gthread",
         "--threads", "4",
         "--graceful-timeout", "5",
         "--access-logfile", "-",

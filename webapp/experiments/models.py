@@ -114,7 +114,8 @@ class RunEvent(models.Model):
 class Metric(models.Model):
     """One logged value. (run, key, step) is unique, so a redelivered batch never duplicates."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    # NOTE: no index of its own: the unique (run, key, step) index serves run lookups too.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics", db_index=False)
     key = models.CharField(max_length=200)
     step = models.BigIntegerField()
     value = models.FloatField(null=True, help_text="NULL stands for NaN (SQLite cannot store NaN; JSON cannot carry it).")

@@ -34,18 +34,46 @@ def metrics_log(*, run_id: int, points: list[MetricPoint]) -> int:
     """Store points not stored before (unique on run, key, step) and update summaries; returns how many were new."""
     if len(points) > MAX_METRIC_BATCH:
         raise ResultError(f"a batch holds at most {MAX_METRIC_BATCH:,} points, got {len(points):,}")
+    isfinite = math.isfinite
     for point in points:
         if not point.key or len(point.key) > 200:
             raise ResultError(f"metric key {point.key!r} must be 1-200 characters")
-        if not math.isfinite(point.wall_time):
+        if not isfinite(point.wall_time):
             raise ResultError(f"metric {point.key!r} has a non-finite wall time")
     latest: dict[tuple[str, int], MetricPoint] = {(p.key, p.step): p for p in points}  # last write in a batch wins
     with transaction.atomic():
         Run.objects.select_for_update().filter(id=run_id).values_list("id", flat=True).get()  # one writer per run
         points_in = list(latest.values())
-        fresh = _insert_new_pg(run_id, points_in) if connection.vendor == "postgresql" else _insert_new(run_id, points_in)
-        _update_summaries(run_id, fresh)
+        groups = _by_key(points_in)
+        summaries = {s.key: s for s in MetricSummary.objects.filter(run_id=run_id, key__in=groups)}
+        if connection.vendor != "postgresql":
+            fresh = _insert_new(run_id, points_in)
+        elif _only_new_steps(groups, summaries) and _copy_new(run_id, points_in):
+            fresh = points_in
+        else:
+            fresh = _insert_new_pg(run_id, points_in)
+        _update_summaries(run_id, groups if fresh is points_in else _by_key(fresh), summaries)
     return len(fresh)
+
+
+def _by_key(points: list[MetricPoint]) -> dict[str, list[MetricPoint]]:
+    groups: dict[str, list[MetricPoint]] = {}
+    for point in points:
+        group = groups.get(point.key)
+        if group is None:
+            groups[point.key] = [point]
+        else:
+            group.append(point)
+    return groups
+
+
+def _only_new_steps(groups: dict[str, list[MetricPoint]], summaries: dict[str, MetricSummary]) -> bool:
+    """Whether every point is past its key's last stored step: the usual case of a run logging as it goes."""
+    for key, group in groups.items():
+        summary = summaries.get(key)
+        if summary is not None and min(p.step for p in group) <= summary.last_step:
+            return False
+    return True
 
 
 def _insert_new(run_id: int, points: list[MetricPoint]) -> list[MetricPoint]:
@@ -61,8 +89,29 @@ def _insert_new(run_id: int, points: list[MetricPoint]) -> list[MetricPoint]:
     return fresh
 
 
+def _copy_new(run_id: int, points: list[MetricPoint]) -> bool:
+    """COPY points that cannot be stored yet straight into the table (binary, no conflict handling).
+
+    The summaries say no stored point has these steps, but a point stored without a summary
+    would make the COPY fail: then nothing is stored (a savepoint) and the caller takes the
+    conflict-checking path. Returns whether the points were stored.
+    """
+    table = connection.ops.quote_name(Metric._meta.db_table)
+    connection.ensure_connection()
+    try:
+        with transaction.atomic(), psycopg.Cursor(connection.connection) as cursor:
+            with cursor.copy(f"COPY {table} (run_id, key, step, value, wall_time) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "varchar", "int8", "float8", "float8"])
+                write = copy.write_row
+                for p in points:
+                    write((run_id, p.key, p.step, None if p.value != p.value else p.value, p.wall_time))  # NaN: NULL
+    except psycopg.errors.UniqueViolation:
+        return False
+    return True
+
+
 def _insert_new_pg(run_id: int, points: list[MetricPoint]) -> list[MetricPoint]:
-    """The same in one PostgreSQL statement: unnest the columns, skip conflicts, return what was new."""
+    """Insert what is not stored yet in one PostgreSQL statement: unnest the columns, skip conflicts, return what was new."""
     # NOTE: one round trip instead of a pre-select plus bulk_create; the unique (run, key, step) index decides.
     table = connection.ops.quote_name(Metric._meta.db_table)
     sql = (
@@ -81,16 +130,13 @@ def _insert_new_pg(run_id: int, points: list[MetricPoint]) -> list[MetricPoint]:
     return [p for p in points if (p.key, p.step) in inserted]
 
 
-def _update_summaries(run_id: int, fresh: list[MetricPoint]) -> None:
-    by_key: dict[str, list[MetricPoint]] = {}
-    for point in fresh:
-        by_key.setdefault(point.key, []).append(point)
-    current = {s.key: s for s in MetricSummary.objects.filter(run_id=run_id, key__in=by_key)}
+def _update_summaries(run_id: int, groups: dict[str, list[MetricPoint]], current: dict[str, MetricSummary]) -> None:
+    """Fold the new points of each key into its summary (`current`: the stored ones, read under the run's lock)."""
     created, updated = [], []
-    for key, group in by_key.items():
-        values = [p.value for p in group if not math.isnan(p.value)]
+    for key, group in groups.items():
+        values = [p.value for p in group if p.value == p.value]  # NaN is the one value unequal to itself
         low, high = (min(values), max(values)) if values else (None, None)
-        newest = max(group, key=lambda p: p.step)
+        newest = max(group, key=_step)
         summary = current.get(key)
         if summary is None:
             created.append(
@@ -108,6 +154,10 @@ def _update_summaries(run_id: int, fresh: list[MetricPoint]) -> None:
         updated.append(summary)
     MetricSummary.objects.bulk_create(created)
     MetricSummary.objects.bulk_update(updated, ["last", "last_step", "min", "max", "count"])
+
+
+def _step(point: MetricPoint) -> int:
+    return point.step
 
 
 def _stored(value: float) -> float | None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
+import psycopg
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import F, QuerySet
+from django.db import connection
+from django.db.models import Count, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404
 
-from webapp.experiments.models import Artifact, MetricSummary, Run, RunTag
+from webapp.experiments.models import Artifact, MetricSummary, Run
 from webapp.projects.models import Project
 from webapp.projects.permissions import Access, require_access
 from webapp.projects.selectors import projects_visible_to
@@ -61,31 +67,127 @@ RUN_ROW_FIELDS = (
     "pending_reason", "failure_reason", "exit_code", "progress", "sweep_id", "cloned_from_id",
     "created_at", "scheduled_at", "started_at", "finished_at",
 )
+RUN_ROW_JSON_FIELDS = ("params", "progress", "tags", "metrics")
+RUN_ROW_TIME_FIELDS = ("created_at", "scheduled_at", "started_at", "finished_at")
 
 
-def run_rows(runs: QuerySet[Run], *, offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
-    """One page of `runs` as plain dicts with owner, project path, tags and metric summaries.
+def run_page(runs: QuerySet[Run], *, offset: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+    """One page of `runs` in their order, and how many runs match in all: the API's hot path.
 
-    Three queries whatever the page size, and no model instances: this is the API's hot path.
+    One query whatever the page size, and no model instances: the page's ids with a window count
+    and position, joined to owner, project, tags and metric summaries. Each row has the keys of
+    RUN_ROW_FIELDS plus "project" (owner/slug), "owner", "tags" and "metrics". The fields in
+    RUN_ROW_JSON_FIELDS are JSON text as the database wrote it ("metrics": {key: {last,
+    last_step, min, max, count}}, non-finite numbers null), so that a response can embed them
+    without parsing; the RUN_ROW_TIME_FIELDS are aware datetimes in UTC.
     """
-    rows = list(
-        runs.values(
-            *RUN_ROW_FIELDS, owner_name=F("owner__username"), project_slug=F("project__slug"),
-            project_user=F("project__owner_user__username"), project_team=F("project__team__slug"),
-        )[offset : offset + limit]
+    ordering: list[Any] = list(runs.query.order_by) or ["-id"]
+    ids = (
+        runs.order_by()
+        .annotate(page_total=Window(Count("id")), page_position=Window(RowNumber(), order_by=ordering))
+        .order_by("page_position")
+        .values_list("id", "page_total", "page_position")[offset : offset + limit]
     )
-    ids = [row["id"] for row in rows]
-    tags: dict[int, list[str]] = {run_id: [] for run_id in ids}
-    summaries: dict[int, list[dict[str, Any]]] = {run_id: [] for run_id in ids}
-    if ids:
-        for run_id, name in RunTag.objects.filter(run_id__in=ids).order_by("name").values_list("run_id", "name"):
-            tags[run_id].append(name)
-        for summary in MetricSummary.objects.filter(run_id__in=ids).order_by("key").values(
-            "run_id", "key", "last", "last_step", "min", "max", "count"
-        ):
-            summaries[summary["run_id"]].append(dict(summary))
+    sql, params = ids.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(_page_sql(sql), params)
+        values = cursor.fetchall()
+    return _page_rows(values), _total(values, offset, runs.count)
+
+
+def project_run_page(project: Project, *, offset: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+    """`run_page` of all of `project`'s runs, newest first, in a query planned once per connection."""
+    sql = _page_sql(
+        "SELECT id, COUNT(*) OVER (), ROW_NUMBER() OVER (ORDER BY id DESC) FROM experiments_run "
+        "WHERE project_id = %s ORDER BY id DESC LIMIT %s OFFSET %s"
+    )
+    if connection.vendor == "postgresql":
+        values = _fetch_prepared(sql.replace("%s", "%s::bigint"), [project.id, limit, offset])
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [project.id, limit, offset])
+            values = cursor.fetchall()
+    return _page_rows(values), _total(values, offset, Run.objects.filter(project=project).count)
+
+
+def _total(values: list[tuple], offset: int, count: Callable[[], int]) -> int:
+    if values:
+        return int(values[0][0])
+    return count() if offset else 0  # past the end, no row carries the window's count
+
+
+_FINITE = "CASE WHEN s.{0} BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308 THEN s.{0} END"
+_SUMMARY_PAIRS = (
+    f"'last', {_FINITE.format('last')}, 'last_step', s.last_step, 'min', {_FINITE.format('min')}, "
+    f"'max', {_FINITE.format('max')}, 'count', s.count"
+)
+# NOTE: each dialect builds the tags array and the summaries object in the row's own query.
+_JSON_SQL = {
+    "postgresql": (
+        "r.params::text", "r.progress::text",
+        "(SELECT json_agg(t.name ORDER BY t.name) FROM experiments_runtag t WHERE t.run_id = r.id)::text",
+        f"(SELECT json_object_agg(s.key, json_build_object({_SUMMARY_PAIRS}) ORDER BY s.key) "  # noqa: S608
+        "FROM experiments_metricsummary s WHERE s.run_id = r.id)::text",
+    ),
+    "sqlite": (
+        "r.params", "r.progress",
+        "(SELECT json_group_array(name) FROM "
+        "(SELECT t.name FROM experiments_runtag t WHERE t.run_id = r.id ORDER BY t.name))",
+        f"(SELECT json_group_object(s.key, json_object({_SUMMARY_PAIRS})) FROM "  # noqa: S608
+        "(SELECT * FROM experiments_metricsummary s0 WHERE s0.run_id = r.id ORDER BY s0.key) s)",
+    ),
+}
+_ROW_COLUMNS = (
+    "id", "project_id", "number", "name", "kind", "state", "params", "gpus", "priority", "attempt",
+    "pending_reason", "failure_reason", "exit_code", "progress", "sweep_id", "cloned_from_id",
+    "created_at", "scheduled_at", "started_at", "finished_at", "owner", "project", "tags", "metrics",
+)
+
+
+def _page_sql(ids_sql: str) -> str:
+    """The rows for `ids_sql`, which selects (id, total, position) of one page."""
+    params_sql, progress_sql, tags_sql, metrics_sql = _JSON_SQL[connection.vendor]
+    return (
+        f"WITH page (id, total, position) AS ({ids_sql}) "  # noqa: S608 -- the ORM's SQL; values stay parameters
+        f"SELECT page.total, r.id, r.project_id, r.number, r.name, r.kind, r.state, {params_sql}, r.gpus, "
+        "r.priority, r.attempt, r.pending_reason, r.failure_reason, r.exit_code, "
+        f"{progress_sql}, r.sweep_id, r.cloned_from_id, r.created_at, r.scheduled_at, r.started_at, r.finished_at, "
+        f"u.username, COALESCE(pu.username, pt.slug) || '/' || p.slug, {tags_sql}, {metrics_sql} "
+        "FROM page JOIN experiments_run r ON r.id = page.id JOIN projects_project p ON p.id = r.project_id "
+        "JOIN auth_user u ON u.id = r.owner_id LEFT JOIN auth_user pu ON pu.id = p.owner_user_id "
+        "LEFT JOIN accounts_team pt ON pt.id = p.team_id ORDER BY page.position"
+    )
+
+
+def _page_rows(values: list[tuple]) -> list[dict[str, Any]]:
+    rows = [dict(zip(_ROW_COLUMNS, row[1:], strict=True)) for row in values]  # row[0] is the total
+    naive = connection.vendor == "sqlite"  # SQLite's datetimes come back naive, in UTC
     for row in rows:
-        row["tags"], row["summaries"] = tags[row["id"]], summaries[row["id"]]
+        if naive:
+            for name in RUN_ROW_TIME_FIELDS:
+                if row[name] is not None:
+                    row[name] = row[name].replace(tzinfo=UTC)
+        row["tags"] = row["tags"] or "[]"
+        row["metrics"] = row["metrics"] or "{}"
+        if row["progress"] in (None, "null"):
+            row["progress"] = "{}"
+    return rows
+
+
+def _fetch_prepared(sql: str, params: list[Any]) -> list[tuple]:
+    """Rows of a fixed PostgreSQL query, bound on the server and prepared once per connection.
+
+    Django's cursors bind on the client, so PostgreSQL would plan the query on every request
+    (half a millisecond for the run rows); binary results also halve the cost of reading them
+    (datetimes come back aware, in the connection's UTC). The query still shows in `connection.queries`.
+    """
+    connection.ensure_connection()
+    started = time.monotonic()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True, binary=True)
+        rows = cursor.fetchall()
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
     return rows
 
 
