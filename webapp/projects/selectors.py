@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+from functools import cache
+from typing import cast
+
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
+from webapp.accounts.models import Team
 from webapp.projects.models import Project, Visibility
 from webapp.projects.permissions import Access, require_access
 
@@ -30,7 +36,7 @@ def projects_visible_to(user: User | AnonymousUser) -> QuerySet[Project]:
 
 def project_for(user: User | AnonymousUser, project_id: int, needed: Access = Access.VIEW) -> tuple[Project, Access]:
     """The project and the user's access if it is at least `needed`; Http404 for anyone who may not see it."""
-    project = Project.objects.select_related("owner_user", "team").filter(id=project_id).first()
+    project = project_by_id(project_id)
     if project is None:
         raise Http404("No such project")
     return project, require_access(user, project, needed)
@@ -59,7 +65,7 @@ def project_by_ref(user: User | AnonymousUser, ref: str, needed: Access = Access
     ref = ref.strip().strip("/")
     projects = Project.objects.select_related("owner_user", "team")
     if ref.isdigit() and len(ref) < 19:
-        found = projects.filter(id=int(ref)).first()
+        found = project_by_id(int(ref))
     elif ref.count("/") == 1 and "\x00" not in ref:
         owner, slug = ref.split("/")
         candidates = projects.filter(
@@ -72,3 +78,46 @@ def project_by_ref(user: User | AnonymousUser, ref: str, needed: Access = Access
         raise Http404("No such project")
     require_access(user, found, needed)
     return found
+
+
+def project_by_id(project_id: int) -> Project | None:
+    """The project with its owner and team loaded, in one query compiled once: every API call and page asks this."""
+    sql, layout = _project_query()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    loaded: list[Model | None] = []
+    start = 0
+    for model, names, datetimes in layout:
+        values = list(row[start:start + len(names)])
+        start += len(names)
+        for index in datetimes:  # SQLite's come back naive, in UTC
+            if values[index] is not None and values[index].tzinfo is None:
+                values[index] = values[index].replace(tzinfo=UTC)
+        loaded.append(None if values[0] is None else model.from_db(connection.alias, names, values))
+    project, owner, team = loaded
+    project = cast(Project, project)  # the query's first columns are the project's, never NULL
+    project._state.fields_cache["owner_user"] = owner  # what select_related would have set
+    project._state.fields_cache["team"] = team
+    return project
+
+
+@cache
+def _project_query() -> tuple[str, list[tuple[type[Model], list[str], list[int]]]]:
+    """`SELECT project, owner, team ... WHERE project.id = %s`; per model, its columns' names and which are datetimes."""
+    quote = connection.ops.quote_name
+    tables = [(Project, "p"), (User, "u"), (Team, "t")]
+    columns, layout = [], []
+    for model, alias in tables:
+        fields = model._meta.concrete_fields
+        columns += [f"{alias}.{quote(str(field.column))}" for field in fields]
+        datetimes = [index for index, field in enumerate(fields) if field.get_internal_type() == "DateTimeField"]
+        layout.append((model, [field.attname for field in fields], datetimes))
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {quote(Project._meta.db_table)} p "  # noqa: S608 -- model tables only
+        f"LEFT JOIN {quote(User._meta.db_table)} u ON u.id = p.owner_user_id "
+        f"LEFT JOIN {quote(Team._meta.db_table)} t ON t.id = p.team_id WHERE p.id = %s"
+    )
+    return sql, layout
