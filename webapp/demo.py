@@ -23,9 +23,9 @@ DEMO_SPECS = [
     },
     {
         "name": "mlp-lr-sweep",
-        "recipe": {"model": "mlp", "dataset": "spirals", "epochs": 8, "hidden_size": 64},
+        "recipe": {"model": "mlp", "dataset": "spirals", "epochs": 20, "hidden_size": 64},
         "tags": ["demo", "sweep"],
-        "sweep": {"method": "grid", "parameters": {"optimizer.lr": {"values": [0.001, 0.003, 0.01]}}},
+        "sweep": {"method": "grid", "parameters": {"optimizer.lr": {"values": [0.003, 0.01, 0.03]}}},
     },
 ]
 

@@ -105,3 +105,27 @@ def test_client_commands_without_a_token_say_to_log_in(server, capsys, monkeypat
     assert code == 1 and "kiln login" in err
     code, _, err = _kiln(capsys, "cancel", "12345")
     assert code == 1
+
+
+def test_projects_lists_and_creates_and_submit_reads_kiln_project(logged_in, capsys, tmp_path, monkeypatch):
+    code, out, _ = _kiln(capsys, "projects")
+    assert code == 0 and out.split()[:4] == ["ID", "PROJECT", "NAME", "VISIBILITY"] and "grace/vision" in out
+    code, out, err = _kiln(capsys, "projects", "create", "Speech Models")
+    assert code == 0, err
+    assert "grace/speech-models" in out
+    script = tmp_path / "train.py"
+    script.write_text("print('hi')\n")
+    monkeypatch.setenv("KILN_PROJECT", "grace/speech-models")
+    code, out, err = _kiln(capsys, "submit", str(script))
+    assert code == 0, err
+    assert "grace/speech-models#1" in out
+
+
+def test_submit_to_a_missing_project_says_how_to_make_one(logged_in, capsys, tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("print('hi')\n")
+    code, _, err = _kiln(capsys, "submit", str(script), "--project", "grace/nope")
+    assert code == 1 and "No such project" in err and "kiln projects create" in err
+    assert not Run.objects.exists()
+    code, _, err = _kiln(capsys, "projects", "create", "Vision")  # the slug is taken
+    assert code == 1 and "already a project called 'vision'" in err

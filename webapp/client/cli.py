@@ -47,9 +47,19 @@ def _parser() -> argparse.ArgumentParser:
     submit = command("submit", _submit, "Submit a run: a .py/.zip is code, a .yaml/.yml/.json is a config.")
     submit.add_argument("file", metavar="FILE|CONFIG")
     submit.add_argument("--config", help="a YAML/JSON config to go with code (params, resources, sweep, ...)")
-    submit.add_argument("--project", required=True, help="project id or owner/slug")
+    submit.add_argument("--project", default=os.environ.get("KILN_PROJECT"), required="KILN_PROJECT" not in os.environ,
+                        help="project id or owner/slug (default: KILN_PROJECT)")
     submit.add_argument("--gpus", type=int, help="GPUs per run")
     submit.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="set a param (repeatable)")
+    projects = command("projects", _projects, "List the projects you can see; `kiln projects create NAME` adds one.")
+    create = projects.add_subparsers(title="actions", metavar="ACTION").add_parser(
+        "create", help="create a project", description="Create a personal project, or a team's with --team."
+    )
+    create.set_defaults(handler=_project_create)
+    create.add_argument("name")
+    create.add_argument("--team", help="slug of the owning team (you must be its editor or admin)")
+    create.add_argument("--visibility", choices=["private", "team", "public"], default="private")
+    create.add_argument("--description", default="")
     runs = command("runs", _runs, "List runs as a table.")
     runs.add_argument("--project", help="project id or owner/slug (default: every project you can see)")
     runs.add_argument("--query", default="", help="e.g. 'state IN (running, queued) AND params.lr < 0.01'")
@@ -158,6 +168,7 @@ def _worker(args: argparse.Namespace) -> int:
 # Client commands: HTTP only, through webapp.client.client; never Django. ---------------------------------
 
 FOLLOW_POLL_SECONDS = 1.0
+_HINTS = {(404, "No such project"): " (`kiln projects` lists yours; `kiln projects create NAME` adds one)"}
 
 
 def _client_command(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -169,7 +180,7 @@ def _client_command(handler: Callable[[argparse.Namespace], int]) -> Callable[[a
         try:
             return handler(args)
         except KilnError as exc:
-            hint = "; run `kiln login` first" if exc.status == 401 else ""
+            hint = _HINTS.get((exc.status, exc.message), "; run `kiln login` first" if exc.status == 401 else "")
             print(f"kiln: error: {exc}{hint}", file=sys.stderr)
             return 1
         except OSError as exc:
@@ -218,6 +229,25 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 @_client_command
+def _projects(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    rows = [["ID", "PROJECT", "NAME", "VISIBILITY"]]
+    rows += [[str(p["id"]), p["path"], p["name"], p["visibility"]] for p in Client().projects()]
+    _print_table(rows, empty="(no projects: `kiln projects create NAME` adds one)")
+    return 0
+
+
+@_client_command
+def _project_create(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    project = Client().create_project(args.name, team=args.team, visibility=args.visibility, description=args.description)
+    print(f"Created project {project['path']} (id {project['id']}); submit with --project {project['path']}")
+    return 0
+
+
+@_client_command
 def _runs(args: argparse.Namespace) -> int:
     from webapp.client.client import Client
 
@@ -227,12 +257,17 @@ def _runs(args: argparse.Namespace) -> int:
         metrics = " ".join(f"{key}={_short(summary['last'])}" for key, summary in sorted(run["metrics"].items())[:4])
         rows.append([str(run["id"]), f"{run['project']}#{run['number']}", run["name"], run["state"], run["owner"],
                      run["created_at"][:16].replace("T", " "), metrics])
+    _print_table(rows, empty="(no runs)")
+    return 0
+
+
+def _print_table(rows: list[list[str]], *, empty: str) -> None:
+    """Left-aligned columns under a header row; `empty` when there is nothing under it."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    if not runs:
-        print("(no runs)")
-    return 0
+    if len(rows) == 1:
+        print(empty)
 
 
 @_client_command

@@ -95,6 +95,13 @@ class Client:
     def project(self, project: str | int) -> dict:
         return self._call("GET", f"/api/projects/{_project_path(project)}")
 
+    def create_project(
+        self, name: str, *, team: str | None = None, visibility: str = "private", description: str = ""
+    ) -> dict:
+        """A personal project (or `team`'s, if you edit in it); its `path` (owner/slug) names it in other calls."""
+        body = {"name": name, "team": team, "visibility": visibility, "description": description}
+        return self._call("POST", "/api/projects", json_body=body)
+
     # Runs ---------------------------------------------------------------------------------------
 
     def submit(
