@@ -21,6 +21,15 @@ def test_bad_database_url_stops_start_up_with_one_line_naming_it(tmp_path):
     assert not (tmp_path / "kiln.sqlite3").exists()
 
 
+def test_a_database_that_does_not_answer_stops_start_up_with_one_line_and_no_password(tmp_path, free_port):
+    url = f"postgresql://kiln:hunter2-secret@127.0.0.1:{free_port}/kiln"
+    result = _kiln("setup", env_extra={"DATABASE_URL": url}, tmp_path=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"postgresql://kiln:***@127.0.0.1:{free_port}/kiln" in lines[0], result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+
+
 def test_setup_creates_the_admin_once_and_prints_a_generated_password_once(tmp_path):
     first = _kiln("setup", env_extra={"KILN_ADMIN_USER": "boss"}, tmp_path=tmp_path)
     assert first.returncode == 0, first.stderr

@@ -91,11 +91,37 @@ def _django() -> None:
     django.setup()
 
 
-def _setup(args: argparse.Namespace) -> int:
-    _django()
+def _bootstrap() -> None:
+    """Folders, migrations, the first admin; a database that does not answer stops start-up with one line."""
+    from django.conf import settings
+    from django.db import OperationalError
+
     from webapp.bootstrap import bootstrap
 
-    bootstrap()
+    try:
+        bootstrap()
+    except OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = _without_password(settings.CONFIG.database_url)
+        print(f"kiln: cannot use the database at {where}: {reason}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _without_password(url: str) -> str:
+    """A database URL fit to print: the password replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _setup(args: argparse.Namespace) -> int:
+    _django()
+    _bootstrap()
     return 0
 
 
@@ -103,10 +129,9 @@ def _run(args: argparse.Namespace) -> int:
     _django()
     from django.conf import settings
 
-    from webapp.bootstrap import bootstrap
     from webapp.supervisor import Child, supervise
 
-    bootstrap()
+    _bootstrap()
     bind = args.bind or settings.CONFIG.bind
     me = [sys.executable, "-m", "webapp.client.cli"]
     print(f"Kiln is starting on http://{bind}/  (Ctrl-C stops everything)", flush=True)
