@@ -8,6 +8,7 @@ start-up with one clear line instead of failing later somewhere deep.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,14 +28,46 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class S3Storage:
+    """An S3-compatible bucket for artifacts, checkpoints and code (the KILN_S3_* variables)."""
+
+    bucket: str
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    prefix: str = ""
+
+    @property
+    def storage_options(self) -> dict:
+        """django-storages' S3Storage options; nothing is left for it to read from the environment."""
+        return {
+            "bucket_name": self.bucket,
+            "access_key": self.access_key_id,
+            "secret_key": self.secret_access_key,
+            "security_token": None,
+            "session_profile": None,
+            "endpoint_url": self.endpoint_url,
+            "region_name": self.region,
+            "location": self.prefix,
+            # NOTE: like the local folder, a save never overwrites: the new file gets a fresh name and
+            # the old one is deleted once no row points at it.
+            "file_overwrite": False,
+            "default_acl": None,
+            "max_memory_size": 16 * 1024 * 1024,  # larger reads spool to a temp file, not memory
+            "addressing_style": "path" if self.endpoint_url else None,  # MinIO, Ceph, moto: bucket in the path
+        }
+
+
+@dataclass(frozen=True)
 class Config:
     mode: str
     debug: bool
     data_dir: Path
-    secret_key: str
-    database: dict
-    database_url: str
-    redis_url: str | None
+    secret_key: str = field(repr=False)
+    database: dict = field(repr=False)  # holds the password
+    database_url: str = field(repr=False)
+    redis_url: str | None = field(repr=False)  # may hold a password
     allowed_hosts: list[str]
     csrf_trusted_origins: list[str]
     bind: str
@@ -44,9 +77,12 @@ class Config:
     heartbeat_seconds: float
     worker_timeout_seconds: float
     admin_user: str
-    admin_password: str | None
+    admin_password: str | None = field(repr=False)
     demo: bool
     static_root: Path
+    s3: S3Storage | None = None  # None: artifacts in the local folder `storage_dir`
+    trusted_proxies: int = 0  # reverse proxies in front that append to X-Forwarded-For (KILN_TRUSTED_PROXIES)
+    run_disk_quota_bytes: int = 10 * 10**9  # a run's working folder (KILN_RUN_DISK_QUOTA_GB); past it the job is stopped
     storage_dir: Path = field(init=False)
     broker_dir: Path = field(init=False)
 
@@ -70,6 +106,13 @@ class Config:
             "control_folder": str(self.broker_dir / "control"),
             "store_processed": False,
         }
+
+    @property
+    def default_storage(self) -> dict:
+        """Django's STORAGES["default"]: the S3 bucket when KILN_S3_BUCKET is set, else KILN_DATA_DIR/artifacts."""
+        if self.s3 is not None:
+            return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": self.s3.storage_options}
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(self.storage_dir)}}
 
     @property
     def database_vendor(self) -> str:
@@ -114,6 +157,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         admin_password=env.get("KILN_ADMIN_PASSWORD") or None,
         demo=_bool(env, "KILN_DEMO", default=not production),
         static_root=Path(env.get("KILN_STATIC_ROOT") or data_dir / "static").resolve(),
+        s3=_s3(env),
+        trusted_proxies=_count(env, "KILN_TRUSTED_PROXIES", default=0),
+        run_disk_quota_bytes=int(_positive_float(env, "KILN_RUN_DISK_QUOTA_GB", default=10.0) * 10**9),
     )
 
 
@@ -136,6 +182,47 @@ def _database(url: str) -> dict:
             "init_command": "PRAGMA journal_mode=WAL;",
         }
     return dict(parsed)
+
+
+_S3_VARIABLES = (
+    "KILN_S3_ENDPOINT_URL", "KILN_S3_REGION", "KILN_S3_PREFIX", "KILN_S3_ACCESS_KEY_ID", "KILN_S3_SECRET_ACCESS_KEY",
+)
+_BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]")
+
+
+def _s3(env: Mapping[str, str]) -> S3Storage | None:
+    """The bucket named by KILN_S3_BUCKET, or None; messages name variables, never a secret's value."""
+    bucket = env.get("KILN_S3_BUCKET", "").strip()
+    if not bucket:
+        stray = [name for name in _S3_VARIABLES if env.get(name, "").strip()]
+        if stray:
+            raise ConfigError(f"{stray[0]} is set but KILN_S3_BUCKET is not; set the bucket or unset {stray[0]}")
+        return None
+    if not _BUCKET_NAME.fullmatch(bucket):
+        raise ConfigError(f"KILN_S3_BUCKET must be a bucket name (letters, digits, '.', '-', '_'), got {bucket!r}")
+    key_id = env.get("KILN_S3_ACCESS_KEY_ID", "").strip()
+    secret = env.get("KILN_S3_SECRET_ACCESS_KEY", "").strip()
+    for name, value in (("KILN_S3_ACCESS_KEY_ID", key_id), ("KILN_S3_SECRET_ACCESS_KEY", secret)):
+        if not value:
+            raise ConfigError(f"{name} is required when KILN_S3_BUCKET is set")
+    endpoint = env.get("KILN_S3_ENDPOINT_URL", "").strip() or None
+    if endpoint is not None and not _http_url(endpoint):
+        raise ConfigError(f"KILN_S3_ENDPOINT_URL must look like https://s3.example.com:9000, got {endpoint!r}")
+    prefix = env.get("KILN_S3_PREFIX", "").strip().strip("/")
+    if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+        raise ConfigError(f"KILN_S3_PREFIX must be a plain folder path like kiln/artifacts, got {prefix!r}")
+    region = env.get("KILN_S3_REGION", "").strip() or "us-east-1"
+    return S3Storage(bucket=bucket, access_key_id=key_id, secret_access_key=secret,
+                     endpoint_url=endpoint, region=region, prefix=prefix)
+
+
+def _http_url(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        parsed.port  # noqa: B018 -- raises ValueError on a non-numeric port
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
 
 
 def _redis_url(url: str | None) -> str | None:
@@ -202,6 +289,15 @@ def _positive_float(env: Mapping[str, str], name: str, *, default: float) -> flo
     if value <= 0:
         raise ConfigError(f"{name} must be positive, got {raw!r}")
     return value
+
+
+def _count(env: Mapping[str, str], name: str, *, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 10:
+        raise ConfigError(f"{name} must be a whole number from 0 to 10, got {raw!r}")
+    return int(raw)
 
 
 def _list(env: Mapping[str, str], name: str, *, default: str) -> list[str]:

@@ -80,10 +80,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = CONFIG.static_root
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
-    "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(CONFIG.storage_dir)},
-    },
+    "default": CONFIG.default_storage,  # artifacts, checkpoints and code: a local folder or an S3 bucket
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 # NOTE: the embedded mode serves straight from the app folders, so no collectstatic is needed.
@@ -104,6 +101,7 @@ if CONFIG.mode == PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 KILN_SIGNUP_OPEN = CONFIG.signup_open
+KILN_TRUSTED_PROXIES = CONFIG.trusted_proxies  # how client addresses are read (webapp.ratelimit)
 KILN_API_RATE_LIMIT = (1200, 60)  # API requests per token per window of seconds (webapp.api.ratelimit)
 
 # Shared between processes (rate limits, live-update cursors): Redis when configured.

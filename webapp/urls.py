@@ -2,14 +2,16 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from webapp.accounts.views import home
+from webapp.accounts.views import RateLimitedLoginView, home
 from webapp.health.views import healthz
 
 urlpatterns = [
     path("", home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
+    # NOTE: the admin's own login form would bypass the sign-in limits; it gets Kiln's (then `next` leads back).
+    path("admin/login/", RateLimitedLoginView.as_view(), name="admin_login"),
     path("admin/", admin.site.urls),
     path("api/", include("webapp.api.urls")),
     path("", include("webapp.accounts.urls")),

@@ -67,3 +67,21 @@ def test_production_requires_a_secret_key_and_allowed_hosts(tmp_path):
     config = load_config({**base, "SECRET_KEY": "k" * 40, "KILN_ALLOWED_HOSTS": "kiln.example.com"})
     assert config.allowed_hosts == ["kiln.example.com"] and config.debug is False
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_secrets_never_show_in_the_config_repr(tmp_path):
+    config = load_config({
+        "KILN_DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://kiln:db-pw-1@db:5432/kiln",
+        "REDIS_URL": "redis://:redis-pw-2@redis:6379/0", "SECRET_KEY": "k" * 40, "KILN_ADMIN_PASSWORD": "admin-pw-3",
+    })
+    shown = repr(config)
+    assert "db:5432" not in shown and "db-pw-1" not in shown and "redis-pw-2" not in shown
+    assert "k" * 40 not in shown and "admin-pw-3" not in shown
+    assert "embedded" in shown  # the harmless settings are still there to read
+
+
+@pytest.mark.parametrize("raw", ["-1", "two", "11"])
+def test_trusted_proxies_is_a_small_count(tmp_path, raw):
+    assert load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_TRUSTED_PROXIES": "1"}).trusted_proxies == 1
+    with pytest.raises(ConfigError, match="KILN_TRUSTED_PROXIES"):
+        load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_TRUSTED_PROXIES": raw})

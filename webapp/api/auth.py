@@ -32,7 +32,3 @@ class TokenAuth(HttpBearer):
             )
         request.user = user
         return user
-
-
-def client_address(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown")

@@ -17,6 +17,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from webapp.experiments.results import ResultError
 from webapp.experiments.spec import SpecError
+from webapp.uploads import UploadTooLarge
 
 
 class FieldError(Schema):
@@ -102,6 +103,11 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(RequestDataTooBig)
     def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
         return respond(request, 413, "too_large", "The request body is too large")
+
+    @api.exception_handler(UploadTooLarge)
+    def _upload_too_big(request: HttpRequest, exc: UploadTooLarge) -> HttpResponse:
+        fields = [{"field": exc.field, "message": f"larger than {exc.limit:,} bytes"}] if exc.field else []
+        return respond(request, 413, "too_large", exc.message, fields)
 
 
 def _ninja_field(error: dict[str, Any]) -> dict[str, str]:

@@ -1,92 +1,17 @@
-"""Fixed-window request limits shared by all web processes: in Redis when REDIS_URL is set, else in files.
-
-Every API request counts once, so a hit costs one round trip: a pipelined SET NX EX + INCR on
-Redis, and one O_APPEND write to a per-window file next to the file cache (its length is the
-count). Any other cache backend (tests may configure one) goes through Django's cache API.
-"""
+"""The API's request limits; the counting itself is `webapp.ratelimit`, shared with the pages."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import time
-from pathlib import Path
-
 from django.conf import settings
-from django.core.cache import caches
-from django.core.cache.backends.filebased import FileBasedCache
-from django.core.cache.backends.redis import RedisCache
+
+from webapp.ratelimit import hit
+
+__all__ = ["DEFAULT_TOKEN_LIMIT", "LOGIN_LIMIT", "hit", "token_limit"]
 
 DEFAULT_TOKEN_LIMIT = (1200, 60)  # requests per window of seconds, per API token
 LOGIN_LIMIT = (20, 60)  # password attempts per client address
-_FILES_FOLDER = "ratelimit"
 
 
 def token_limit() -> tuple[int, int]:
     requests, seconds = getattr(settings, "KILN_API_RATE_LIMIT", DEFAULT_TOKEN_LIMIT)
     return int(requests), int(seconds)
-
-
-def hit(bucket: str, *, limit: tuple[int, int]) -> int | None:
-    """Count one request in `bucket`; None while under the limit, else the seconds until the window resets."""
-    allowed, window = limit
-    now = time.time()
-    start = int(now // window) * window
-    key = f"kiln:rl:{bucket}:{start}"
-    cache = caches["default"]
-    if isinstance(cache, RedisCache):
-        count = _redis_count(cache, key, window)
-    elif isinstance(cache, FileBasedCache):
-        count = _file_count(Path(settings.CACHES["default"]["LOCATION"]) / _FILES_FOLDER, key, start, window)
-    else:
-        count = _cache_count(cache, key, window)
-    if count <= allowed:
-        return None
-    return max(1, int(start + window - now + 0.999))
-
-
-def _redis_count(cache: RedisCache, key: str, window: int) -> int:
-    """Create the counter with its expiry unless it exists, then increment it: one round trip, atomic."""
-    key = cache.make_and_validate_key(key)
-    # NOTE: Django's RedisCache has no pipelines; its client keeps the connection pool (stored ints stay plain).
-    client = cache._cache.get_client(key, write=True)
-    pipe = client.pipeline(transaction=False)
-    pipe.set(key, 0, ex=window + 1, nx=True)
-    pipe.incr(key)
-    return int(pipe.execute()[1])
-
-
-def _file_count(folder: Path, key: str, start: int, window: int) -> int:
-    """Append one byte to the window's file; the offset after an O_APPEND write is this request's exact count."""
-    path = folder / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}-{start + window}"  # named by when it ends
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    except FileNotFoundError:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        os.write(fd, b".")
-        count = os.lseek(fd, 0, os.SEEK_CUR)
-    finally:
-        os.close(fd)
-    if count == 1:  # a new window for this bucket: sweep away windows that have ended
-        _sweep(folder, start)
-    return count
-
-
-def _sweep(folder: Path, now: int) -> None:
-    for entry in os.scandir(folder):
-        end = entry.name.rpartition("-")[2]
-        if end.isdigit() and int(end) < now:
-            try:
-                os.unlink(entry.path)
-            except FileNotFoundError:  # another process swept it first
-                pass
-
-
-def _cache_count(cache, key: str, window: int) -> int:
-    # NOTE: the generic path; a backend without atomic incr may miscount a little under races, never block.
-    try:
-        return int(cache.incr(key))
-    except ValueError:  # the window's first request (or a lost race to create it)
-        return 1 if cache.add(key, 1, timeout=window + 1) else int(cache.incr(key))

@@ -6,18 +6,20 @@ import posixpath
 import time
 from typing import Literal
 
-from django.core.files.storage import default_storage
 from django.http import FileResponse
 from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
+from ninja.decorators import decorate_view
 from pydantic import Field
 
 from webapp.api.auth import ApiRequest
 from webapp.api.errors import ApiError, ErrorOut
 from webapp.api.schemas import ArtifactOut, Id, SummaryOut, Text, artifact_out, finite, summary_out
 from webapp.dashboards.series import EMPTY, SERIES_BUDGET, overviews, read_points, series_refs
+from webapp.experiments.downloads import stored_file_response
 from webapp.experiments.results import MAX_METRIC_BATCH, MetricPoint, artifact_store, metrics_log
 from webapp.experiments.selectors import artifact_for, log_tail, metric_summaries, run_artifacts, run_for
 from webapp.projects.permissions import Access
+from webapp.uploads import upload_limit
 
 router = Router(tags=["results"])
 MAX_ARTIFACT_BYTES = 1024**3  # one uploaded artifact
@@ -133,6 +135,7 @@ class ArtifactIn(Schema):
 
 
 @router.post("/{run_id}/artifacts", response={201: ArtifactOut, 403: ErrorOut, 404: ErrorOut, 413: ErrorOut, 422: ErrorOut})
+@decorate_view(upload_limit(MAX_ARTIFACT_BYTES))
 def upload_artifact(request: ApiRequest, run_id: Id, form: Form[ArtifactIn], file: File[UploadedFile]) -> Status:
     """Attach a file to the run (multipart); the same name replaces the old file."""
     run = run_for(request.auth, run_id, Access.EDIT)
@@ -148,12 +151,10 @@ def download_artifact(request: ApiRequest, run_id: Id, artifact_id: Id) -> FileR
     """The file itself, streamed from storage."""
     artifact = artifact_for(run_for(request.auth, run_id), artifact_id)
     try:
-        handle = default_storage.open(artifact.storage_path, "rb")
+        response = stored_file_response(
+            artifact.storage_path, posixpath.basename(artifact.name), content_type="application/octet-stream"
+        )
     except FileNotFoundError:
         raise ApiError(404, "not_found", "The artifact's file is missing from storage") from None
-    response = FileResponse(
-        handle, as_attachment=True,
-        filename=posixpath.basename(artifact.name), content_type="application/octet-stream",
-    )
     response["X-Checksum-Sha256"] = artifact.sha256
     return response

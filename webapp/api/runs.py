@@ -8,6 +8,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
+from ninja.decorators import decorate_view
 from pydantic import Field
 
 from webapp.api.auth import ApiRequest
@@ -39,6 +40,7 @@ from webapp.experiments.selectors import (
 from webapp.experiments.spec import SpecError, parse_spec_text
 from webapp.experiments.submit import CodeUpload, Submitted, run_resubmit, run_submit
 from webapp.projects.selectors import project_by_ref
+from webapp.uploads import upload_limit
 
 router = Router(tags=["runs"])
 Scalar = bool | int | float | str
@@ -81,6 +83,7 @@ class UploadIn(Schema):
 
 
 @router.post("/upload", response={201: SubmittedOut, **_SUBMIT_ERRORS})
+@decorate_view(upload_limit(MAX_CODE_BYTES))
 def submit_upload(request: ApiRequest, form: Form[UploadIn], code: File[UploadedFile | None] = None) -> Status:
     """Submit with a form: `code` (a .py file or .zip project) and `spec` as YAML or JSON text."""
     project = project_by_ref(request.auth, form.project)

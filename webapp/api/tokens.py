@@ -12,9 +12,10 @@ from pydantic import Field
 from webapp.accounts.selectors import tokens_of
 from webapp.accounts.tokens import token_create, token_revoke
 from webapp.api import ratelimit
-from webapp.api.auth import ApiRequest, client_address
+from webapp.api.auth import ApiRequest
 from webapp.api.errors import ApiError, ErrorOut
 from webapp.api.schemas import Id, Text
+from webapp.ratelimit import client_address
 
 router = Router(tags=["auth"])
 

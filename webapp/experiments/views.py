@@ -12,13 +12,14 @@ import posixpath
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from webapp.experiments.forms import SubmitForm
+from webapp.experiments.code import MAX_CODE_BYTES
+from webapp.experiments.downloads import stored_file_response
+from webapp.experiments.forms import CODE, SubmitForm
 from webapp.experiments.lifecycle import run_cancel
 from webapp.experiments.live import log_lines, metric_series, run_status
 from webapp.experiments.models import Artifact
@@ -29,8 +30,20 @@ from webapp.experiments.spec import SpecError
 from webapp.experiments.submit import run_resubmit, run_submit
 from webapp.projects.permissions import Access, project_access
 from webapp.projects.selectors import project_for
+from webapp.uploads import UploadTooLarge, page_upload_limit
 
 
+@login_required
+def _submit_too_large(request: HttpRequest, error: UploadTooLarge, project_id: int) -> HttpResponse:
+    """The submit form again, empty, with the refusal under the code upload; nothing was read or stored."""
+    project, _ = project_for(request.user, project_id, Access.EDIT)
+    form = SubmitForm()
+    form.values["mode"] = CODE
+    form.add_errors([{"field": "code", "message": f"{error.message}."}])
+    return render(request, "runs/submit.html", {"project": project, "form": form, "clone_of": None}, status=413)
+
+
+@page_upload_limit(MAX_CODE_BYTES, too_large=_submit_too_large)
 @login_required
 def submit(request: HttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for(request.user, project_id, Access.EDIT)
@@ -135,9 +148,6 @@ def code_download(request: HttpRequest, run_id: int, token: str | None = None) -
 
 def _attachment(path: str, filename: str) -> FileResponse:
     try:
-        handle = default_storage.open(path, "rb")
+        return stored_file_response(path, filename)
     except FileNotFoundError:
         raise Http404("The file is missing from storage") from None
-    response = FileResponse(handle, as_attachment=True, filename=filename or "download")
-    response["X-Content-Type-Options"] = "nosniff"
-    return response

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from webapp.api import ratelimit
+from webapp import ratelimit
 from webapp.experiments.models import MetricSummary
 from webapp.experiments.results import MetricPoint, metrics_log
 

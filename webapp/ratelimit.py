@@ -1,0 +1,133 @@
+"""Fixed-window limits shared by all web processes: in Redis when REDIS_URL is set, else in files.
+
+Used for API tokens (`webapp.api.ratelimit`), sign-in and sign-up (`webapp.accounts.limits`).
+Every API request counts once, so a hit costs one round trip: a pipelined SET NX EX + INCR on
+Redis, and one O_APPEND write to a per-window file next to the file cache (its length is the
+count). Any other cache backend (tests may configure one) goes through Django's cache API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.filebased import FileBasedCache
+from django.core.cache.backends.redis import RedisCache
+from django.http import HttpRequest
+
+_FILES_FOLDER = "ratelimit"
+
+
+def hit(bucket: str, *, limit: tuple[int, int]) -> int | None:
+    """Count one request in `bucket`; None while under the limit, else the seconds until the window resets."""
+    allowed, window = limit
+    key, start, now = _window(bucket, window)
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        count = _redis_count(cache, key, window)
+    elif isinstance(cache, FileBasedCache):
+        count = _file_count(_files_folder(), key, start, window)
+    else:
+        count = _cache_count(cache, key, window)
+    if count <= allowed:
+        return None
+    return _retry_after(start, window, now)
+
+
+def exceeded(bucket: str, *, limit: tuple[int, int]) -> int | None:
+    """Whether `bucket` already holds `allowed` hits this window (seconds until it resets), counting nothing."""
+    allowed, window = limit
+    key, start, now = _window(bucket, window)
+    cache = caches["default"]
+    if isinstance(cache, FileBasedCache):
+        try:
+            count = os.stat(_file_path(_files_folder(), key, start, window)).st_size
+        except FileNotFoundError:
+            count = 0
+    else:  # Redis counters are plain integers, which RedisCache.get reads back as they are
+        count = int(cache.get(key) or 0)
+    return _retry_after(start, window, now) if count >= allowed else None
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's address: REMOTE_ADDR, or behind N trusted proxies the one the outermost of them saw.
+
+    Each proxy appends the address it was reached from to X-Forwarded-For, so the N-th entry from the
+    right is the last one a trusted proxy wrote; anything left of it is the client's to forge.
+    """
+    hops = getattr(settings, "KILN_TRUSTED_PROXIES", 0)
+    if hops:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops][:64]
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def _window(bucket: str, window: int) -> tuple[str, int, float]:
+    """(the counter's key, when the current window started, now)."""
+    now = time.time()
+    start = int(now // window) * window
+    return f"kiln:rl:{bucket}:{start}", start, now
+
+
+def _retry_after(start: int, window: int, now: float) -> int:
+    return max(1, int(start + window - now + 0.999))
+
+
+def _files_folder() -> Path:
+    return Path(settings.CACHES["default"]["LOCATION"]) / _FILES_FOLDER
+
+
+def _file_path(folder: Path, key: str, start: int, window: int) -> Path:
+    return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}-{start + window}"  # named by when it ends
+
+
+def _redis_count(cache: RedisCache, key: str, window: int) -> int:
+    """Create the counter with its expiry unless it exists, then increment it: one round trip, atomic."""
+    key = cache.make_and_validate_key(key)
+    # NOTE: Django's RedisCache has no pipelines; its client keeps the connection pool (stored ints stay plain).
+    client = cache._cache.get_client(key, write=True)
+    pipe = client.pipeline(transaction=False)
+    pipe.set(key, 0, ex=window + 1, nx=True)
+    pipe.incr(key)
+    return int(pipe.execute()[1])
+
+
+def _file_count(folder: Path, key: str, start: int, window: int) -> int:
+    """Append one byte to the window's file; the offset after an O_APPEND write is this request's exact count."""
+    path = _file_path(folder, key, start, window)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, b".")
+        count = os.lseek(fd, 0, os.SEEK_CUR)
+    finally:
+        os.close(fd)
+    if count == 1:  # a new window for this bucket: sweep away windows that have ended
+        _sweep(folder, start)
+    return count
+
+
+def _sweep(folder: Path, now: int) -> None:
+    for entry in os.scandir(folder):
+        end = entry.name.rpartition("-")[2]
+        if end.isdigit() and int(end) < now:
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:  # another process swept it first
+                pass
+
+
+def _cache_count(cache, key: str, window: int) -> int:
+    # NOTE: the generic path; a backend without atomic incr may miscount a little under races, never block.
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # the window's first request (or a lost race to create it)
+        return 1 if cache.add(key, 1, timeout=window + 1) else int(cache.incr(key))
