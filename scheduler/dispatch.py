@@ -2,7 +2,8 @@
 
 A message can be lost (a broker restart, a worker that died before taking it). Runs still
 `scheduled` after `resend_after` seconds get their message again; that is safe because the
-worker's claim is a compare-and-swap on (run, attempt), so at most one delivery runs.
+worker's claim is a compare-and-swap on (run, attempt), so at most one delivery runs. A send
+that fails (the broker is down) leaves the claim standing and is tried again every tick.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import timedelta
 
 from celery import Celery
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from scheduler.policy import Assignment
@@ -31,6 +33,7 @@ class Dispatcher:
         self.app = app
         self.resend_after = resend_after
         self._sent: dict[tuple[int, int], float] = {}  # (run, attempt) -> monotonic time last sent
+        self._unsent: set[tuple[int, int]] = set()  # sends that failed: tried again at the next tick
 
     def start(self, assignments: Sequence[Assignment], workers: dict[str, Worker]) -> int:
         """Claim each assignment and send its message after commit; returns how many were claimed."""
@@ -48,22 +51,39 @@ class Dispatcher:
         return started
 
     def resend_stuck(self, online: dict[str, Worker]) -> int:
-        """Send again the messages of runs scheduled on a live worker for too long."""
+        """Send again the messages of runs scheduled on a live worker for too long, or whose send failed."""
         cutoff = timezone.now() - timedelta(seconds=self.resend_after)
-        stuck = Run.objects.filter(state=RunState.SCHEDULED, scheduled_at__lt=cutoff,
-                                   worker__name__in=list(online)).values_list("id", "attempt", "worker__name")
+        stuck = list(
+            Run.objects.filter(state=RunState.SCHEDULED, worker__name__in=list(online))
+            .filter(Q(scheduled_at__lt=cutoff) | Q(id__in=[run_id for run_id, _ in self._unsent]))
+            .values_list("id", "attempt", "worker__name")
+        )
+        self._unsent &= {(run_id, attempt) for run_id, attempt, _ in stuck}  # the others moved on
         resent = 0
         for run_id, attempt, worker_name in stuck:
-            last = self._sent.get((run_id, attempt), 0.0)
-            if time.monotonic() - last >= self.resend_after:
+            unsent = (run_id, attempt) in self._unsent
+            if not unsent and time.monotonic() - self._sent.get((run_id, attempt), 0.0) < self.resend_after:
+                continue
+            if not unsent:
                 log.warning("run %s attempt %s still scheduled on %s: sending its message again",
                             run_id, attempt, worker_name)
-                self._send(run_id, attempt, worker_name)
-                resent += 1
+            if not self._send(run_id, attempt, worker_name):
+                break  # the broker is still away: the rest wait for the next tick
+            resent += 1
         return resent
 
-    def _send(self, run_id: int, attempt: int, worker_name: str) -> None:
+    def _send(self, run_id: int, attempt: int, worker_name: str) -> bool:
         self._sent[(run_id, attempt)] = time.monotonic()
         if len(self._sent) > 10_000:
             self._sent = dict(list(self._sent.items())[-5_000:])
-        send_run(self.app, run_id=run_id, attempt=attempt, worker_name=worker_name)
+        try:
+            send_run(self.app, run_id=run_id, attempt=attempt, worker_name=worker_name)
+        except Exception as exc:  # the claim stands; only the doorbell waits for the broker
+            if (run_id, attempt) not in self._unsent:
+                log.warning("run %s attempt %s: the broker refused its message (%s); trying again each tick",
+                            run_id, attempt, exc)
+            self._unsent.add((run_id, attempt))
+            return False
+        if self._unsent:
+            self._unsent.discard((run_id, attempt))
+        return True

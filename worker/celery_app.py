@@ -1,4 +1,13 @@
-"""The one Celery app. Messages only ring the doorbell; the database is the source of truth."""
+"""The one Celery app. Messages only ring the doorbell; the database is the source of truth.
+
+A doorbell is acknowledged when its task starts (not when the job ends): a job can run for
+days, and an unacknowledged message held that long only ties the worker to one broker
+connection. Nothing is lost by acknowledging early: once the claim commits the database
+holds the run, a doorbell lost before its claim is sent again by the scheduler (runs stuck in
+`scheduled`), and a worker that dies is noticed by its missing heartbeats. The worker
+reconnects to a restarted broker for as long as it takes and never cancels a running job
+for it.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +23,11 @@ def make_celery_app() -> Celery:
         broker_url=settings.CELERY_BROKER_URL,
         broker_transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
         broker_connection_retry_on_startup=True,
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,  # forever: a job's results go to the database, not the broker
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         task_ignore_result=True,
-        task_acks_late=True,
+        task_acks_late=False,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         task_default_queue="kiln.default",

@@ -1,12 +1,18 @@
-"""Run one attempt of a run: sandboxed subprocess, live results, cancel and time limit.
+"""Run one attempt of a run: sandboxed subprocess, live results, cancel and limits.
 
 The loop wakes every 0.25 s: it stores log lines and events at most ~1 s old, checks the
 run's state in the database every second (a cancel stops the job within seconds), enforces
-the wall-clock and output limits, and samples system metrics every 10 s.
+the wall-clock, output and disk limits, and samples system metrics every 10 s.
+
+While the database is unreachable the job goes on: events stay in the job's file and log
+lines in memory until it answers again. When the job has ended, its last results are stored
+with retries for `db_patience` seconds; past that the attempt is left running with its folder
+kept (`ResultsUnsaved`), and the worker's heartbeat later hands it back as lost.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import sys
@@ -19,13 +25,16 @@ from django.db.models import Max
 from webapp.experiments.models import LogLine, Run, RunState
 from webapp.experiments.results import logs_append, metrics_log
 from worker.cgroup import PidsCgroup
+from worker.diskusage import folder_usage, size_text
 from worker.events import EventIngestor, EventReader
 from worker.job_env import job_environment
 from worker.limits import JobLimits, limits_for_run
 from worker.logpump import LogPump
-from worker.outcome import CANCELLED, FAILED, SUCCEEDED, TAKEN, Outcome, describe_exit
+from worker.outage import DatabaseGate
+from worker.outcome import CANCELLED, FAILED, INTERRUPTED, SUCCEEDED, TAKEN, Outcome, describe_exit
 from worker.process import JobProcess
 from worker.sandbox import sandbox_for
+from worker.shutdown import worker_stopping
 from worker.sysmetrics import SystemSampler
 from worker.workdir import prepare_workdir
 
@@ -39,22 +48,34 @@ TICK = 0.25
 FLUSH_EVERY = 0.5
 STATE_EVERY = 1.0
 SYSTEM_EVERY = 10.0
+DISK_EVERY = 1.0  # at least; a walk that takes longer is spaced out so it costs at most ~5% of a core
+DB_PATIENCE = 30.0
 
 
-def execute(run: Run, *, attempt: int, worker_name: str, data_dir: Path, limits: JobLimits | None = None) -> Outcome:
-    """Run `run` (already claimed as running at `attempt`) to the end and say how it ended."""
-    return _Execution(run, attempt, worker_name, data_dir, limits or limits_for_run(run.max_minutes)).run()
+def execute(run: Run, *, attempt: int, worker_name: str, data_dir: Path, limits: JobLimits | None = None,
+            db_patience: float = DB_PATIENCE) -> Outcome:
+    """Run `run` (already claimed as running at `attempt`) to the end and say how it ended.
+
+    Raises ResultsUnsaved when the database stayed away `db_patience` seconds after the job ended.
+    """
+    limits = limits or limits_for_run(run.max_minutes)
+    return _Execution(run, attempt, worker_name, data_dir, limits, db_patience).run()
 
 
 class _Execution:
-    def __init__(self, run: Run, attempt: int, worker_name: str, data_dir: Path, limits: JobLimits):
+    def __init__(self, run: Run, attempt: int, worker_name: str, data_dir: Path, limits: JobLimits,
+                 db_patience: float):
         self.run_row, self.attempt, self.limits, self.data_dir = run, attempt, limits, data_dir
+        self.db_patience = db_patience
         self.cgroup_name = f"kiln-{worker_name}-{run.id}-{attempt}"
         self.run_dir = data_dir / "runs" / str(run.id) / str(attempt)
         first_seq = (LogLine.objects.filter(run_id=run.id).aggregate(m=Max("seq"))["m"] or -1) + 1
         self.pump = LogPump(first_seq=first_seq, max_bytes=limits.log_bytes, max_lines=limits.log_lines,
                             kill_bytes=limits.output_kill_bytes)
         self.pump.note(f"attempt {attempt} on worker {worker_name}")
+        self.db = DatabaseGate(self.pump.note)
+        self.unstored: list[dict] = []  # events read from the job's file that the database has not taken yet
+        self.disk_check_at = 0.0
 
     def run(self) -> Outcome:
         sandbox = sandbox_for(self.run_row.id, self.run_dir, JOB_CODE_DIRS)
@@ -88,31 +109,16 @@ class _Execution:
         self.pump.attach("stderr", job.popen.stderr)
         ingestor = EventIngestor(self.run_row.id, workdir.path, self.pump.note)
         outcome = self._supervise(job, EventReader(workdir.events), ingestor, sandboxed=sandbox.bwrap is not None)
-        shutil.rmtree(workdir.path, ignore_errors=True)
+        shutil.rmtree(workdir.path, ignore_errors=True)  # not reached when results are unsaved: they stay on disk
         return outcome
 
     def _supervise(self, job: JobProcess, reader: EventReader, ingestor: EventIngestor, *, sandboxed: bool) -> Outcome:
-        started = time.monotonic()
-        sampler = SystemSampler(job.pids, list(self.run_row.gpu_indices))
-        last_flush = last_state = 0.0
-        last_system = started
-        stopped: Outcome | None = None
-        while (code := job.poll()) is None:
-            time.sleep(TICK)
-            now = time.monotonic()
-            if now - last_flush >= FLUSH_EVERY or self.pump.pending() > 5000:
-                self._flush(reader, ingestor)
-                last_flush = now
-            if now - last_system >= SYSTEM_EVERY:
-                metrics_log(run_id=self.run_row.id, points=sampler.sample())
-                last_system = now
-            if now - last_state >= STATE_EVERY:
-                last_state = now
-                stopped = self._stop_reason(now - started)
-                if stopped is not None:
-                    code = job.stop()
-                    stopped = replace(stopped, exit_code=code)
-                    break
+        try:
+            code, stopped = self._watch(job, reader, ingestor)
+        except BaseException:
+            job.stop()  # a bug in the loop must not leave the job running unwatched
+            job.reap_stragglers()
+            raise
         hit_process_limit = job.cgroup is not None and job.cgroup.hit_limit()
         job.reap_stragglers()
         self.pump.join(timeout=2.0)
@@ -120,22 +126,71 @@ class _Execution:
             stopped = self._ended(code, hit_process_limit, sandboxed)
         if stopped.state == CANCELLED:
             self.pump.note("cancelled: the job's processes were stopped")
-        self._flush(reader, ingestor, final=True)
+        elif stopped.state == INTERRUPTED:
+            self.pump.note("the worker is stopping: this attempt ends here and the run goes back to the queue")
+        elif stopped.state == FAILED and stopped.reason.startswith("stopped: "):
+            self.pump.note(stopped.reason)  # a limit it broke: said where the user reads the output too
+        for _ in range(2):  # the second round stores the note that the database came back
+            self.db.insist(lambda: self._flush(reader, ingestor, final=True), patience=self.db_patience,
+                           what=f"run {self.run_row.id} attempt {self.attempt}: storing its last results")
+            if not self.pump.pending():
+                break
         return stopped
 
-    def _stop_reason(self, elapsed: float) -> Outcome | None:
-        """Why the job must stop now, or None."""
+    def _watch(self, job: JobProcess, reader: EventReader, ingestor: EventIngestor) -> tuple[int, Outcome | None]:
+        """Until the job exits or must stop: (exit status, why it was stopped or None)."""
+        started = time.monotonic()
+        sampler = SystemSampler(job.pids, list(self.run_row.gpu_indices))
+        last_flush = last_state = 0.0
+        last_system = started
+        while (code := job.poll()) is None:
+            time.sleep(TICK)
+            if worker_stopping():
+                code = job.stop()
+                return code, Outcome(INTERRUPTED, exit_code=code, reason="its worker was stopped while it ran")
+            now = time.monotonic()
+            if now - last_flush >= FLUSH_EVERY or self.pump.pending() > 5000:
+                self.db.attempt(lambda: self._flush(reader, ingestor))
+                last_flush = now
+            if now - last_system >= SYSTEM_EVERY:
+                # a sample the database cannot take now is dropped
+                self.db.attempt(functools.partial(metrics_log, run_id=self.run_row.id, points=sampler.sample()))
+                last_system = now
+            if now - last_state >= STATE_EVERY:
+                last_state = now
+                stopped = self.db.attempt(self._taken_away)[1] or self._limit_reached(now - started)
+                if stopped is not None:
+                    code = job.stop()
+                    return code, replace(stopped, exit_code=code)
+        return code, None
+
+    def _taken_away(self) -> Outcome | None:
+        """Cancelled, deleted, or no longer this attempt's (per the database), or None."""
         row = Run.objects.filter(id=self.run_row.id).values_list("state", "attempt").first()
         if row is None:
             return Outcome(TAKEN, reason="the run was deleted")
         if row != (RunState.RUNNING, self.attempt):
             return Outcome(CANCELLED if row[0] == RunState.CANCELLED else TAKEN, reason=f"run is now {row[0]}")
+        return None
+
+    def _limit_reached(self, elapsed: float) -> Outcome | None:
+        """Which of the job's limits it broke, or None (checked here, without the database)."""
         if elapsed > self.limits.wall_seconds:
             minutes = self.limits.wall_seconds / 60
             return Outcome(FAILED, reason=f"stopped: exceeded its time limit of {minutes:g} minutes")
         if self.pump.flooded:
             mb = self.limits.output_kill_bytes // 1_000_000
             return Outcome(FAILED, reason=f"stopped: printed more than {mb} MB of output")
+        now = time.monotonic()
+        if now >= self.disk_check_at:
+            usage = folder_usage(self.run_dir, stop_bytes=self.limits.disk_bytes, stop_files=self.limits.disk_files)
+            self.disk_check_at = now + max(DISK_EVERY, 20 * (time.monotonic() - now))
+            if usage.bytes > self.limits.disk_bytes:
+                return Outcome(FAILED, reason=f"stopped: disk quota exceeded: wrote {size_text(usage.bytes)} of "
+                                              f"{size_text(self.limits.disk_bytes)} allowed")
+            if usage.files > self.limits.disk_files:
+                return Outcome(FAILED, reason=f"stopped: disk quota exceeded: created more than "
+                                              f"{self.limits.disk_files:,} files")
         return None
 
     def _ended(self, code: int, hit_process_limit: bool, sandboxed: bool) -> Outcome:
@@ -149,19 +204,30 @@ class _Execution:
         return Outcome(FAILED, exit_code=code, reason=reason)
 
     def _flush(self, reader: EventReader, ingestor: EventIngestor, *, final: bool = False) -> None:
+        """Store new events and log lines; what the database did not take is offered again next time."""
         while True:
-            events, problems = reader.read()
-            for problem in problems:
-                self.pump.note(problem)
-            if events:
-                ingestor.ingest(events)
-            if not final or not (events or problems):
+            problems: list[str] = []
+            if not self.unstored:  # NOTE: nothing new is read until the last batch is stored: memory stays bounded
+                self.unstored, problems = reader.read()
+                for problem in problems:
+                    self.pump.note(problem)
+            more = bool(self.unstored or problems)
+            if self.unstored:
+                ingestor.ingest(self.unstored)  # idempotent, so a batch that failed half-way is simply sent again
+                self.unstored = []
+            if not final or not more:
                 break
         lines = self.pump.take()
         if lines:
-            logs_append(run_id=self.run_row.id, lines=lines)
+            try:
+                logs_append(run_id=self.run_row.id, lines=lines)
+            except BaseException:
+                self.pump.put_back(lines)
+                raise
 
     def _finish_early(self, reason: str) -> Outcome:
         self.pump.note(reason)
-        logs_append(run_id=self.run_row.id, lines=self.pump.take())
+        lines = self.pump.take()
+        self.db.insist(lambda: logs_append(run_id=self.run_row.id, lines=lines), patience=self.db_patience,
+                       what=f"run {self.run_row.id} attempt {self.attempt}: storing its log")
         return Outcome(FAILED, reason=reason)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import psutil
 
 MB = 1024 * 1024
+DEFAULT_DISK_BYTES = 10 * 10**9
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class JobLimits:
     log_bytes: int = 10 * MB
     log_lines: int = 100_000
     output_kill_bytes: int = 200 * MB  # a job printing more than this is stopped
+    # NOTE: RLIMIT_FSIZE caps one file; the whole run folder is measured by the executor.
+    disk_bytes: int = DEFAULT_DISK_BYTES
+    disk_files: int = 1_000_000
 
     def rlimits(self) -> list[tuple[int, int]]:
         """(resource, limit) pairs for the child; soft and hard limits are the same."""
@@ -37,8 +41,8 @@ class JobLimits:
         ]
 
 
-def limits_for_run(max_minutes: int) -> JobLimits:
-    return JobLimits(wall_seconds=max_minutes * 60.0)
+def limits_for_run(max_minutes: int, *, disk_bytes: int = DEFAULT_DISK_BYTES) -> JobLimits:
+    return JobLimits(wall_seconds=max_minutes * 60.0, disk_bytes=disk_bytes)
 
 
 def apply_rlimits(pairs: list[tuple[int, int]]) -> None:

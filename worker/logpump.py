@@ -49,6 +49,11 @@ class LogPump:
             lines, self._buffer = self._buffer, []
         return lines
 
+    def put_back(self, lines: list[tuple[int, str, str]]) -> None:
+        """Lines `take()` returned that could not be stored: offered again by the next `take()`."""
+        with self._lock:
+            self._buffer[:0] = lines
+
     def pending(self) -> int:
         with self._lock:
             return len(self._buffer)

@@ -6,11 +6,12 @@ import signal
 from dataclasses import dataclass
 
 SUCCEEDED, FAILED, CANCELLED, TAKEN = "succeeded", "failed", "cancelled", "taken"
+INTERRUPTED = "interrupted"  # the worker was stopped: the run goes back to the queue
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """`state` is succeeded/failed, cancelled (the user did it), or taken (the run is no longer ours)."""
+    """`state` is succeeded/failed, cancelled (the user did it), taken (the run is no longer ours) or interrupted."""
 
     state: str
     exit_code: int | None = None

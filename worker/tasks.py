@@ -2,11 +2,17 @@
 
 A duplicate, late or misrouted message does nothing: the claim (scheduled -> running at
 exactly attempt A, on this worker) is a compare-and-swap that only one delivery can win.
+
+The attempts this process is executing are listed in `attempts_in_hand()`: the heartbeat
+hands back as lost any run the database says is running here but no task holds (one whose
+end could not be recorded because the database stayed away).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
 
 from celery import shared_task
 from django.conf import settings
@@ -16,13 +22,23 @@ from webapp.experiments.lifecycle import run_transition
 from webapp.experiments.models import Run, RunState
 from worker.celery_app import RUN_TASK
 from worker.executor import execute
-from worker.outcome import FAILED, SUCCEEDED, Outcome
+from worker.limits import limits_for_run
+from worker.outage import DatabaseGate, ResultsUnsaved
+from worker.outcome import FAILED, INTERRUPTED, SUCCEEDED, Outcome
 
 log = logging.getLogger("kiln.worker")
 MAX_RUN_SECONDS = 7 * 24 * 3600  # the spec's largest max_minutes; the executor enforces the run's own
+_in_hand: Counter[tuple[int, int]] = Counter()  # a count: a duplicate delivery must not drop the first's entry
+_in_hand_lock = threading.Lock()
 
 
-@shared_task(name=RUN_TASK, acks_late=True, ignore_result=True, time_limit=MAX_RUN_SECONDS + 3600)
+def attempts_in_hand() -> set[tuple[int, int]]:
+    """(run, attempt) pairs this process is claiming, executing or recording right now."""
+    with _in_hand_lock:
+        return set(_in_hand)
+
+
+@shared_task(name=RUN_TASK, acks_late=False, ignore_result=True, time_limit=MAX_RUN_SECONDS + 3600)
 def execute_run(run_id: int, attempt: int, worker_name: str) -> str:
     """Claim the run, execute it, record how it ended. Returns a word for the worker's log."""
     if worker_name != settings.CONFIG.worker_name:
@@ -30,6 +46,18 @@ def execute_run(run_id: int, attempt: int, worker_name: str) -> str:
         return "misrouted"
     if not Run.objects.filter(id=run_id, worker__name=worker_name).exists():
         return "not mine"
+    with _in_hand_lock:
+        _in_hand[(run_id, attempt)] += 1
+    try:
+        return _claim_and_execute(run_id, attempt, worker_name)
+    finally:
+        with _in_hand_lock:
+            _in_hand[(run_id, attempt)] -= 1
+            if not _in_hand[(run_id, attempt)]:
+                del _in_hand[(run_id, attempt)]
+
+
+def _claim_and_execute(run_id: int, attempt: int, worker_name: str) -> str:
     claimed = run_transition(
         run_id=run_id, from_states=(RunState.SCHEDULED,), to_state=RunState.RUNNING,
         expected_attempt=attempt, reason=f"started on {worker_name}",
@@ -37,16 +65,27 @@ def execute_run(run_id: int, attempt: int, worker_name: str) -> str:
     if not claimed:
         log.info("run %s attempt %s: already claimed, cancelled or re-queued; nothing to do", run_id, attempt)
         return "not claimed"
+    config = settings.CONFIG
     run = Run.objects.get(id=run_id)
     log.info("run %s attempt %s: running", run_id, attempt)
     try:
-        outcome = execute(run, attempt=attempt, worker_name=worker_name, data_dir=settings.CONFIG.data_dir)
+        outcome = execute(run, attempt=attempt, worker_name=worker_name, data_dir=config.data_dir,
+                          limits=limits_for_run(run.max_minutes, disk_bytes=config.run_disk_quota_bytes),
+                          db_patience=config.worker_timeout_seconds)
+    except ResultsUnsaved as exc:
+        log.error("run %s attempt %s: %s; it is handed back as lost once the database answers", run_id, attempt, exc)
+        return "unsaved"
     except Exception as exc:
         log.exception("run %s attempt %s: the worker failed while running it", run_id, attempt)
         outcome = Outcome(FAILED, reason=f"worker error: {type(exc).__name__}: {exc}")
-    _record(run_id, attempt, outcome)
+    try:
+        _record(run_id, attempt, outcome, patience=config.worker_timeout_seconds)
+    except ResultsUnsaved as exc:
+        log.error("run %s attempt %s: %s; it is handed back as lost once the database answers", run_id, attempt, exc)
+        return "unrecorded"
     log.info("run %s attempt %s: %s %s", run_id, attempt, outcome.state, outcome.reason)
-    _warm_dashboards(run_id)
+    if outcome.state != INTERRUPTED:  # a stopping worker has no time to spare
+        _warm_dashboards(run_id)
     return outcome.state
 
 
@@ -58,12 +97,21 @@ def _warm_dashboards(run_id: int) -> None:
         log.exception("run %s: warming the dashboard cache failed", run_id)
 
 
-def _record(run_id: int, attempt: int, outcome: Outcome) -> None:
-    """succeeded/failed, unless the run was cancelled or taken away meanwhile (then the claim fails)."""
-    if outcome.state == SUCCEEDED:
-        run_transition(run_id=run_id, from_states=(RunState.RUNNING,), to_state=RunState.SUCCEEDED,
-                       expected_attempt=attempt, reason="exited with code 0", exit_code=0)
-    elif outcome.state == FAILED:
-        run_transition(run_id=run_id, from_states=(RunState.RUNNING,), to_state=RunState.FAILED,
-                       expected_attempt=attempt, reason=outcome.reason, exit_code=outcome.exit_code,
-                       failure_reason=outcome.reason)
+def _record(run_id: int, attempt: int, outcome: Outcome, *, patience: float) -> None:
+    """succeeded/failed, or lost when the worker stopped it, unless the run was cancelled or taken away meanwhile."""
+    if outcome.state not in (SUCCEEDED, FAILED, INTERRUPTED):
+        return
+
+    def transition() -> bool:
+        if outcome.state == INTERRUPTED:  # the scheduler re-queues it; it resumes from its last checkpoint
+            return run_transition(run_id=run_id, from_states=(RunState.RUNNING,), to_state=RunState.LOST,
+                                  expected_attempt=attempt, reason=outcome.reason)
+        if outcome.state == SUCCEEDED:
+            return run_transition(run_id=run_id, from_states=(RunState.RUNNING,), to_state=RunState.SUCCEEDED,
+                                  expected_attempt=attempt, reason="exited with code 0", exit_code=0)
+        return run_transition(run_id=run_id, from_states=(RunState.RUNNING,), to_state=RunState.FAILED,
+                              expected_attempt=attempt, reason=outcome.reason, exit_code=outcome.exit_code,
+                              failure_reason=outcome.reason)
+
+    DatabaseGate().insist(transition, patience=patience,
+                          what=f"run {run_id} attempt {attempt}: recording that it {outcome.state}")

@@ -3,6 +3,7 @@ the test database, driven through the services from the test process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -10,18 +11,24 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 import psutil
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
+from services import in_ci, reachable
 
 from webapp.cluster.models import Worker
 from webapp.experiments.models import Run
 from webapp.experiments.submit import CodeUpload, run_submit
 
 TEST_SECRET_KEY = "integration-secret-key-that-must-never-reach-a-job"
+CLUSTER_DISK_QUOTA = "20 MB"  # per run (KILN_RUN_DISK_QUOTA_GB), small so a hostile job reaches it fast
 
 
 class Cluster:
@@ -32,15 +39,20 @@ class Cluster:
         self.env.update(
             DATABASE_URL=database_url, KILN_DATA_DIR=str(data_dir), SECRET_KEY=TEST_SECRET_KEY,
             KILN_HEARTBEAT_SECONDS="0.5", KILN_WORKER_TIMEOUT="4", KILN_SCHEDULER_TICK="0.5",
+            KILN_RUN_DISK_QUOTA_GB="0.02",
         )
         if redis_url:
             self.env["REDIS_URL"] = redis_url
+        self.role_env: dict[str, dict[str, str]] = {}
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self, role: str, name: str | None = None) -> str:
-        """Start `kiln scheduler` or `kiln worker`; returns the process's name in this cluster."""
+        """Start `kiln scheduler` or `kiln worker`; returns the process's name in this cluster.
+
+        `role_env[role]` overrides variables for that role (e.g. a worker reaching the database
+        through a proxy)."""
         name = name or f"{role}-{uuid.uuid4().hex[:8]}"
-        env = {**self.env, "KILN_WORKER_NAME": name}
+        env = {**self.env, **self.role_env.get(role, {}), "KILN_WORKER_NAME": name}
         log = open(self.data_dir / f"{name}.log", "ab")
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", "webapp.client.cli", role], env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -111,6 +123,13 @@ def database_url_for(name: str, base_url: str) -> str:
     return urlunparse(urlparse(base_url)._replace(path=f"/{name}"))
 
 
+def through_proxy(url: str, port: int) -> str:
+    """The same database URL, reached through a local proxy on `port`."""
+    parsed = urlparse(url)
+    user = f"{parsed.username}@" if parsed.username else ""
+    return urlunparse(parsed._replace(netloc=f"{user}127.0.0.1:{port}"))
+
+
 def job_processes(run_id: int) -> list[int]:
     """Live processes working in a run's folder (the job and anything it started)."""
     marker = f"/runs/{run_id}/"
@@ -124,3 +143,33 @@ def job_processes(run_id: int) -> list[int]:
         except psutil.Error:
             continue
     return found
+
+
+def postgres_url() -> str:
+    """DATABASE_URL when it is a PostgreSQL server that answers; else skip (fail in CI)."""
+    base_url = os.environ.get("DATABASE_URL", "")
+    if not (base_url.startswith("postgres") and reachable(base_url, 5432)):
+        message = "the worker integration tests need PostgreSQL (set DATABASE_URL)"
+        pytest.fail(message) if in_ci() else pytest.skip(message)
+    return base_url
+
+
+@contextlib.contextmanager
+def running_cluster(django_db_blocker, data_dir: Path, redis_url: str | None,
+                    role_env: dict[str, dict[str, str]] | None = None) -> Iterator[Cluster]:
+    """A scheduler and a worker on the test database; flushed and stopped at the end."""
+    base_url = postgres_url()
+    storage = {"BACKEND": "django.core.files.storage.FileSystemStorage",
+               "OPTIONS": {"location": str(data_dir / "artifacts")}}
+    with django_db_blocker.unblock(), override_settings(STORAGES={"default": storage, "staticfiles": {
+            "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}):
+        stack = Cluster(data_dir, database_url_for(connection.settings_dict["NAME"], base_url), redis_url)
+        stack.role_env = role_env or {}
+        try:
+            stack.start("scheduler")
+            stack.start("worker")
+            yield stack
+        finally:
+            stack.stop_all()
+            connection.close()
+            call_command("flush", interactive=False, verbosity=0)

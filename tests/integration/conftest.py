@@ -16,40 +16,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
-from django.db import connection
-from django.test import override_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "webapp"))
-from cluster import Cluster, database_url_for
+from cluster import running_cluster
 from factories import ProjectFactory
-from services import in_ci, reachable
+from services import reachable
 
 
 @pytest.fixture(scope="module")
 def cluster(django_db_setup, django_db_blocker, tmp_path_factory):
-    base_url = os.environ.get("DATABASE_URL", "")
-    if not (base_url.startswith("postgres") and reachable(base_url, 5432)):
-        message = "the worker integration tests need PostgreSQL (set DATABASE_URL)"
-        pytest.fail(message) if in_ci() else pytest.skip(message)
     redis_url = os.environ.get("REDIS_URL") or None
     if redis_url and not reachable(redis_url, 6379):
         redis_url = None
-    data_dir = tmp_path_factory.mktemp("kiln-cluster")
-    storage = {"BACKEND": "django.core.files.storage.FileSystemStorage",
-               "OPTIONS": {"location": str(data_dir / "artifacts")}}
-    with django_db_blocker.unblock(), override_settings(STORAGES={"default": storage, "staticfiles": {
-            "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}):
-        stack = Cluster(data_dir, database_url_for(connection.settings_dict["NAME"], base_url), redis_url)
-        try:
-            stack.start("scheduler")
-            stack.start("worker")
-            yield stack
-        finally:
-            stack.stop_all()
-            connection.close()
-            call_command("flush", interactive=False, verbosity=0)
+    with running_cluster(django_db_blocker, tmp_path_factory.mktemp("kiln-cluster"), redis_url) as stack:
+        yield stack
 
 
 @pytest.fixture

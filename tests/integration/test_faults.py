@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from cluster import TEST_SECRET_KEY, job_processes, wait_for
+from cluster import CLUSTER_DISK_QUOTA, TEST_SECRET_KEY, job_processes, wait_for
 
 from webapp.experiments.models import Artifact, RunEvent, RunState
 
@@ -62,6 +62,15 @@ HOSTILE = {
     "writes_a_huge_file": ("with open('big', 'wb') as f:\n    f.seek(64 * 2**30)\n    f.write(b'x')\n",
                            "File too large"),
     "segfaults": ("import ctypes\nctypes.string_at(0)\n", "SIGSEGV"),
+    "fills_the_disk_with_many_files": ("""
+        import os, time
+        block = os.urandom(64 * 1024)
+        for i in range(1_000_000):
+            os.makedirs(f"junk/{i // 100}", exist_ok=True)
+            with open(f"junk/{i // 100}/{i}", "wb") as f:
+                f.write(block)
+            time.sleep(0.001)
+    """, "disk quota exceeded: wrote"),
 }
 
 
@@ -72,6 +81,9 @@ def test_hostile_jobs_each_fail_clearly_and_the_worker_keeps_serving(kiln):
         expected = HOSTILE[name][1]
         assert run.state == RunState.FAILED, f"{name}: {kiln._run_story(run)}"
         assert expected in run.failure_reason, f"{name}: {run.failure_reason}"
+        if name == "fills_the_disk_with_many_files":
+            assert run.failure_reason.endswith(f"of {CLUSTER_DISK_QUOTA} allowed"), run.failure_reason
+            assert not list((kiln.data_dir / "runs" / str(run.id)).glob("*/junk")), "its files were left behind"
         text = "\n".join(run.log_lines.values_list("text", flat=True))
         assert "attempt 1 on worker" in text
         assert TEST_SECRET_KEY not in text and "DATABASE_URL" not in text and "REDIS_URL" not in text

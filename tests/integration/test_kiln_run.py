@@ -120,6 +120,8 @@ def test_kiln_run_serves_login_and_stops_every_process_on_ctrl_c(tmp_path, free_
         output = (tmp_path / "kiln-run.log").read_text()
         assert "scheduler idle" in output and "idle: waiting for runs" in output
         assert "signed off" in output
+        if broker == "filesystem":  # a demo run still training was stopped and handed back, not left running
+            assert "running" not in _demo_run_states(tmp_path), _demo_run_states(tmp_path)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

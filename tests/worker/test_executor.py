@@ -13,9 +13,12 @@ from services import require
 
 from webapp.experiments.lifecycle import run_transition
 from webapp.experiments.models import Artifact, RunState
+from worker import shutdown
 from worker.executor import execute
 from worker.limits import JobLimits
 from worker.sandbox import bwrap_path
+from worker.shutdown import stop_running_jobs
+from worker.tasks import _record
 
 TRACKED = """
     import numpy as np
@@ -159,6 +162,33 @@ def test_a_huge_file_is_refused_by_the_file_size_limit(run_job):
     assert outcome.state == "failed" and "File too large" in outcome.reason
 
 
+def test_a_job_filling_the_disk_with_many_files_is_stopped_at_its_quota(run_job, log_text, settings):
+    script = """
+        import os, time
+        block = os.urandom(64 * 1024)
+        for i in range(100_000):
+            os.makedirs(f"out/{i // 100}", exist_ok=True)
+            with open(f"out/{i // 100}/{i}.bin", "wb") as f:
+                f.write(block)
+            time.sleep(0.001)
+    """
+    started = time.monotonic()
+    run, outcome = run_job(script, limits=JobLimits(wall_seconds=60, disk_bytes=5_000_000))
+    assert outcome.state == "failed" and outcome.reason.startswith("stopped: disk quota exceeded: wrote ")
+    assert outcome.reason.endswith(" MB of 5 MB allowed") and outcome.reason in log_text(run)
+    assert time.monotonic() - started < 15
+    assert not list((settings.CONFIG.data_dir / "runs" / str(run.id)).glob("*/out"))  # the folder is gone
+
+
+def test_a_job_creating_endless_empty_files_is_stopped_at_its_file_count(run_job):
+    script = """
+        for i in range(10_000_000):
+            open(f"empty-{i}", "w").close()
+    """
+    _, outcome = run_job(script, limits=JobLimits(wall_seconds=60, disk_files=2000))
+    assert outcome.state == "failed" and outcome.reason == "stopped: disk quota exceeded: created more than 2,000 files"
+
+
 def test_printing_without_end_is_truncated_then_stopped(run_job, log_text):
     script = "line = 'x' * 1000\nwhile True:\n    print(line)\n"
     limits = JobLimits(wall_seconds=60, log_bytes=100_000, log_lines=1000, output_kill_bytes=20_000_000)
@@ -190,3 +220,36 @@ def _job_processes(run_id: int) -> list[int]:
         except psutil.Error:
             continue
     return found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stopping_worker_ends_its_jobs_at_once_and_hands_the_run_back(submit_code, claimed, settings, log_text):
+    run = claimed(submit_code("import time\nprint('training', flush=True)\ntime.sleep(120)\n"))
+    result = {}
+
+    def work() -> None:
+        try:
+            result["outcome"] = execute(run, attempt=run.attempt, worker_name="w-test",
+                                        data_dir=settings.CONFIG.data_dir, limits=JobLimits(wall_seconds=60))
+            _record(run.id, run.attempt, result["outcome"], patience=5)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not run.log_lines.filter(text__contains="training").exists():
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.1)
+    before = _job_processes(run.id)
+    try:
+        stop_running_jobs(sig="SIGTERM", how="Warm", exitcode=0)  # what Celery's worker_shutting_down sends
+        stopped_at = time.monotonic()
+        thread.join(timeout=10)
+    finally:
+        shutdown.reset()
+    assert result["outcome"].state == "interrupted" and time.monotonic() - stopped_at < 5
+    assert [p for p in before if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"] == []
+    run.refresh_from_db()
+    assert run.state == RunState.LOST and "worker was stopped" in run.events.last().reason
+    assert "the run goes back to the queue" in log_text(run)
