@@ -181,6 +181,13 @@ def _database(url: str) -> dict:
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL;",
         }
+    else:
+        # NOTE: a database behind a dead link must fail fast rather than hang a worker's loop for
+        # minutes: libpq's connect timeout and TCP keepalives (options in the URL's query win).
+        options = parsed.setdefault("OPTIONS", {})
+        for name, value in (("connect_timeout", 10), ("keepalives", 1), ("keepalives_idle", 30),
+                            ("keepalives_interval", 10), ("keepalives_count", 3)):
+            options.setdefault(name, value)
     return dict(parsed)
 
 

@@ -85,3 +85,10 @@ def test_trusted_proxies_is_a_small_count(tmp_path, raw):
     assert load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_TRUSTED_PROXIES": "1"}).trusted_proxies == 1
     with pytest.raises(ConfigError, match="KILN_TRUSTED_PROXIES"):
         load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_TRUSTED_PROXIES": raw})
+
+
+def test_postgresql_connections_fail_fast_on_a_dead_link(tmp_path):
+    config = load_config({"KILN_DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://kiln@db:5432/kiln"})
+    assert config.database["OPTIONS"]["connect_timeout"] == 10 and config.database["OPTIONS"]["keepalives_idle"] == 30
+    custom = load_config({"KILN_DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://kiln@db/kiln?connect_timeout=3"})
+    assert str(custom.database["OPTIONS"]["connect_timeout"]) == "3"
