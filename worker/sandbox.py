@@ -21,6 +21,7 @@ UID_BASE = 200_000  # jobs run as uid UID_BASE + run_id % UID_SPAN: no two concu
 UID_SPAN = 100_000
 _SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc")
 _JOB_TMP = "/tmp"  # noqa: S108 -- a fresh tmpfs inside the sandbox, private to the job
+JOB_TMP_BYTES = 1 << 30  # that tmpfs lives in memory: a job filling it gets "no space left", not the host's RAM
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class Sandbox:
             if os.path.exists(system):
                 args += ["--ro-bind", system, system]
                 made.add(system)
+        if bwrap_sizes_tmpfs():  # sticky and world-writable like a real /tmp, and capped
+            args += ["--perms", "01777", "--size", str(JOB_TMP_BYTES)]
         args += ["--tmpfs", _JOB_TMP, "--proc", "/proc", "--dev", "/dev"]
         made |= {_JOB_TMP, "/proc", "/dev"}
         for path in self.read_only:
@@ -105,6 +108,16 @@ def bwrap_path() -> str | None:
         capture_output=True, timeout=20, check=False,
     )
     return path if probe.returncode == 0 else None
+
+
+@functools.cache
+def bwrap_sizes_tmpfs() -> bool:
+    """Whether this bubblewrap can size a tmpfs and set its mode (`--size`, `--perms`: bubblewrap 0.7 and later)."""
+    path = bwrap_path()
+    if path is None:
+        return False
+    usage = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=20, check=False)  # noqa: S603
+    return "--size" in usage.stdout + usage.stderr
 
 
 @functools.cache

@@ -90,7 +90,7 @@ def _claim_and_execute(run_id: int, attempt: int, worker_name: str) -> str:
 
 
 def _warm_dashboards(run_id: int) -> None:
-    """Cache the finished run's downsampled series, so its first compare view is fast."""
+    """Build any rollup the finished run lacks (series logged before rollups), so its compare view is fast."""
     try:
         series_cache_warm(run_id=run_id)
     except Exception:  # a cold cache only costs speed, never data

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from webapp.experiments.models import Metric, MetricSummary
-from webapp.experiments.results import MetricPoint, metrics_log
+from webapp.experiments.results import MetricPoint, ResultError, metrics_log
 from webapp.experiments.submit import run_submit
 
 from .factories import ProjectFactory
@@ -56,3 +56,23 @@ def test_a_full_batch_goes_in_at_once(run):
     assert metrics_log(run_id=run.id, points=batch) == 10_000
     assert metrics_log(run_id=run.id, points=batch) == 0
     assert _summary(run, "b") == (9999 / 7, 4999, 1 / 7, 9999 / 7, 5000)
+
+
+def test_copied_rows_keep_unicode_keys_nan_and_extreme_steps_and_wall_times(run):
+    batch = [MetricPoint("épreuve/loss ✓", -(2**62), 1.5, 1.25), MetricPoint("épreuve/loss ✓", 2**62, math.nan, 1e12),
+             MetricPoint("a", 0, -math.inf, 0.0)]
+    assert metrics_log(run_id=run.id, points=batch) == 3
+    stored = set(Metric.objects.filter(run=run).values_list("key", "step", "value", "wall_time"))
+    assert stored == {("épreuve/loss ✓", -(2**62), 1.5, 1.25), ("épreuve/loss ✓", 2**62, None, 1e12), ("a", 0, -math.inf, 0.0)}
+
+
+@pytest.mark.parametrize("point, message", [
+    (MetricPoint("lo\0ss", 0, 1.0, 0.0), "NUL"),
+    (MetricPoint("x" * 201, 0, 1.0, 0.0), "1-200 characters"),
+    (MetricPoint("loss", 2**64, 1.0, 0.0), "64-bit integer"),
+    (MetricPoint("loss", 0, 1.0, math.inf), "non-finite wall time"),
+])
+def test_a_bad_point_refuses_the_whole_batch(run, point, message):
+    with pytest.raises(ResultError, match=message):
+        metrics_log(run_id=run.id, points=[MetricPoint("ok", 0, 1.0, 0.0), point])
+    assert not Metric.objects.filter(run=run).exists() and not MetricSummary.objects.filter(run=run).exists()

@@ -13,7 +13,7 @@ from services import require
 
 from webapp.experiments.lifecycle import run_transition
 from webapp.experiments.models import Artifact, RunState
-from worker import shutdown
+from worker import sandbox, shutdown
 from worker.executor import execute
 from worker.limits import JobLimits
 from worker.sandbox import bwrap_path
@@ -178,6 +178,22 @@ def test_a_job_filling_the_disk_with_many_files_is_stopped_at_its_quota(run_job,
     assert outcome.reason.endswith(" MB of 5 MB allowed") and outcome.reason in log_text(run)
     assert time.monotonic() - started < 15
     assert not list((settings.CONFIG.data_dir / "runs" / str(run.id)).glob("*/out"))  # the folder is gone
+
+
+def test_a_job_filling_its_tmp_gets_no_space_left_instead_of_the_hosts_memory(run_job, log_text, monkeypatch):
+    require(bwrap_path() is not None and sandbox.bwrap_sizes_tmpfs(), "needs bubblewrap 0.7+ (apt-get install bubblewrap)")
+    monkeypatch.setattr(sandbox, "JOB_TMP_BYTES", 8 * 2**20)
+    script = """
+        import tempfile
+        assert tempfile.gettempdir() == "/tmp"  # writable by the job, as libraries expect
+        block = b"x" * 2**20
+        with open("/tmp/fill.bin", "wb") as f:
+            for _ in range(64):
+                f.write(block)
+                f.flush()
+    """
+    run, outcome = run_job(script, limits=JobLimits(wall_seconds=30))
+    assert outcome.state == "failed" and "No space left on device" in log_text(run)
 
 
 def test_a_job_creating_endless_empty_files_is_stopped_at_its_file_count(run_job):

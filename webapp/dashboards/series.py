@@ -1,10 +1,13 @@
-"""Reading metric series for charts: downsampled overviews (cached), zoomed ranges, live tails.
+"""Reading metric series for charts: overviews, zoomed ranges, live tails.
 
-The data path stays lean: one indexed query per (run, key) for (step, value, wall_time) in
-step order, numpy for the rest. An overview is cached under (run, key, count, last_step), which
-changes with every stored point (points are only ever added), so a cached overview is never stale; a finished run's overview
-is computed once (or ahead of time by `series_cache_warm`). The key also holds the run's creation
-time and the summary's last/min/max, so a database rebuilt under the same ids never reads old entries.
+An overview (the whole series in at most `budget` points) comes from the series' rollup
+(`webapp.experiments.rollup`, kept by `metrics_log` with the points): one query for all the
+series of a page reads at most MAX_BUCKETS buckets each, however long or live the runs, and the
+one min/max rule thins them to the budget. Live tails and narrow zooms read their range of raw
+points (one indexed query per (run, key) in step order, numpy for the rest); a wide zoom reads the
+rollup's buckets inside its range and the raw points at its two ends. A series stored before
+rollups existed is read whole instead, its overview cached under (run, key, count, last_step, the
+run's creation time and the summary's values), which changes with every stored point.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.core.cache import cache
 
+from webapp.experiments import rollup
 from webapp.experiments.downsample import minmax_indices
-from webapp.experiments.models import Metric, MetricSummary
+from webapp.experiments.models import Metric, MetricRollup, MetricSummary
+from webapp.experiments.results import metric_rollups_rebuild
 
 SERIES_BUDGET = 1000  # points per drawn series: min and max for each pixel column of a ~500 px chart
 RESPONSE_BUDGET = 100_000  # points in one response, across all its series
@@ -28,12 +33,16 @@ _CACHE_VERSION = 1
 
 @dataclass(frozen=True)
 class Series:
-    """Points of one (run, key), in step order; `raw_count` is how many the data held."""
+    """Points of one (run, key), in step order; `raw_count` is how many the data held.
+
+    An overview drawn from a rollup keeps its `buckets` (the whole rollup), for zooms to reuse.
+    """
 
     steps: np.ndarray
     values: np.ndarray
     walls: np.ndarray
     raw_count: int
+    buckets: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def sampled(self) -> bool:
@@ -44,7 +53,7 @@ class Series:
         if len(self.steps) <= budget:
             return self
         keep = minmax_indices(self.values, budget)
-        return Series(self.steps[keep], self.values[keep], self.walls[keep], self.raw_count)
+        return Series(self.steps[keep], self.values[keep], self.walls[keep], self.raw_count, self.buckets)
 
     def within(self, lo: int | None, hi: int | None) -> Series:
         """The points in [lo, hi] of a full-resolution series."""
@@ -118,12 +127,54 @@ def point_at_or_before(run_id: int, key: str, step: int) -> Series:
 def overviews(
     refs: list[SeriesRef], budget: int = SERIES_BUDGET, *, deadline: float | None = None
 ) -> dict[tuple[int, str], Series]:
-    """The whole of each series, downsampled to `budget` points; cached per (run, key, count, last_step).
+    """The whole of each series, downsampled to `budget` points from its rollup (one query for all).
 
-    Series missing from the cache are read one by one, each cached at once; past `deadline`
-    (a `time.monotonic()` value) the remaining misses are left out, so a first look at very long
-    runs answers in bounded time and the caller asks again for the rest (at least one is read).
+    A series without a usable rollup (stored before rollups existed) is read point by point and
+    its overview cached per (run, key, count, last_step); past `deadline` (a `time.monotonic()`
+    value) the remaining ones are left out, so the caller asks again for the rest (at least one is read).
     """
+    stored = _rollups(refs)
+    result: dict[tuple[int, str], Series] = {}
+    missing = []
+    for ref in refs:
+        found = stored.get((ref.run_id, ref.key))
+        if found is None:
+            missing.append(ref)
+            continue
+        count, buckets = found
+        steps, values, walls = rollup.points(buckets)
+        result[(ref.run_id, ref.key)] = Series(steps, values, walls, count, buckets).take(budget)
+    if missing:
+        result.update(_overviews_from_points(missing, budget, deadline))
+    return result
+
+
+def _rollups(refs: list[SeriesRef]) -> dict[tuple[int, str], tuple[int, np.ndarray]]:
+    """(points covered, buckets) of each series' stored rollup, where it has a whole one.
+
+    One statement reads a series' chunks, so a live run's rollup is read whole (maybe newer than `refs`).
+    """
+    if not refs:
+        return {}
+    rows: dict[tuple[int, str], list] = {(ref.run_id, ref.key): [] for ref in refs}
+    counts: dict[tuple[int, str], tuple[int, int]] = {}  # the last chunk's count
+    stored = MetricRollup.objects.filter(run_id__in={ref.run_id for ref in refs}, key__in={ref.key for ref in refs})
+    for run_id, key, chunk, data, count in stored.values_list("run_id", "key", "chunk", "buckets", "count"):
+        name = (run_id, key)
+        if name in rows:
+            rows[name].append((chunk, data))
+            counts[name] = max(counts.get(name, (chunk, count)), (chunk, count))
+    found = {}
+    for name, (_, count) in counts.items():
+        buckets = rollup.joined(rows[name], 0, count)
+        if buckets is not None:
+            found[name] = (count, buckets)
+    return found
+
+
+def _overviews_from_points(
+    refs: list[SeriesRef], budget: int, deadline: float | None
+) -> dict[tuple[int, str], Series]:
     names = {ref: _cache_name(ref) for ref in refs}
     found = cache.get_many(list(names.values()))
     result: dict[tuple[int, str], Series] = {}
@@ -143,10 +194,11 @@ def overviews(
 
 
 def series_cache_warm(*, run_id: int) -> int:
-    """Compute and cache the overview of every metric of a run (e.g. when it finishes); returns how many."""
+    """Make sure every metric of a run has its rollup (e.g. when it finishes); returns how many were rebuilt."""
     refs = series_refs([run_id])
-    overviews(refs)
-    return len(refs)
+    rolled = _rollups(refs)
+    stale = [ref.key for ref in refs if (ref.run_id, ref.key) not in rolled]
+    return metric_rollups_rebuild(run_id=run_id, keys=stale) if stale else 0
 
 
 def zoomed(ref: SeriesRef, overview: Series, *, lo: int | None, hi: int | None, budget: int) -> Series:
@@ -155,7 +207,32 @@ def zoomed(ref: SeriesRef, overview: Series, *, lo: int | None, hi: int | None, 
         return overview.within(lo, hi).take(budget)
     if len(overview.steps) and (lo is None or lo <= overview.steps[0]) and (hi is None or hi >= overview.steps[-1]):
         return overview.take(budget)
-    return read_points(ref.run_id, ref.key, lo=lo, hi=hi).take(budget)
+    wide = _zoomed_rollup(ref, overview, lo, hi, budget)
+    return wide if wide is not None else read_points(ref.run_id, ref.key, lo=lo, hi=hi).take(budget)
+
+
+def _zoomed_rollup(ref: SeriesRef, overview: Series, lo: int | None, hi: int | None, budget: int) -> Series | None:
+    """[lo, hi] from the overview's rollup buckets inside it plus the raw points at its two ends (each within a bucket).
+
+    None when the range holds fewer than budget / 8 whole buckets: then its raw points are few enough to read.
+    """
+    if overview.buckets is None:
+        return None
+    count, buckets = overview.raw_count, overview.buckets
+    firsts, lasts = buckets["step"][:, rollup.FIRST], buckets["step"][:, rollup.LAST]
+    start = 0 if lo is None else int(np.searchsorted(firsts, lo, side="left"))
+    stop = len(buckets) if hi is None else int(np.searchsorted(lasts, hi, side="right"))
+    if stop - start < budget // 8:
+        return None
+    width = rollup.width_for(count)
+    inside = (stop - start) * width - (len(buckets) * width - count if stop == len(buckets) else 0)
+    left = read_points(ref.run_id, ref.key, lo=lo, hi=int(firsts[start]) - 1) if start else EMPTY
+    right = read_points(ref.run_id, ref.key, lo=int(lasts[stop - 1]) + 1, hi=hi) if stop < len(buckets) else EMPTY
+    steps, values, walls = rollup.points(buckets[start:stop])
+    return Series(
+        np.concatenate([left.steps, steps, right.steps]), np.concatenate([left.values, values, right.values]),
+        np.concatenate([left.walls, walls, right.walls]), left.raw_count + inside + right.raw_count,
+    ).take(budget)
 
 
 def tail(ref: SeriesRef, *, after: int, budget: int) -> Series:

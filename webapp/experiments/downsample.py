@@ -28,19 +28,24 @@ def minmax_indices(values: np.ndarray, budget: int) -> np.ndarray:
         return np.arange(n)
     buckets = (budget - 2) // 2
     width = -(-n // buckets)  # ceil division: every bucket but the last holds `width` points
+    low, high = bucket_extremes(values, width)
+    return np.unique(np.concatenate([[0, n - 1], low, high]))
+
+
+def bucket_extremes(values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each bucket of `width` consecutive values (the last may be short), the index of its min and of its max.
+
+    NaN loses to every number (a bucket of NaN only gives its first index); ties go to the earlier point.
+    The rollup of stored series (`webapp.experiments.rollup`) applies the same rule.
+    """
+    n = len(values)
     rows = -(-n // width)
     pad = rows * width - n
-    finite = np.where(np.isnan(values), np.inf, values)
-    low = np.concatenate([finite, np.full(pad, np.inf)]).reshape(rows, width)
-    finite = np.where(np.isnan(values), -np.inf, values)
-    high = np.concatenate([finite, np.full(pad, -np.inf)]).reshape(rows, width)
+    nan = np.isnan(values)
+    low = np.concatenate([np.where(nan, np.inf, values), np.full(pad, np.inf)]).reshape(rows, width)
+    high = np.concatenate([np.where(nan, -np.inf, values), np.full(pad, -np.inf)]).reshape(rows, width)
     offsets = np.arange(rows) * width
-    picked = np.concatenate([
-        [0, n - 1],
-        np.minimum(offsets + low.argmin(axis=1), n - 1),
-        np.minimum(offsets + high.argmax(axis=1), n - 1),
-    ])
-    return np.unique(picked)
+    return np.minimum(offsets + low.argmin(axis=1), n - 1), np.minimum(offsets + high.argmax(axis=1), n - 1)
 
 
 def round_significant(values: np.ndarray, digits: int = 6) -> np.ndarray:

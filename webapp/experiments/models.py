@@ -114,8 +114,13 @@ class RunEvent(models.Model):
 class Metric(models.Model):
     """One logged value. (run, key, step) is unique, so a redelivered batch never duplicates."""
 
-    # NOTE: no index of its own: the unique (run, key, step) index serves run lookups too.
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics", db_index=False)
+    # NOTE: no index of its own: the unique (run, key, step) index serves run lookups too. No
+    # database-level FK either: its per-row check at commit halved ingestion. `metrics_log` holds the
+    # run's row lock while it inserts, and a trigger on the run table deletes a deleted run's points
+    # (migration 0004), so no point outlives its run; the ORM relation and its CASCADE stay.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="metrics", db_index=False, db_constraint=False
+    )
     key = models.CharField(max_length=200)
     step = models.BigIntegerField()
     value = models.FloatField(null=True, help_text="NULL stands for NaN (SQLite cannot store NaN; JSON cannot carry it).")
@@ -145,6 +150,26 @@ class MetricSummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run} {self.key}"
+
+
+class MetricRollup(models.Model):
+    """A slice of the min/max rollup of one (run, key): CHUNK_BUCKETS buckets from `chunk * CHUNK_BUCKETS` on.
+
+    See `webapp.experiments.rollup`. Written with the points and their summary in one transaction,
+    so the rollup covers exactly `MetricSummary.count` points; charts read it instead of the points.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_rollups", db_index=False)
+    key = models.CharField(max_length=200)
+    chunk = models.IntegerField()
+    buckets = models.BinaryField(help_text="Packed buckets: rollup.BUCKET records, little-endian.")
+    count = models.BigIntegerField(help_text="Points of the series when this chunk was written; the last chunk's is current.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key", "chunk"], name="unique_rollup_chunk")]
+
+    def __str__(self) -> str:
+        return f"{self.run} {self.key} #{self.chunk}"
 
 
 class LogLine(models.Model):

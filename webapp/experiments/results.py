@@ -7,12 +7,15 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import psycopg
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
+from django.db.models import Q
 
-from webapp.experiments.models import Artifact, LogLine, Metric, MetricSummary, Run
+from webapp.experiments import rollup
+from webapp.experiments.models import Artifact, LogLine, Metric, MetricRollup, MetricSummary, Run
 
 MAX_METRIC_BATCH = 10_000
 MAX_LOG_LINE_CHARS = 10_000
@@ -30,66 +33,118 @@ class MetricPoint:
     wall_time: float
 
 
+@dataclass(frozen=True)
+class KeyPoints:
+    """The points of one key as columns, in step order, one per step; NaN values stay NaN here."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    walls: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def only(self, keep: np.ndarray) -> KeyPoints:
+        return KeyPoints(self.steps[keep], self.values[keep], self.walls[keep])
+
+
 def metrics_log(*, run_id: int, points: list[MetricPoint]) -> int:
-    """Store points not stored before (unique on run, key, step) and update summaries; returns how many were new."""
+    """Store points not stored before (unique on run, key, step), updating summaries and rollups; returns how many were new."""
     if len(points) > MAX_METRIC_BATCH:
         raise ResultError(f"a batch holds at most {MAX_METRIC_BATCH:,} points, got {len(points):,}")
-    isfinite = math.isfinite
-    for point in points:
-        if not point.key or len(point.key) > 200:
-            raise ResultError(f"metric key {point.key!r} must be 1-200 characters")
-        if not isfinite(point.wall_time):
-            raise ResultError(f"metric {point.key!r} has a non-finite wall time")
-    latest: dict[tuple[str, int], MetricPoint] = {(p.key, p.step): p for p in points}  # last write in a batch wins
+    groups = _columns(points)
     with transaction.atomic():
         Run.objects.select_for_update().filter(id=run_id).values_list("id", flat=True).get()  # one writer per run
-        points_in = list(latest.values())
-        groups = _by_key(points_in)
         summaries = {s.key: s for s in MetricSummary.objects.filter(run_id=run_id, key__in=groups)}
         if connection.vendor != "postgresql":
-            fresh = _insert_new(run_id, points_in)
-        elif _only_new_steps(groups, summaries) and _copy_new(run_id, points_in):
-            fresh = points_in
+            fresh = _insert_new(run_id, groups)
+        elif _only_new_steps(groups, summaries) and _copy_new(run_id, groups):
+            fresh = groups
         else:
-            fresh = _insert_new_pg(run_id, points_in)
-        _update_summaries(run_id, groups if fresh is points_in else _by_key(fresh), summaries)
-    return len(fresh)
+            fresh = _insert_new_pg(run_id, groups)
+        _summaries_update(run_id, fresh, summaries)
+    return sum(map(len, fresh.values()))
 
 
-def _by_key(points: list[MetricPoint]) -> dict[str, list[MetricPoint]]:
-    groups: dict[str, list[MetricPoint]] = {}
+def _columns(points: list[MetricPoint]) -> dict[str, KeyPoints]:
+    """The batch checked and split by key into columns; the last write of a (key, step) wins."""
+    by_key: dict[str, list[MetricPoint]] = {}
     for point in points:
-        group = groups.get(point.key)
+        group = by_key.get(point.key)
         if group is None:
-            groups[point.key] = [point]
+            by_key[point.key] = [point]
         else:
             group.append(point)
+    groups = {}
+    for key, group in by_key.items():
+        if not key or len(key) > 200 or "\0" in key:
+            raise ResultError(f"metric key {key!r} must be 1-200 characters, none of them NUL")
+        try:
+            steps = np.array([p.step for p in group], dtype=np.int64)
+        except (OverflowError, TypeError, ValueError):
+            raise ResultError(f"metric {key!r} has a step that is not a 64-bit integer") from None
+        values = np.array([p.value for p in group], dtype=np.float64)
+        walls = np.array([p.wall_time for p in group], dtype=np.float64)
+        if not np.isfinite(walls).all():
+            raise ResultError(f"metric {key!r} has a non-finite wall time")
+        order = np.argsort(steps, kind="stable")
+        last = np.ones(len(order), bool)  # the last write of each step: the end of its run of equal steps
+        last[:-1] = steps[order[1:]] != steps[order[:-1]]
+        groups[key] = KeyPoints(steps, values, walls).only(order[last])
     return groups
 
 
-def _only_new_steps(groups: dict[str, list[MetricPoint]], summaries: dict[str, MetricSummary]) -> bool:
+def _only_new_steps(groups: dict[str, KeyPoints], summaries: dict[str, MetricSummary]) -> bool:
     """Whether every point is past its key's last stored step: the usual case of a run logging as it goes."""
-    for key, group in groups.items():
-        summary = summaries.get(key)
-        if summary is not None and min(p.step for p in group) <= summary.last_step:
-            return False
-    return True
+    return all(key not in summaries or group.steps[0] > summaries[key].last_step for key, group in groups.items())
 
 
-def _insert_new(run_id: int, points: list[MetricPoint]) -> list[MetricPoint]:
+def _insert_new(run_id: int, groups: dict[str, KeyPoints]) -> dict[str, KeyPoints]:
     """Insert the points not stored yet; returns them."""
-    keys = {p.key for p in points}
-    steps = {p.step for p in points}
-    existing = set(Metric.objects.filter(run_id=run_id, key__in=keys, step__in=steps).values_list("key", "step"))
-    fresh = [p for p in points if (p.key, p.step) not in existing]
+    steps = {int(step) for group in groups.values() for step in group.steps}
+    stored = Metric.objects.filter(run_id=run_id, key__in=groups, step__in=steps).values_list("key", "step")
+    taken: dict[str, list[int]] = {}
+    for key, step in stored:
+        taken.setdefault(key, []).append(step)
+    fresh = {key: group.only(~np.isin(group.steps, taken.get(key, []))) for key, group in groups.items()}
     Metric.objects.bulk_create(
-        [Metric(run_id=run_id, key=p.key, step=p.step, value=_stored(p.value), wall_time=p.wall_time) for p in fresh],
+        [
+            Metric(run_id=run_id, key=key, step=step, value=_stored(value), wall_time=wall)
+            for key, group in fresh.items()
+            for step, value, wall in zip(group.steps.tolist(), group.values.tolist(), group.walls.tolist(), strict=True)
+        ],
         batch_size=2000,
     )
     return fresh
 
 
-def _copy_new(run_id: int, points: list[MetricPoint]) -> bool:
+# NOTE: PostgreSQL's binary COPY: a header, then per row its field count and each field as
+# (big-endian length, value), length -1 for NULL; a NaN value is stored as NULL, so has no bytes.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = b"\xff\xff"
+
+
+def _copy_rows(run_id: int, key: bytes, group: KeyPoints) -> bytes:
+    """The binary COPY rows of one key's points, built as numpy records (no per-point Python)."""
+    nan = np.isnan(group.values)
+    parts = []
+    for null, chosen in ((False, ~nan), (True, nan)):
+        if not chosen.any():
+            continue
+        fields = [("n", ">i2"), ("l_run", ">i4"), ("run", ">i8"), ("l_key", ">i4"), ("key", f"S{len(key)}"),
+                  ("l_step", ">i4"), ("step", ">i8"), ("l_value", ">i4"), *([] if null else [("value", ">f8")]),
+                  ("l_wall", ">i4"), ("wall", ">f8")]
+        rows = np.empty(int(chosen.sum()), np.dtype(fields))
+        rows["n"], rows["l_run"], rows["run"], rows["l_key"], rows["key"] = 5, 8, run_id, len(key), key
+        rows["l_step"], rows["step"], rows["l_value"] = 8, group.steps[chosen], -1 if null else 8
+        rows["l_wall"], rows["wall"] = 8, group.walls[chosen]
+        if not null:
+            rows["value"] = group.values[chosen]
+        parts.append(rows.tobytes())
+    return b"".join(parts)
+
+
+def _copy_new(run_id: int, groups: dict[str, KeyPoints]) -> bool:
     """COPY points that cannot be stored yet straight into the table (binary, no conflict handling).
 
     The summaries say no stored point has these steps, but a point stored without a summary
@@ -97,67 +152,170 @@ def _copy_new(run_id: int, points: list[MetricPoint]) -> bool:
     conflict-checking path. Returns whether the points were stored.
     """
     table = connection.ops.quote_name(Metric._meta.db_table)
+    data = b"".join([_COPY_HEADER, *(_copy_rows(run_id, key.encode(), g) for key, g in groups.items()), _COPY_TRAILER])
     connection.ensure_connection()
     try:
         with transaction.atomic(), psycopg.Cursor(connection.connection) as cursor:
             with cursor.copy(f"COPY {table} (run_id, key, step, value, wall_time) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "varchar", "int8", "float8", "float8"])
-                write = copy.write_row
-                for p in points:
-                    write((run_id, p.key, p.step, None if p.value != p.value else p.value, p.wall_time))  # NaN: NULL
+                copy.write(data)
     except psycopg.errors.UniqueViolation:
         return False
     return True
 
 
-def _insert_new_pg(run_id: int, points: list[MetricPoint]) -> list[MetricPoint]:
+def _insert_new_pg(run_id: int, groups: dict[str, KeyPoints]) -> dict[str, KeyPoints]:
     """Insert what is not stored yet in one PostgreSQL statement: unnest the columns, skip conflicts, return what was new."""
     # NOTE: one round trip instead of a pre-select plus bulk_create; the unique (run, key, step) index decides.
     table = connection.ops.quote_name(Metric._meta.db_table)
     sql = (
         f"INSERT INTO {table} (run_id, key, step, value, wall_time) "  # noqa: S608 -- the model's own table name
-        "SELECT %b, * FROM unnest(%b::varchar[], %b::bigint[], %b::float8[], %b::float8[]) "
-        "ON CONFLICT (run_id, key, step) DO NOTHING RETURNING key, step"
+        "SELECT %b, k, s, NULLIF(v, 'NaN'), w FROM unnest(%b::varchar[], %b::bigint[], %b::float8[], %b::float8[]) "
+        "AS t(k, s, v, w) ON CONFLICT (run_id, key, step) DO NOTHING RETURNING key, step"
     )
-    params = [run_id, [p.key for p in points], [p.step for p in points],
-              [_stored(p.value) for p in points], [p.wall_time for p in points]]
+    params = [run_id, [key for key, g in groups.items() for _ in range(len(g))],
+              *(np.concatenate([getattr(g, name) for g in groups.values()]).tolist() for name in ("steps", "values", "walls"))]
     connection.ensure_connection()
     # NOTE: a plain psycopg cursor binds the arrays on the server (binary); Django's client-side
     # binding would spell out 50,000 literals in the SQL text.
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params)
-        inserted = set(cursor.fetchall())
-    return [p for p in points if (p.key, p.step) in inserted]
+        inserted: dict[str, list[int]] = {}
+        for key, step in cursor.fetchall():
+            inserted.setdefault(key, []).append(step)
+    return {key: group.only(np.isin(group.steps, inserted.get(key, []))) for key, group in groups.items()}
 
 
-def _update_summaries(run_id: int, groups: dict[str, list[MetricPoint]], current: dict[str, MetricSummary]) -> None:
-    """Fold the new points of each key into its summary (`current`: the stored ones, read under the run's lock)."""
-    created, updated = [], []
-    for key, group in groups.items():
-        values = [p.value for p in group if p.value == p.value]  # NaN is the one value unequal to itself
-        low, high = (min(values), max(values)) if values else (None, None)
-        newest = max(group, key=_step)
+def _summaries_update(run_id: int, fresh: dict[str, KeyPoints], current: dict[str, MetricSummary]) -> None:
+    """Fold each key's new points into its summary and rollup (`current`: the summaries read under the run's lock).
+
+    Points past the key's last step extend them; any other new point (late or backfilled, rare)
+    has them rebuilt from the key's stored points.
+    """
+    fresh = {key: group for key, group in fresh.items() if len(group)}
+    tails = _rollup_tails(run_id, {
+        key: (current[key], len(group)) for key, group in fresh.items()
+        if key in current and group.steps[0] > current[key].last_step
+    })
+    states: dict[str, _KeyState] = {}
+    for key, group in fresh.items():
         summary = current.get(key)
         if summary is None:
-            created.append(
-                MetricSummary(
-                    run_id=run_id, key=key, last=_stored(newest.value), last_step=newest.step,
-                    min=low, max=high, count=len(group),
-                )
+            states[key] = _state_of(group)
+        elif key in tails:
+            start, tail = tails[key]
+            states[key] = _KeyState(
+                count=summary.count + len(group), last_step=int(group.steps[-1]), last=_stored(float(group.values[-1])),
+                min=_pick(min, summary.min, _finite_min(group)), max=_pick(max, summary.max, _finite_max(group)),
+                start=start, buckets=rollup.extend(tail, summary.count, group.steps, group.values, group.walls),
             )
-            continue
-        if newest.step >= summary.last_step:
-            summary.last, summary.last_step = _stored(newest.value), newest.step
-        summary.min = _pick(min, summary.min, low)
-        summary.max = _pick(max, summary.max, high)
-        summary.count += len(group)
-        updated.append(summary)
-    MetricSummary.objects.bulk_create(created)
-    MetricSummary.objects.bulk_update(updated, ["last", "last_step", "min", "max", "count"])
+        else:
+            states[key] = _state_of(_stored_points(run_id, key))
+    _states_store(run_id, states)
 
 
-def _step(point: MetricPoint) -> int:
-    return point.step
+@dataclass(frozen=True)
+class _KeyState:
+    """What to store for one key: its summary, and its rollup's buckets from chunk `start` on."""
+
+    count: int
+    last_step: int
+    last: float | None
+    min: float | None
+    max: float | None
+    start: int
+    buckets: np.ndarray
+
+
+def _state_of(group: KeyPoints) -> _KeyState:
+    """Summary and whole rollup of every point of a key."""
+    buckets = rollup.build(group.steps, group.values, group.walls, rollup.width_for(len(group)))
+    return _KeyState(len(group), int(group.steps[-1]), _stored(float(group.values[-1])),
+                     _finite_min(group), _finite_max(group), 0, buckets)
+
+
+def _finite_min(group: KeyPoints) -> float | None:
+    low = np.fmin.reduce(group.values)  # NaN only when every value is NaN
+    return None if np.isnan(low) else float(low)
+
+
+def _finite_max(group: KeyPoints) -> float | None:
+    high = np.fmax.reduce(group.values)
+    return None if np.isnan(high) else float(high)
+
+
+def _rollup_tails(run_id: int, growing: dict[str, tuple[MetricSummary, int]]) -> dict[str, tuple[int, np.ndarray]]:
+    """For keys gaining `n` points past their last step: (first chunk, buckets from it on) of their stored rollup.
+
+    That is the last chunk, or every chunk when the width doubles (they come back widened). A key
+    whose stored rollup does not match its summary is left out: the caller rebuilds it.
+    """
+    plans = {}
+    for key, (summary, added) in growing.items():
+        width, wider = rollup.width_for(summary.count), rollup.width_for(summary.count + added)
+        last_chunk = (-(-summary.count // width) - 1) // rollup.CHUNK_BUCKETS
+        plans[key] = (0 if wider > width else last_chunk, wider // width)
+    if not plans:
+        return {}
+    wanted = Q()
+    for key, (first, _) in plans.items():
+        wanted |= Q(key=key, chunk__gte=first)
+    rows: dict[str, list[tuple[int, bytes | memoryview]]] = {key: [] for key in plans}
+    counts: dict[str, dict[int, int]] = {key: {} for key in plans}
+    stored = MetricRollup.objects.filter(wanted, run_id=run_id).values_list("key", "chunk", "buckets", "count")
+    for key, chunk, data, count in stored:
+        rows[key].append((chunk, data))
+        counts[key][chunk] = count
+    tails = {}
+    for key, (first, factor) in plans.items():
+        summary = growing[key][0]
+        if counts[key] and counts[key][max(counts[key])] == summary.count:
+            joined = rollup.joined(rows[key], first, summary.count, summary.last_step)
+            if joined is not None:
+                tails[key] = (first, rollup.widen(joined, factor))
+    return tails
+
+
+def _states_store(run_id: int, states: dict[str, _KeyState]) -> None:
+    """Upsert the summaries and rollup chunks; a rollup stored from chunk 0 loses the chunks past its new end."""
+    size = rollup.CHUNK_BUCKETS
+    MetricSummary.objects.bulk_create(
+        [MetricSummary(run_id=run_id, key=key, last=s.last, last_step=s.last_step, min=s.min, max=s.max, count=s.count)
+         for key, s in states.items()],
+        update_conflicts=True, unique_fields=["run", "key"], update_fields=["last", "last_step", "min", "max", "count"],
+    )
+    whole = Q()
+    for key, state in states.items():
+        if state.start == 0:
+            whole |= Q(key=key, chunk__gte=-(-len(state.buckets) // size))
+    if whole:
+        MetricRollup.objects.filter(whole, run_id=run_id).delete()
+    MetricRollup.objects.bulk_create(
+        [MetricRollup(run_id=run_id, key=key, chunk=s.start + offset // size, count=s.count,
+                      buckets=rollup.encode(s.buckets[offset : offset + size]))
+         for key, s in states.items() for offset in range(0, len(s.buckets), size)],
+        update_conflicts=True, unique_fields=["run", "key", "chunk"], update_fields=["buckets", "count"],
+    )
+
+
+def metric_rollups_rebuild(*, run_id: int, keys: Iterable[str] | None = None) -> int:
+    """Rebuild the summaries and rollups of a run's keys (every key when None) from the stored points; returns how many."""
+    with transaction.atomic():
+        Run.objects.select_for_update().filter(id=run_id).values_list("id", flat=True).get()
+        chosen = Metric.objects.filter(run_id=run_id)
+        if keys is not None:
+            chosen = chosen.filter(key__in=list(keys))
+        names = list(chosen.values_list("key", flat=True).distinct())
+        _states_store(run_id, {key: _state_of(_stored_points(run_id, key)) for key in names})
+    return len(names)
+
+
+def _stored_points(run_id: int, key: str) -> KeyPoints:
+    """Every stored point of (run, key) in step order."""
+    rows = list(Metric.objects.filter(run_id=run_id, key=key).order_by("step").values_list("step", "value", "wall_time"))
+    return KeyPoints(
+        np.array([row[0] for row in rows], np.int64), np.array([row[1] for row in rows], np.float64),
+        np.array([row[2] for row in rows], np.float64),
+    )
 
 
 def _stored(value: float) -> float | None:
