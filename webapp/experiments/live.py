@@ -53,25 +53,33 @@ def _when(moment: datetime | None, *, seconds: bool = False) -> str:
 def metric_series(run: Run, since: dict[str, int] | None = None) -> dict[str, dict[str, list[Any]]]:
     """Points newer than `since[key]` for every key; all points (downsampled) for keys not in `since`.
 
-    Two queries: the summaries tell which keys have anything new, then one read of the points.
+    The summaries tell which keys have anything new; a whole series is drawn from its rollup
+    (`dashboards.series.overviews`: no read of every point), the new points of the others are read.
     """
+    from webapp.dashboards.series import overviews, series_refs  # NOTE: dashboards build on this app
+
     since = since or {}
-    wanted: list[tuple[str, int | None]] = []
+    wanted: list[tuple[str, int]] = []
+    whole: list[str] = []
     for key, last_step in run.summaries.values_list("key", "last_step"):
         after = since.get(key)
-        if after is None or last_step > after:
+        if after is None:
+            whole.append(key)
+        elif last_step > after:
             wanted.append((key, after))
+    result: dict[str, dict[str, list[Any]]] = {}
+    for (_, key), drawn in overviews(series_refs([run.id], whole), MAX_POINTS).items() if whole else ():
+        result[key] = {"steps": drawn.steps.tolist(), "values": [v if math.isfinite(v) else None for v in drawn.values.tolist()]}
     if not wanted:
-        return {}
+        return result
     condition = Q()
     for key, after in wanted:
-        condition |= Q(key=key, step__gt=after) if after is not None else Q(key=key)
+        condition |= Q(key=key, step__gt=after)
     series: dict[str, tuple[list[int], list[float | None]]] = {key: ([], []) for key, _ in wanted}
     for key, step, value in run.metrics.filter(condition).order_by("key", "step").values_list("key", "step", "value"):
         steps, values = series[key]
         steps.append(step)
         values.append(value)
-    result: dict[str, dict[str, list[Any]]] = {}
     for key, (steps, values) in series.items():
         if not steps:
             continue

@@ -160,3 +160,25 @@ def test_public_link_downloads_stay_under_the_link(world):
     assert response.status_code == 200 and b"".join(response.streaming_content) == b"weights"
     assert anonymous.get(f"/share/wrong/runs/{world.run.id}/artifacts/{checkpoint.id}/").status_code == 404
     assert anonymous.get(f"/runs/{world.run.id}/artifacts/{checkpoint.id}/").status_code == 404
+
+
+def test_a_long_series_is_drawn_from_its_rollup_without_reading_every_point(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from webapp.experiments.live import metric_series
+
+    run = world.run
+    points = [MetricPoint("reward", step, float(step % 100), 0.0) for step in range(20_000)]
+    points[12_345] = MetricPoint("reward", 12_345, 1e6, 0.0)  # one spike
+    for start in range(0, len(points), 5000):
+        metrics_log(run_id=run.id, points=points[start:start + 5000])
+    with CaptureQueriesContext(connection) as queries:
+        series = metric_series(run)
+    assert not any('FROM "experiments_metric" ' in q["sql"] for q in queries.captured_queries)
+    reward = series["reward"]
+    assert len(reward["steps"]) <= MAX_POINTS and 1e6 in reward["values"] and reward["steps"][-1] == 19_999
+    assert metric_series(run, {"reward": 19_990, "loss": 4})["reward"]["steps"] == list(range(19_991, 20_000))
+    assert metric_series(run, {"reward": 19_999, "loss": 4}) == {}  # nothing new
+    metrics_log(run_id=run.id, points=[MetricPoint("reward", 20_000, 7.0, 0.0)])
+    assert metric_series(run, {"reward": 19_999, "loss": 4}) == {"reward": {"steps": [20_000], "values": [7.0]}}
