@@ -264,3 +264,11 @@ def test_run_table_queries_do_not_grow_with_runs(with_filters):
     assert (few_rows, many_rows) == (5, 25)
     assert few == many, f"{few} queries for 5 runs, {many} for 40"
     assert many <= 10, many
+
+
+def test_the_project_page_prefetches_plotly_for_the_charts_it_leads_to():
+    from webapp.experiments.assets import PLOTLY_VERSION
+
+    project = ProjectFactory()
+    page = _client(project.owner_user).get(f"/p/{project.id}/").content.decode()
+    assert f'<link rel="prefetch" href="/assets/plotly-{PLOTLY_VERSION}.min.js">' in page
