@@ -75,21 +75,7 @@ def test_cancel_kills_the_whole_process_tree_within_five_seconds(submit_code, cl
         time.sleep(120)
     """
     run = claimed(submit_code(script))
-    result = {}
-
-    def work() -> None:  # the worker runs jobs in threads with their own connection
-        try:
-            result["outcome"] = execute(run, attempt=run.attempt, worker_name="w-test",
-                                        data_dir=settings.CONFIG.data_dir, limits=JobLimits(wall_seconds=60))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not run.log_lines.filter(text__contains="children started").exists():
-        assert time.monotonic() < deadline, "the job never started"
-        time.sleep(0.1)
+    thread, result = _execute_in_background(run, settings, started_when="children started")
     before = _job_processes(run.id)
     assert len(before) >= 3
     assert run_transition(run_id=run.id, from_states=(RunState.RUNNING,), to_state=RunState.CANCELLED)
@@ -241,22 +227,7 @@ def _job_processes(run_id: int) -> list[int]:
 @pytest.mark.django_db(transaction=True)
 def test_a_stopping_worker_ends_its_jobs_at_once_and_hands_the_run_back(submit_code, claimed, settings, log_text):
     run = claimed(submit_code("import time\nprint('training', flush=True)\ntime.sleep(120)\n"))
-    result = {}
-
-    def work() -> None:
-        try:
-            result["outcome"] = execute(run, attempt=run.attempt, worker_name="w-test",
-                                        data_dir=settings.CONFIG.data_dir, limits=JobLimits(wall_seconds=60))
-            _record(run.id, run.attempt, result["outcome"], patience=5)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not run.log_lines.filter(text__contains="training").exists():
-        assert time.monotonic() < deadline, "the job never started"
-        time.sleep(0.1)
+    thread, result = _execute_in_background(run, settings, started_when="training", record=True)
     before = _job_processes(run.id)
     try:
         stop_running_jobs(sig="SIGTERM", how="Warm", exitcode=0)  # what Celery's worker_shutting_down sends
@@ -269,3 +240,25 @@ def test_a_stopping_worker_ends_its_jobs_at_once_and_hands_the_run_back(submit_c
     run.refresh_from_db()
     assert run.state == RunState.LOST and "worker was stopped" in run.events.last().reason
     assert "the run goes back to the queue" in log_text(run)
+
+
+def _execute_in_background(run, settings, *, started_when: str, record: bool = False) -> tuple[threading.Thread, dict]:
+    """Execute `run` in a thread, as the worker does (its own connection); return once its log shows `started_when`."""
+    result: dict = {}
+
+    def work() -> None:
+        try:
+            result["outcome"] = execute(run, attempt=run.attempt, worker_name="w-test",
+                                        data_dir=settings.CONFIG.data_dir, limits=JobLimits(wall_seconds=60))
+            if record:
+                _record(run.id, run.attempt, result["outcome"], patience=5)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not run.log_lines.filter(text__contains=started_when).exists():
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.1)
+    return thread, result
