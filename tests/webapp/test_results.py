@@ -64,3 +64,26 @@ def test_artifacts_keep_size_and_checksum_and_refuse_escaping_names(run, setting
     assert artifact.sha256 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     with pytest.raises(ResultError):
         artifact_store(run_id=run.id, name="../../etc/passwd", kind="artifact", file=ContentFile(b"x", name="x"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replacement_that_fails_keeps_the_old_artifact_and_leaves_no_new_file(run, settings, tmp_path, monkeypatch):
+    from django.db import DatabaseError
+
+    from webapp.experiments.models import Artifact
+
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}}}
+    first = artifact_store(run_id=run.id, name="model.safetensors", kind="checkpoint", file=ContentFile(b"v1", name="x"))
+
+    def broken_create(**fields):
+        raise DatabaseError("the database went away")
+
+    monkeypatch.setattr(Artifact.objects, "create", broken_create)
+    with pytest.raises(DatabaseError):
+        artifact_store(run_id=run.id, name="model.safetensors", kind="checkpoint", file=ContentFile(b"v2", name="x"))
+    kept = Artifact.objects.get(run_id=run.id, name="model.safetensors")
+    assert kept.sha256 == first.sha256 and (tmp_path / kept.storage_path).read_bytes() == b"v1"
+    assert [p.name for p in (tmp_path / kept.storage_path).parent.iterdir()] == [(tmp_path / kept.storage_path).name]
+    monkeypatch.undo()
+    second = artifact_store(run_id=run.id, name="model.safetensors", kind="checkpoint", file=ContentFile(b"v2", name="x"))
+    assert (tmp_path / second.storage_path).read_bytes() == b"v2" and not (tmp_path / first.storage_path).exists()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from django.db.models import Q
 from webapp.experiments import rollup
 from webapp.experiments.models import Artifact, LogLine, Metric, MetricRollup, MetricSummary, Run
 
+log = logging.getLogger(__name__)
 MAX_METRIC_BATCH = 10_000
 MAX_LOG_LINE_CHARS = 10_000
 
@@ -353,13 +356,23 @@ def artifact_store(*, run_id: int, name: str, kind: str, file: File, step: int |
         size += len(chunk)
     file.seek(0)
     path = default_storage.save(f"runs/{run_id}/{kind}s/{name}", file)
-    with transaction.atomic():
-        old = Artifact.objects.filter(run_id=run_id, name=name).first()
-        if old:
-            old_path = old.storage_path
-            old.delete()
-            if old_path != path:
-                default_storage.delete(old_path)
-        return Artifact.objects.create(
-            run_id=run_id, name=name, kind=kind, step=step, size=size, sha256=digest.hexdigest(), storage_path=path
-        )
+    try:
+        with transaction.atomic():
+            old = Artifact.objects.filter(run_id=run_id, name=name).first()
+            if old:
+                old.delete()
+                if old.storage_path != path:  # the replaced file goes only once its row's removal is committed
+                    transaction.on_commit(functools.partial(_storage_delete, old.storage_path))
+            return Artifact.objects.create(
+                run_id=run_id, name=name, kind=kind, step=step, size=size, sha256=digest.hexdigest(), storage_path=path
+            )
+    except BaseException:
+        _storage_delete(path)  # no row points at it: a failed store leaves no orphan file
+        raise
+
+
+def _storage_delete(path: str) -> None:
+    try:
+        default_storage.delete(path)
+    except Exception:  # a file left behind costs space, never data; say so and go on
+        log.exception("could not delete %s from artifact storage", path)

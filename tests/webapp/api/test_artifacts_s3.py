@@ -98,11 +98,14 @@ def test_an_artifact_goes_to_the_bucket_and_comes_back_byte_for_byte(world, buck
     assert world.api("outsider").get(f"/api/runs/{run.id}/artifacts/{artifact['id']}/download").status_code == 404
 
 
-def test_replacing_an_artifact_leaves_one_object_and_deleting_the_run_removes_it(world, bucket):
+def test_replacing_an_artifact_leaves_one_object_and_deleting_the_run_removes_it(
+    world, bucket, django_capture_on_commit_callbacks
+):
     run = world.submit()
     api = world.api("owner")
     api.multipart(f"/api/runs/{run.id}/artifacts", {"file": _file("model.bin", b"old weights")})
-    replaced = api.multipart(f"/api/runs/{run.id}/artifacts", {"file": _file("model.bin", b"new weights")}).json()
+    with django_capture_on_commit_callbacks(execute=True):  # the old object goes once the replacement commits
+        replaced = api.multipart(f"/api/runs/{run.id}/artifacts", {"file": _file("model.bin", b"new weights")}).json()
     assert Artifact.objects.filter(run_id=run.id).count() == 1 and len(bucket()) == 1
     body = b"".join(api.get(f"/api/runs/{run.id}/artifacts/{replaced['id']}/download").streaming_content)
     assert body == b"new weights"
