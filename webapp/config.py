@@ -82,6 +82,7 @@ class Config:
     static_root: Path
     s3: S3Storage | None = None  # None: artifacts in the local folder `storage_dir`
     trusted_proxies: int = 0  # reverse proxies in front that append to X-Forwarded-For (KILN_TRUSTED_PROXIES)
+    api_rate_limit: tuple[int, int] = (6000, 60)  # API requests per token per window of seconds (KILN_API_RATE_LIMIT)
     run_disk_quota_bytes: int = 10 * 10**9  # a run's working folder (KILN_RUN_DISK_QUOTA_GB); past it the job is stopped
     storage_dir: Path = field(init=False)
     broker_dir: Path = field(init=False)
@@ -159,6 +160,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         static_root=Path(env.get("KILN_STATIC_ROOT") or data_dir / "static").resolve(),
         s3=_s3(env),
         trusted_proxies=_count(env, "KILN_TRUSTED_PROXIES", default=0),
+        api_rate_limit=_rate(env, "KILN_API_RATE_LIMIT", default=(6000, 60)),
         run_disk_quota_bytes=int(_positive_float(env, "KILN_RUN_DISK_QUOTA_GB", default=10.0) * 10**9),
     )
 
@@ -296,6 +298,17 @@ def _positive_float(env: Mapping[str, str], name: str, *, default: float) -> flo
     if value <= 0:
         raise ConfigError(f"{name} must be positive, got {raw!r}")
     return value
+
+
+def _rate(env: Mapping[str, str], name: str, *, default: tuple[int, int]) -> tuple[int, int]:
+    """REQUESTS/SECONDS, e.g. 6000/60."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    requests, _, seconds = raw.partition("/")
+    if not (requests.isdigit() and seconds.isdigit() and int(requests) > 0 and 0 < int(seconds) <= 86400):
+        raise ConfigError(f"{name} must look like REQUESTS/SECONDS, e.g. 6000/60, got {raw!r}")
+    return int(requests), int(seconds)
 
 
 def _count(env: Mapping[str, str], name: str, *, default: int) -> int:

@@ -102,7 +102,7 @@ if CONFIG.mode == PRODUCTION:
 
 KILN_SIGNUP_OPEN = CONFIG.signup_open
 KILN_TRUSTED_PROXIES = CONFIG.trusted_proxies  # how client addresses are read (webapp.ratelimit)
-KILN_API_RATE_LIMIT = (1200, 60)  # API requests per token per window of seconds (webapp.api.ratelimit)
+KILN_API_RATE_LIMIT = CONFIG.api_rate_limit  # API requests per token per window of seconds (webapp.api.ratelimit)
 
 # Shared between processes (rate limits, live-update cursors): Redis when configured.
 CACHES = {

@@ -92,3 +92,11 @@ def test_postgresql_connections_fail_fast_on_a_dead_link(tmp_path):
     assert config.database["OPTIONS"]["connect_timeout"] == 10 and config.database["OPTIONS"]["keepalives_idle"] == 30
     custom = load_config({"KILN_DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://kiln@db/kiln?connect_timeout=3"})
     assert str(custom.database["OPTIONS"]["connect_timeout"]) == "3"
+
+
+def test_the_api_rate_limit_reads_requests_per_seconds(tmp_path):
+    assert load_config({"KILN_DATA_DIR": str(tmp_path)}).api_rate_limit == (6000, 60)
+    assert load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_API_RATE_LIMIT": "100/1"}).api_rate_limit == (100, 1)
+    for raw in ("100", "0/60", "100/0", "a/b", "-5/60"):
+        with pytest.raises(ConfigError, match="KILN_API_RATE_LIMIT"):
+            load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_API_RATE_LIMIT": raw})

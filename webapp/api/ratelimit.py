@@ -8,7 +8,7 @@ from webapp.ratelimit import hit
 
 __all__ = ["DEFAULT_TOKEN_LIMIT", "LOGIN_LIMIT", "hit", "token_limit"]
 
-DEFAULT_TOKEN_LIMIT = (1200, 60)  # requests per window of seconds, per API token
+DEFAULT_TOKEN_LIMIT = (6000, 60)  # requests per window of seconds, per API token (KILN_API_RATE_LIMIT)
 LOGIN_LIMIT = (20, 60)  # password attempts per client address
 
 
