@@ -19,9 +19,9 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-## bench: every benchmark in tests/benchmarks, each printing one JSON object
+## bench: every benchmark in tests/benchmarks, each printing one JSON object (on PostgreSQL/Redis when they answer)
 bench: $(VENV)/.installed-dev
-	@for script in tests/benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+	@eval "$$($(PY) tests/services.py)"; for script in tests/benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -106,6 +106,9 @@ class Config:
             "data_folder_out": queue_dir,
             "control_folder": str(self.broker_dir / "control"),
             "store_processed": False,
+            # NOTE: an idle consumer lists the queue folder this often (kombu's default is 1 s): a
+            # submitted run reaches a warm worker in ~0.2 s instead of ~0.7 s, for a cheap listdir.
+            "polling_interval": 0.1,
         }
 
     @property

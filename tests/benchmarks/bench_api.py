@@ -2,8 +2,8 @@
 
 Run: `python tests/benchmarks/bench_api.py` (or `make bench`). Prints one JSON object.
 Serves a project of RUNS runs (each with tags and metric summaries) with `kiln web` (its gunicorn
-flags) from a temp data folder on SQLite, or from PostgreSQL when DATABASE_URL is set (the
-benchmark's project is deleted after); rate-limit counters live in Redis when REDIS_URL is set.
+flags) from a temp data folder on SQLite, or from a scratch PostgreSQL database when DATABASE_URL
+is set (dropped after); rate-limit counters live in Redis when REDIS_URL is set.
 CLIENTS threads, each with its own token and a keep-alive connection, ask for one page of 50
 runs as fast as they can for SECONDS seconds. Target: 300 requests/s.
 The server's CPU time per request is reported too: unlike requests/s it does not depend on how
@@ -27,8 +27,13 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["KILN_DATA_DIR"] = tempfile.mkdtemp(prefix="kiln-bench-api-")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+
+from scratch_db import use_scratch_database  # noqa: E402
+
+drop_database = use_scratch_database(os.environ["KILN_DATA_DIR"])
 
 import django  # noqa: E402
 
@@ -151,8 +156,6 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        Project.objects.filter(id=project.id).delete()
-        project.owner_user.delete()
     print(json.dumps({
         "benchmark": "api_run_list",
         "database": connection.vendor,
@@ -173,4 +176,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        drop_database()

@@ -28,12 +28,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scratch_db import use_scratch_database
 
 RUNS = int(os.environ.get("BENCH_RUNS", "100"))
 POINTS = int(os.environ.get("BENCH_POINTS", "100000"))
@@ -46,22 +48,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 DATA_DIR = tempfile.mkdtemp(prefix="kiln-bench-compare-")
 os.environ["KILN_DATA_DIR"] = DATA_DIR
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-SERVER_URL = os.environ.get("DATABASE_URL", "")
-BENCH_DB = f"kiln_bench_compare_{os.getpid()}"
-
-
-def _admin_dsn(url: str) -> str:
-    return urlunparse(urlparse(url)._replace(path="/postgres"))
-
-
-if SERVER_URL.startswith("postgres"):
-    import psycopg
-
-    with psycopg.connect(_admin_dsn(SERVER_URL), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    os.environ["DATABASE_URL"] = urlunparse(urlparse(SERVER_URL)._replace(path=f"/{BENCH_DB}"))
-else:
-    os.environ["DATABASE_URL"] = f"sqlite:///{DATA_DIR}/bench.sqlite3"
+drop_database = use_scratch_database(DATA_DIR)
 
 import django  # noqa: E402
 
@@ -260,10 +247,5 @@ if __name__ == "__main__":
     try:
         main()
     finally:
-        connection.close()
-        if SERVER_URL.startswith("postgres"):
-            import psycopg
-
-            with psycopg.connect(_admin_dsn(SERVER_URL), autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        drop_database()
         shutil.rmtree(DATA_DIR, ignore_errors=True)

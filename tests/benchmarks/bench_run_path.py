@@ -17,35 +17,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scratch_db import use_scratch_database  # noqa: E402
+
 LATENCY_RUNS = 20
 METRIC_POINTS = 200_000
 BATCH = 10_000
 LIVE_POINTS, LIVE_BATCH = 20_000, 100  # a live run's flushes: few points each, so per-batch costs show
-
-
-def scratch_database() -> tuple[str, str | None]:
-    """(DATABASE_URL to use, name of a scratch PostgreSQL database to drop afterwards)."""
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith("postgres"):
-        return f"sqlite:///{os.environ['KILN_DATA_DIR']}/bench.sqlite3", None
-    import psycopg
-
-    name = f"kiln_bench_{os.getpid()}"
-    with psycopg.connect(urlunparse(urlparse(base)._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunparse(urlparse(base)._replace(path=f"/{name}")), name
-
-
-def drop_database(name: str) -> None:
-    import psycopg
-
-    base = os.environ["DATABASE_URL"]
-    with psycopg.connect(urlunparse(urlparse(base)._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def start(role: str, env: dict[str, str], data_dir: str) -> subprocess.Popen:
@@ -94,8 +76,7 @@ def ingestion(project, user, *, number: int, total: int, batch: int) -> float:
 def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="kiln-bench-run-")
     os.environ["KILN_DATA_DIR"] = data_dir
-    database_url, scratch = scratch_database()
-    os.environ["DATABASE_URL"] = database_url
+    drop_database = use_scratch_database(data_dir)
     os.environ["DJANGO_SETTINGS_MODULE"] = "webapp.settings"
     env = {**os.environ, "KILN_WORKER_NAME": f"bench-{os.getpid()}", "KILN_HEARTBEAT_SECONDS": "1"}
     procs: list[subprocess.Popen] = []
@@ -134,11 +115,7 @@ def main() -> None:
             os.killpg(proc.pid, signal.SIGTERM)
         for proc in procs:
             proc.wait(timeout=30)
-        if scratch:
-            from django.db import connections
-
-            connections.close_all()
-            drop_database(scratch)
+        drop_database()
 
 
 if __name__ == "__main__":

@@ -13,34 +13,24 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scratch_db import use_scratch_database
+
 RUNS = 100_000
 TARGET_MS = 300.0
 REPEATS = 15
-SERVER_URL = os.environ.get("DATABASE_URL", "")
-TEMP_DB = f"kiln_bench_{os.getpid()}"
 
 
-def _postgres(url: str, sql: str) -> None:
-    """Run one statement on the server's maintenance database (the named one need not exist)."""
-    import psycopg
-
-    with psycopg.connect(urlunparse(urlparse(url)._replace(path="/postgres")), autocommit=True) as connection:
-        connection.execute(sql)
-
-
-def _use_temp_database() -> None:
+def _use_temp_database() -> Callable[[], None]:
     os.environ["KILN_DATA_DIR"] = tempfile.mkdtemp(prefix="kiln-bench-")
     os.environ.pop("REDIS_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-    if SERVER_URL.startswith("postgres"):
-        _postgres(SERVER_URL, f'CREATE DATABASE "{TEMP_DB}"')
-        os.environ["DATABASE_URL"] = urlunparse(urlparse(SERVER_URL)._replace(path=f"/{TEMP_DB}"))
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{os.environ['KILN_DATA_DIR']}/bench.sqlite3"
+    return use_scratch_database(os.environ["KILN_DATA_DIR"])
 
 
 def _populate():
@@ -84,7 +74,7 @@ def median_ms(call) -> float:
 
 
 def main() -> None:
-    _use_temp_database()
+    drop_database = _use_temp_database()
     import django
 
     django.setup()
@@ -128,9 +118,7 @@ def main() -> None:
             "other_pages_median_ms": variants,
         }))
     finally:
-        connections.close_all()
-        if SERVER_URL.startswith("postgres"):
-            _postgres(SERVER_URL, f'DROP DATABASE IF EXISTS "{TEMP_DB}"')
+        drop_database()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from webapp.accounts.models import ApiToken
+from webapp.db import fetch_fixed
 
 TOKEN_PREFIX = "kiln_"  # noqa: S105 -- a public marker, not a secret
 _LAST_USED_RESOLUTION = timedelta(minutes=1)  # avoid a write on every request
@@ -37,16 +38,14 @@ def token_revoke(*, user: User, token_id: int) -> bool:
 
 
 def token_authenticate(token: str) -> User | None:
-    """The active user owning a live token, or None. One indexed query: this runs on every API request."""
+    """The active user owning a live token, or None. One indexed, prepared query: this runs on every API request."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
     sql, fields, datetimes = _token_query()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [token_digest(token)])
-        row = cursor.fetchone()
-    if row is None:
+    rows = fetch_fixed(sql, [token_digest(token)])
+    if not rows:
         return None
-    token_id, last_used_at, *values = row
+    token_id, last_used_at, *values = rows[0]
     if connection.vendor == "sqlite":  # SQLite's datetimes come back naive, in UTC
         last_used_at = last_used_at and last_used_at.replace(tzinfo=UTC)
         for index in datetimes:

@@ -12,6 +12,7 @@ from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
 from webapp.accounts.models import Team
+from webapp.db import fetch_fixed
 from webapp.projects.models import Project, Visibility
 from webapp.projects.permissions import Access, require_access
 
@@ -83,11 +84,10 @@ def project_by_ref(user: User | AnonymousUser, ref: str, needed: Access = Access
 def project_by_id(project_id: int) -> Project | None:
     """The project with its owner and team loaded, in one query compiled once: every API call and page asks this."""
     sql, layout = _project_query()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [project_id])
-        row = cursor.fetchone()
-    if row is None:
+    rows = fetch_fixed(sql, [project_id])
+    if not rows:
         return None
+    row = rows[0]
     loaded: list[Model | None] = []
     start = 0
     for model, names, datetimes in layout:
@@ -118,6 +118,6 @@ def _project_query() -> tuple[str, list[tuple[type[Model], list[str], list[int]]
     sql = (
         f"SELECT {', '.join(columns)} FROM {quote(Project._meta.db_table)} p "  # noqa: S608 -- model tables only
         f"LEFT JOIN {quote(User._meta.db_table)} u ON u.id = p.owner_user_id "
-        f"LEFT JOIN {quote(Team._meta.db_table)} t ON t.id = p.team_id WHERE p.id = %s"
+        f"LEFT JOIN {quote(Team._meta.db_table)} t ON t.id = p.team_id WHERE p.id = CAST(%s AS bigint)"
     )
     return sql, layout
