@@ -152,7 +152,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         allowed_hosts=allowed_hosts,
         csrf_trusted_origins=_list(env, "KILN_CSRF_TRUSTED_ORIGINS", default=""),
         bind=env.get("KILN_BIND", "127.0.0.1:8000"),
-        signup_open=_bool(env, "KILN_SIGNUP_OPEN", default=True),
+        signup_open=_bool(env, "KILN_SIGNUP_OPEN", default=not production),  # a public server starts closed
         worker_name=env.get("KILN_WORKER_NAME") or os.uname().nodename,
         scheduler_tick_seconds=_positive_float(env, "KILN_SCHEDULER_TICK", default=2.0),
         heartbeat_seconds=_positive_float(env, "KILN_HEARTBEAT_SECONDS", default=5.0),

@@ -100,3 +100,11 @@ def test_the_api_rate_limit_reads_requests_per_seconds(tmp_path):
     for raw in ("100", "0/60", "100/0", "a/b", "-5/60"):
         with pytest.raises(ConfigError, match="KILN_API_RATE_LIMIT"):
             load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_API_RATE_LIMIT": raw})
+
+
+def test_sign_up_starts_closed_in_production_and_open_on_one_machine(tmp_path):
+    production = {"KILN_MODE": "production", "SECRET_KEY": "s" * 40, "KILN_ALLOWED_HOSTS": "kiln.example.com",
+                  "KILN_DATA_DIR": str(tmp_path)}
+    assert load_config(production).signup_open is False
+    assert load_config({**production, "KILN_SIGNUP_OPEN": "true"}).signup_open is True
+    assert load_config({"KILN_DATA_DIR": str(tmp_path)}).signup_open is True
