@@ -47,10 +47,6 @@ class Adagrad(Optimizer):
     def share_memory(self) -> None:
         """Accepted for PyTorch compatibility (NumPy state is shared by fork already)."""
 
-    def step(self, closure=None):
-        """Apply one update to every parameter that has a gradient; returns the closure's loss."""
-        return self._update_all(closure)
-
     def _update(self, p, group: dict) -> None:
         state = self.state[p]
         xp = p._device.xp

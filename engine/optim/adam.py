@@ -41,10 +41,6 @@ class Adam(Optimizer):
                     "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """Apply one update to every parameter that has a gradient; returns the closure's loss."""
-        return self._update_all(closure)
-
     def _update(self, p, group: dict) -> None:
         state = self.state[p]
         xp = p._device.xp

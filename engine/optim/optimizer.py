@@ -181,9 +181,16 @@ class Optimizer:
                     grad.requires_grad_(False)
                 grad.zero_()
 
+    @_wrap_step
     def step(self, closure=None):
-        """Update every parameter once; ``closure`` re-evaluates the model and returns the loss."""
-        raise NotImplementedError
+        """Update every parameter that has a gradient once; ``closure`` re-evaluates the model and returns the loss.
+
+        Built-in optimizers implement ``_update(p, group)``; a subclass may override ``step`` instead.
+        """
+        return self._update_all(closure)
+
+    def _update(self, p, group: dict) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement step() or _update(p, group)")
 
     def _update_all(self, closure):
         """Run the closure, then ``self._update(p, group)`` for every parameter with a grad."""

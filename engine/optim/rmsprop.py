@@ -37,10 +37,6 @@ class RMSprop(Optimizer):
                     "maximize": maximize, "differentiable": differentiable}
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """Apply one update to every parameter that has a gradient; returns the closure's loss."""
-        return self._update_all(closure)
-
     def _update(self, p, group: dict) -> None:
         state = self.state[p]
         xp = p._device.xp

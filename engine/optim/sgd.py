@@ -34,10 +34,6 @@ class SGD(Optimizer):
                     "differentiable": differentiable, "fused": fused}
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """Apply one update to every parameter that has a gradient; returns the closure's loss."""
-        return self._update_all(closure)
-
     def _update(self, p, group: dict) -> None:
         xp = p._device.xp
         g = prepared_grad(self, p, group)

@@ -143,3 +143,14 @@ def test_step_bumps_the_version_counter_like_an_in_place_op():
 def test_repr_lists_group_options(torch):
     w = engine.ones(1, requires_grad=True)
     assert repr(SGD([w], lr=0.1)) == repr(torch.optim.SGD([torch.ones(1, requires_grad=True)], lr=0.1))
+
+
+def test_a_subclass_without_step_or_update_says_what_to_implement():
+    class Custom(engine.optim.Optimizer):
+        def __init__(self, params):
+            super().__init__(params, {"lr": 0.1})
+
+    w = engine.zeros(2, requires_grad=True)
+    w.sum().backward()
+    with pytest.raises(NotImplementedError, match=r"Custom must implement step\(\) or _update"):
+        Custom([w]).step()
