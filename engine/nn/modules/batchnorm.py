@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from engine.creation import empty, ones, tensor, zeros
+from engine.creation import ones, tensor, zeros
 from engine.dtypes import int64
 from engine.nn import init
+from engine.nn.modules.affine import affine_parameters, affine_reset
 from engine.nn.modules.module import Module
-from engine.nn.parameter import Parameter
 from engine.ops import normalization as ops
 
 
@@ -23,15 +23,7 @@ class _NormBase(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(empty(num_features, device=device, dtype=dtype))
-            if bias:
-                self.bias = Parameter(empty(num_features, device=device, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        affine_parameters(self, num_features, affine=affine, bias=bias, device=device, dtype=dtype)
         if track_running_stats:
             self.register_buffer("running_mean", zeros(num_features, device=device, dtype=dtype))
             self.register_buffer("running_var", ones(num_features, device=device, dtype=dtype))
@@ -50,10 +42,7 @@ class _NormBase(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        affine_reset(self)
 
     def _check_input_dim(self, input) -> None:
         raise NotImplementedError
