@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     KILN_STATIC_ROOT=/app/static
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends bubblewrap \
+    && apt-get install -y --no-install-recommends bubblewrap util-linux \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 kiln
 
@@ -25,6 +25,7 @@ RUN pip install --no-cache-dir ".${KILN_EXTRAS:+[$KILN_EXTRAS]}" \
        python -m django collectstatic --noinput \
     && mkdir -p /data && chown kiln /data
 
+# web and scheduler run as kiln; the worker service runs as root to sandbox jobs (see docker-compose.yml).
 USER kiln
 EXPOSE 8000
 CMD ["kiln", "web", "--bind", "0.0.0.0:8000"]

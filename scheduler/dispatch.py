@@ -41,6 +41,8 @@ class Dispatcher:
         for assignment in assignments:
             worker = workers[assignment.worker]
             with transaction.atomic():
+                if not _lock_if_taking_runs(worker.id):
+                    continue  # it started draining after the pass read it: the next tick places the run elsewhere
                 if not run_claim_attempt(run_id=assignment.run_id, worker_id=worker.id,
                                          gpu_indices=list(assignment.gpu_indices),
                                          reason=f"placed on {worker.name}"):
@@ -87,3 +89,11 @@ class Dispatcher:
         if self._unsent:
             self._unsent.discard((run_id, attempt))
         return True
+
+
+def _lock_if_taking_runs(worker_id: int) -> bool:
+    """Lock the worker's row until the claim commits, if it is not draining.
+
+    `worker_drain` then waits for the claim, and the stopping worker hands the run back with the rest.
+    """
+    return bool(Worker.objects.select_for_update().filter(id=worker_id, draining=False).values_list("id"))

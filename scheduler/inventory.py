@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -18,7 +19,7 @@ from scheduler.policy import (
     usage_totals,
 )
 from webapp.cluster.models import Worker
-from webapp.experiments.models import Run, RunState
+from webapp.experiments.models import Run, RunState, run_memory_gb
 
 CPU_SLOTS_PER_RUN = 1  # the spec has no CPU request yet: every run holds one slot
 HOLDING = (RunState.SCHEDULED, RunState.RUNNING)
@@ -26,23 +27,34 @@ USAGE_HISTORY_HALF_LIVES = 5  # older finished runs weigh < 3% and are not read
 
 
 def queued_runs() -> list[QueuedRun]:
+    """Every queued run; user code (kind "code") needs an isolated worker, built-in recipes do not."""
     rows = Run.objects.filter(state=RunState.QUEUED).values_list(
         "id", "owner__username", "project__team__slug", "project__owner_user_id", "priority", "gpus",
-        "created_at", "max_minutes",
+        "created_at", "max_minutes", "memory_gb", "kind",
     )
     return [
         QueuedRun(run_id, user, team if owner_user is None else None, priority, gpus, CPU_SLOTS_PER_RUN,
-                  created.timestamp(), float(minutes))
-        for run_id, user, team, owner_user, priority, gpus, created, minutes in rows
+                  created.timestamp(), float(minutes), memory_mb(memory_gb), kind == "code")
+        for run_id, user, team, owner_user, priority, gpus, created, minutes, memory_gb, kind in rows
     ]
 
 
+def memory_mb(memory_gb: float) -> int:
+    """A run's memory in MB (0 in the row: the KILN_RUN_MEMORY_GB default)."""
+    return round(run_memory_gb(memory_gb) * 1024)
+
+
 def worker_states(online: list[Worker]) -> list[WorkerState]:
-    """Each online worker with the GPUs and CPU slots its scheduled and running runs hold."""
+    """Each online worker with the GPUs, CPU slots and memory its scheduled and running runs hold.
+
+    A worker runs code when its isolation check held, or everywhere once the admin set
+    KILN_ALLOW_UNISOLATED_CODE; a draining one keeps its jobs but gets nothing new.
+    """
+    allow_unisolated = settings.CONFIG.allow_unisolated_code
     holding: dict[int, list[dict[str, Any]]] = {worker.id: [] for worker in online}
     for row in Run.objects.filter(state__in=HOLDING, worker_id__in=holding).values(
         "id", "worker_id", "gpus", "gpu_indices", "owner__username", "project__team__slug",
-        "project__owner_user_id", "started_at", "scheduled_at", "max_minutes",
+        "project__owner_user_id", "started_at", "scheduled_at", "max_minutes", "memory_gb",
     ):
         holding[row["worker_id"]].append(dict(row))
     states = []
@@ -51,10 +63,12 @@ def worker_states(online: list[Worker]) -> list[WorkerState]:
         indices = [int(gpu["index"]) for gpu in worker.gpus]
         used = {index for row in rows for index in row["gpu_indices"]}
         running = tuple(_running(row) for row in rows)
+        held_memory = sum(job.memory_mb for job in running)
         states.append(WorkerState(
             name=worker.name, gpu_count=len(indices), free_gpu_indices=tuple(i for i in indices if i not in used),
             cpu_slots=worker.cpu_slots, free_cpu_slots=max(0, worker.cpu_slots - CPU_SLOTS_PER_RUN * len(rows)),
-            running=running,
+            running=running, memory_mb=worker.memory_mb, free_memory_mb=max(0, worker.memory_mb - held_memory),
+            runs_code=worker.isolated or allow_unisolated, draining=worker.draining,
         ))
     return states
 
@@ -80,5 +94,6 @@ def _running(row: dict[str, Any]) -> RunningRun:
     began = row["started_at"] or row["scheduled_at"]
     expected_end = began.timestamp() + row["max_minutes"] * 60.0 if began else None
     team = row["project__team__slug"] if row["project__owner_user_id"] is None else None
-    return RunningRun(row["id"], row["owner__username"], team, row["gpus"], CPU_SLOTS_PER_RUN, expected_end)
+    return RunningRun(row["id"], row["owner__username"], team, row["gpus"], CPU_SLOTS_PER_RUN, expected_end,
+                      memory_mb(row["memory_gb"]))
 

@@ -7,11 +7,30 @@ import math
 from scheduler.policy_types import Reservation
 
 BEHIND_OTHERS = "behind higher-priority or fairer-share runs"
+NO_ISOLATED_WORKER = (
+    "no isolated worker: code runs need a worker whose sandbox check holds (kiln workers shows why); "
+    "an admin may set KILN_ALLOW_UNISOLATED_CODE=1 on a single-user machine"
+)
+WAITING_FOR_ISOLATED = "waiting for room on an isolated worker; the workers with room now may not run code"
 
 
 def count(n: int, noun: str) -> str:
     """`count(1, "GPU")` -> "1 GPU"; `count(4, "GPU")` -> "4 GPUs"."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def gigabytes(memory_mb: float) -> str:
+    """`gigabytes(32256)` -> "31.5 GB" (one decimal at most)."""
+    return f"{memory_mb / 1024:.1f}".removesuffix(".0") + " GB"
+
+
+def no_isolated_worker_big_enough(reason: str) -> str:
+    """Isolated workers exist but none could ever hold the run (`reason` says why)."""
+    return f"no isolated worker big enough: {reason}"
+
+
+def waiting_for_memory(memory_mb: int, most_free_mb: float) -> str:
+    return f"waiting for {gigabytes(memory_mb)} of memory on one worker; most free is {gigabytes(most_free_mb)}"
 
 
 def over_quota(gpus: int, limit: int) -> str:

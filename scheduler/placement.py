@@ -1,10 +1,11 @@
-"""Where a run fits during one pass: free GPUs and CPU slots per worker, and the one reservation.
+"""Where a run fits during one pass: free GPUs, CPU slots and memory per worker, and the one reservation.
 
 Workers are indexed by how many GPUs they have free, so finding a gang of N GPUs looks at
 the buckets N, N+1, ... only (best fit: the smallest free block that holds the gang).
 Within a bucket CPU-only workers come first, then by name, which keeps CPU-only runs off
 GPU machines while CPU-only machines have room. Capacity only shrinks during a pass, so a
-request that failed once fails for the rest of it and is remembered.
+request that failed once fails for the rest of it and is remembered. A worker whose memory
+is unknown (0) is not limited by memory; a code run only goes to a worker that `runs_code`.
 
 Backfill is EASY backfilling with one reservation: the first run in policy order that is
 blocked for lack of room gets the worker where it can start soonest (from the expected
@@ -19,14 +20,39 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from scheduler.policy_types import Reservation, WorkerState
+
+# Why `WorkerPool.find` found no worker, most telling first.
+HELD = "held"  # only the reservation stopped it
+MEMORY = "memory"  # workers with the GPUs and CPU slots free lack the memory
+ISOLATION = "isolation"  # the workers with room may not run code
+ROOM = "room"  # no worker has the GPUs and CPU slots free
+
+
+# What one run needs on one worker: (gpus, cpu_slots, memory_mb, needs_isolation). A plain tuple,
+# made once per queued run per pass, so it is cheap to build and hash.
+Request = tuple[int, int, int, bool]
+
+
+class Miss(NamedTuple):
+    """`find`'s answer when nothing fits: the blocker, and (for MEMORY) the most free where the rest fit."""
+
+    blocker: str
+    most_free_memory_mb: float = 0.0
+
+
+NO_ROOM = Miss(ROOM)
 
 
 class _FreeWorker:
     """Mutable view of one worker for the length of a pass."""
 
-    __slots__ = ("cpu_slots", "free_cpu", "free_gpus", "gpu_count", "name", "releases", "sort_key")
+    __slots__ = (
+        "cpu_slots", "free_cpu", "free_gpus", "free_memory", "gpu_count", "memory", "name", "releases",
+        "runs_code", "sort_key",
+    )
 
     def __init__(self, worker: WorkerState):
         self.name = worker.name
@@ -34,12 +60,25 @@ class _FreeWorker:
         self.cpu_slots = worker.cpu_slots
         self.free_gpus = sorted(worker.free_gpu_indices)
         self.free_cpu = worker.free_cpu_slots
+        known = worker.memory_mb > 0
+        self.memory: float = worker.memory_mb if known else math.inf
+        self.free_memory: float = worker.free_memory_mb if known else math.inf
+        self.runs_code = worker.runs_code
         self.sort_key = (worker.gpu_count > 0, worker.name)
-        # (time, gpus, cpu_slots) handed back when a job ends; math.inf when it has no limit.
+        # (time, gpus, cpu_slots, memory_mb) handed back when a job ends; math.inf when it has no limit.
         self.releases = [
-            (math.inf if job.expected_end is None else job.expected_end, job.gpus, job.cpu_slots)
+            (math.inf if job.expected_end is None else job.expected_end, job.gpus, job.cpu_slots, job.memory_mb)
             for job in worker.running
         ]
+
+    def fits_now(self, request: Request) -> bool:
+        gpus, cpu_slots, memory, code = request
+        return (
+            len(self.free_gpus) >= gpus
+            and self.free_cpu >= cpu_slots
+            and self.free_memory >= memory
+            and (self.runs_code or not code)
+        )
 
 
 @dataclass(slots=True)
@@ -50,14 +89,20 @@ class _Hold:
     worker: _FreeWorker
     spare_gpus: int
     spare_cpu: int
+    spare_memory: float
 
-    def leaves_room(self, gpus: int, cpu_slots: int) -> bool:
+    def leaves_room(self, request: Request) -> bool:
         """True when a job that outlives the reservation's start still leaves it enough."""
-        return (gpus == 0 or gpus <= self.spare_gpus) and (cpu_slots == 0 or cpu_slots <= self.spare_cpu)
+        gpus, cpu_slots, memory, _ = request
+        return (
+            (gpus == 0 or gpus <= self.spare_gpus)
+            and (cpu_slots == 0 or cpu_slots <= self.spare_cpu)
+            and (memory == 0 or memory <= self.spare_memory)
+        )
 
 
 class WorkerPool:
-    """Free capacity of every worker, indexed by free-GPU count, plus the pass's reservation."""
+    """Free capacity of the workers that take new runs, indexed by free-GPU count, plus the reservation."""
 
     def __init__(self, workers: Sequence[WorkerState], now: float):
         self.now = now
@@ -70,58 +115,80 @@ class WorkerPool:
             self._buckets[len(worker.free_gpus)].append(worker)
         self.largest_free_gpus = top
         self.most_free_cpu = max((worker.free_cpu for worker in self._workers), default=0)
-        self._start_cpu_for_gpus = self._most_cpu_with_gpus()
-        self._failed: dict[tuple[int, int, bool], bool] = {}
+        self.most_free_memory = max((worker.free_memory for worker in self._workers), default=0.0)
+        self._at_start = [
+            (len(worker.free_gpus), worker.free_cpu, worker.free_memory, worker.runs_code) for worker in self._workers
+        ]
+        self._fitted: dict[Request, bool] = {}
+        self._failed: dict[tuple[Request, bool], Miss] = {}
         self.hold: _Hold | None = None
 
     @property
     def is_full(self) -> bool:
         return self.largest_free_gpus == 0 and self.most_free_cpu == 0
 
-    def fitted_at_start(self, gpus: int, cpu_slots: int) -> bool:
+    def fitted_at_start(self, request: Request) -> bool:
         """Whether this request fitted somewhere before the pass placed anything."""
-        table = self._start_cpu_for_gpus
-        return gpus < len(table) and cpu_slots <= table[gpus]
+        fitted = self._fitted.get(request)
+        if fitted is None:
+            gpus, cpu_slots, memory, code = request
+            fitted = self._fitted[request] = any(
+                free_gpus >= gpus and free_cpu >= cpu_slots and free_memory >= memory and (runs_code or not code)
+                for free_gpus, free_cpu, free_memory, runs_code in self._at_start
+            )
+        return fitted
 
-    def find(self, gpus: int, cpu_slots: int, ends_at: float | None) -> tuple[_FreeWorker | None, bool]:
-        """A worker that can start this request now, and whether the reservation alone stopped it."""
+    def find(self, request: Request, ends_at: float | None) -> _FreeWorker | Miss:
+        """A worker that can start this request now, or what stopped it."""
+        gpus, cpu_slots, memory, code = request
         if gpus > self.largest_free_gpus or cpu_slots > self.most_free_cpu:
-            return None, False
+            return NO_ROOM
+        if memory > self.most_free_memory:
+            return Miss(MEMORY, self.most_free_memory)
         hold = self.hold
         ends_first = hold is not None and _ends_before(ends_at, hold.reservation.start_at)
-        if ends_first and hold is not None:
-            gap = hold.worker
-            if len(gap.free_gpus) >= gpus and gap.free_cpu >= cpu_slots:
-                return gap, False
-        key = (gpus, cpu_slots, ends_first)
-        if key in self._failed:
-            return None, self._failed[key]
-        held_back = False
+        if ends_first and hold is not None and hold.worker.fits_now(request):
+            return hold.worker
+        key = (request, ends_first)
+        miss = self._failed.get(key)
+        if miss is not None:
+            return miss
+        held_back = unisolated_room = False
+        most_free_memory = -1.0  # on workers with the GPUs and CPU slots free
         for free in range(gpus, self.largest_free_gpus + 1):
             for worker in self._buckets[free]:
-                if worker.free_cpu < cpu_slots:
+                if worker.free_cpu < cpu_slots or (code and not worker.runs_code and worker.free_memory < memory):
                     continue
-                if (
-                    hold is not None
-                    and worker is hold.worker
-                    and not ends_first
-                    and not hold.leaves_room(gpus, cpu_slots)
-                ):
+                if worker.free_memory < memory:
+                    most_free_memory = max(most_free_memory, worker.free_memory)
+                    continue
+                if code and not worker.runs_code:
+                    unisolated_room = True
+                    continue
+                if hold is not None and worker is hold.worker and not ends_first and not hold.leaves_room(request):
                     held_back = True
                     continue
-                return worker, False
-        self._failed[key] = held_back
-        return None, held_back
+                return worker
+        if held_back:
+            miss = Miss(HELD)
+        elif most_free_memory >= 0:
+            miss = Miss(MEMORY, most_free_memory)
+        else:
+            miss = Miss(ISOLATION) if unisolated_room else NO_ROOM
+        self._failed[key] = miss
+        return miss
 
-    def place(self, worker: _FreeWorker, gpus: int, cpu_slots: int, ends_at: float | None) -> tuple[int, ...]:
-        """Take `gpus` GPUs (lowest indices) and `cpu_slots` slots on `worker`; returns the GPU indices."""
+    def place(self, worker: _FreeWorker, request: Request, ends_at: float | None) -> tuple[int, ...]:
+        """Take the request's GPUs (lowest indices), CPU slots and memory on `worker`; returns the GPU indices."""
+        gpus, cpu_slots, memory, _ = request
         taken = tuple(worker.free_gpus[:gpus])
         bucket = self._buckets[len(worker.free_gpus)]
         del bucket[bisect.bisect_left(bucket, worker.sort_key, key=_sort_key)]
         del worker.free_gpus[:gpus]
         worker.free_cpu -= cpu_slots
+        worker.free_memory -= memory
         bisect.insort(self._buckets[len(worker.free_gpus)], worker, key=_sort_key)
-        worker.releases.append((math.inf if ends_at is None else ends_at, gpus, cpu_slots))
+        worker.releases.append((math.inf if ends_at is None else ends_at, gpus, cpu_slots, memory))
         hold = self.hold
         if (
             hold is not None
@@ -130,41 +197,42 @@ class WorkerPool:
         ):
             hold.spare_gpus -= gpus
             hold.spare_cpu -= cpu_slots
+            hold.spare_memory -= memory
         while self.largest_free_gpus > 0 and not self._buckets[self.largest_free_gpus]:
             self.largest_free_gpus -= 1
         if worker.free_cpu + cpu_slots == self.most_free_cpu:
             self.most_free_cpu = max(w.free_cpu for w in self._workers)
+        if memory and worker.free_memory != math.inf and worker.free_memory + memory == self.most_free_memory:
+            self.most_free_memory = max(w.free_memory for w in self._workers)
         return taken
 
-    def reserve(self, run_id: int, gpus: int, cpu_slots: int) -> Reservation | None:
+    def reserve(self, run_id: int, request: Request) -> Reservation | None:
         """Hold the worker where this blocked request can start soonest; None if none is big enough."""
-        best: tuple[tuple[bool, float, int, int, str], _FreeWorker, float | None] | None = None
+        gpus, cpu_slots, memory, code = request
+        best: tuple[tuple[bool, float, int, int, float, str], _FreeWorker, float | None] | None = None
         for worker in self._workers:
-            if worker.gpu_count < gpus or worker.cpu_slots < cpu_slots:
+            if (
+                worker.gpu_count < gpus
+                or worker.cpu_slots < cpu_slots
+                or worker.memory < memory
+                or (code and not worker.runs_code)
+            ):
                 continue
-            start_at = _earliest_start(worker, gpus, cpu_slots, self.now)
+            start_at = _earliest_start(worker, request, self.now)
             gpu_gap = max(0, gpus - len(worker.free_gpus))
             cpu_gap = max(0, cpu_slots - worker.free_cpu)
-            rank = (start_at is None, start_at or 0.0, gpu_gap, cpu_gap, worker.name)
+            memory_gap = max(0.0, memory - worker.free_memory)
+            rank = (start_at is None, start_at or 0.0, gpu_gap, cpu_gap, memory_gap, worker.name)
             if best is None or rank < best[0]:
                 best = (rank, worker, start_at)
         if best is None:
             return None
         _, worker, start_at = best
-        free_gpus, free_cpu = _free_at(worker, math.inf if start_at is None else start_at)
-        reservation = Reservation(run_id, worker.name, start_at, gpus, cpu_slots)
-        self.hold = _Hold(reservation, worker, free_gpus - gpus, free_cpu - cpu_slots)
+        free_gpus, free_cpu, free_memory = _free_at(worker, math.inf if start_at is None else start_at)
+        reservation = Reservation(run_id, worker.name, start_at, gpus, cpu_slots, memory)
+        self.hold = _Hold(reservation, worker, free_gpus - gpus, free_cpu - cpu_slots, free_memory - memory)
         self._failed.clear()
         return reservation
-
-    def _most_cpu_with_gpus(self) -> list[int]:
-        most = [-1] * (self.largest_free_gpus + 1)
-        for worker in self._workers:
-            free = len(worker.free_gpus)
-            most[free] = max(most[free], worker.free_cpu)
-        for free in range(len(most) - 2, -1, -1):
-            most[free] = max(most[free], most[free + 1])
-        return most
 
 
 def _sort_key(worker: _FreeWorker) -> tuple[bool, str]:
@@ -175,26 +243,29 @@ def _ends_before(ends_at: float | None, start_at: float | None) -> bool:
     return ends_at is not None and start_at is not None and ends_at <= start_at
 
 
-def _earliest_start(worker: _FreeWorker, gpus: int, cpu_slots: int, now: float) -> float | None:
+def _earliest_start(worker: _FreeWorker, request: Request, now: float) -> float | None:
     """When enough will be free on `worker` if jobs end at their expected ends; None if never known."""
-    free_gpus, free_cpu = len(worker.free_gpus), worker.free_cpu
-    if free_gpus >= gpus and free_cpu >= cpu_slots:
+    gpus, cpu_slots, memory, _ = request
+    free_gpus, free_cpu, free_memory = len(worker.free_gpus), worker.free_cpu, worker.free_memory
+    if free_gpus >= gpus and free_cpu >= cpu_slots and free_memory >= memory:
         return now
-    for ends_at, released_gpus, released_cpu in sorted(worker.releases):
+    for ends_at, released_gpus, released_cpu, released_memory in sorted(worker.releases):
         if ends_at == math.inf:
             return None
         free_gpus += released_gpus
         free_cpu += released_cpu
-        if free_gpus >= gpus and free_cpu >= cpu_slots:
+        free_memory += released_memory
+        if free_gpus >= gpus and free_cpu >= cpu_slots and free_memory >= memory:
             return max(ends_at, now)  # a job past its expected end is taken to end now
     return None
 
 
-def _free_at(worker: _FreeWorker, when: float) -> tuple[int, int]:
-    """GPUs and CPU slots free on `worker` at `when` (math.inf: once every timed job has ended)."""
-    free_gpus, free_cpu = len(worker.free_gpus), worker.free_cpu
-    for ends_at, released_gpus, released_cpu in worker.releases:
+def _free_at(worker: _FreeWorker, when: float) -> tuple[int, int, float]:
+    """GPUs, CPU slots and memory free on `worker` at `when` (math.inf: once every timed job has ended)."""
+    free_gpus, free_cpu, free_memory = len(worker.free_gpus), worker.free_cpu, worker.free_memory
+    for ends_at, released_gpus, released_cpu, released_memory in worker.releases:
         if ends_at <= when and ends_at != math.inf:
             free_gpus += released_gpus
             free_cpu += released_cpu
-    return free_gpus, free_cpu
+            free_memory += released_memory
+    return free_gpus, free_cpu, free_memory

@@ -10,11 +10,15 @@ One pass considers queued runs in this order:
    the GPU-seconds promised to its running jobs (GPUs x time left before `max_minutes`);
    each run placed in the pass is charged the same way at once.
 
-Each run, in that order: a run that can never fit gets `never_fits`'s reason; a run over
-its user's GPU quota waits; otherwise it starts on the best-fitting worker that has ALL
-its GPUs and CPU slots free (gang placement: never partial). The first run that finds no
-room holds the pass's one reservation and later runs backfill around it without delaying
-it (`scheduler.placement`). Once every worker is full the rest only get their reasons.
+Each run, in that order: a run that can never fit gets `never_fits`'s reason; a code run
+that no isolated worker could ever hold waits with "no isolated worker"; a run over its
+user's GPU quota waits; otherwise it starts on the best-fitting worker that has ALL its
+GPUs, CPU slots and memory free (gang placement: never partial) and, for user code, runs
+code (its sandbox check held, or the admin allowed unisolated code). Draining workers
+take nothing new; their jobs still count for usage and quotas. The first run that finds
+no room holds the pass's one reservation and later runs backfill around it without
+delaying it (`scheduler.placement`). Once every worker is full the rest only get their
+reasons.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from collections.abc import Sequence
 
 from scheduler import pending_reasons
 from scheduler.fairshare import FairShareOrder, UsageRecord, UsageTotals, usage_totals
-from scheduler.pending_reasons import count
-from scheduler.placement import WorkerPool
+from scheduler.pending_reasons import count, gigabytes
+from scheduler.placement import HELD, ISOLATION, MEMORY, NO_ROOM, Miss, Request, WorkerPool
 from scheduler.policy_types import (
     Assignment,
     Plan,
@@ -87,16 +91,18 @@ def never_fits(run: QueuedRun, workers: Sequence[WorkerState], quotas: Quotas) -
     Pass every registered worker, online or not. With no worker at all the answer is None:
     a cluster that is still starting up is no reason to refuse a run.
     """
-    return (
-        _impossible_request(run.gpus, run.cpu_slots)
-        or _no_worker_big_enough(run.gpus, run.cpu_slots, workers)
-        or _over_quota(run, quotas)
-    )
+    request = _request(run)
+    return _impossible_request(request) or _no_worker_big_enough(request, workers) or _over_quota(run, quotas)
 
 
-def _impossible_request(gpus: int, cpu_slots: int) -> str | None:
-    if gpus < 0 or cpu_slots < 0:
-        return "asks for a negative number of GPUs or CPU slots"
+def _request(run: QueuedRun) -> Request:
+    return (run.gpus, run.cpu_slots, run.memory_mb, run.needs_isolation)
+
+
+def _impossible_request(request: Request) -> str | None:
+    gpus, cpu_slots, memory, _ = request
+    if gpus < 0 or cpu_slots < 0 or memory < 0:
+        return "asks for a negative number of GPUs, CPU slots or memory"
     if gpus == 0 and cpu_slots == 0:
         return "asks for no GPUs and no CPU slots; a run needs at least one of them"
     return None
@@ -109,19 +115,42 @@ def _over_quota(run: QueuedRun, quotas: Quotas) -> str | None:
     return None
 
 
-def _no_worker_big_enough(gpus: int, cpu_slots: int, workers: Sequence[WorkerState]) -> str | None:
-    if not workers or any(w.gpu_count >= gpus and w.cpu_slots >= cpu_slots for w in workers):
+def _no_worker_big_enough(request: Request, workers: Sequence[WorkerState]) -> str | None:
+    gpus, cpu_slots, memory, _ = request
+    if not workers or any(
+        w.gpu_count >= gpus and w.cpu_slots >= cpu_slots and (w.memory_mb == 0 or w.memory_mb >= memory)
+        for w in workers
+    ):
         return None
     most_gpus = max(w.gpu_count for w in workers)
     if gpus > most_gpus:
         return f"asks for {count(gpus, 'GPU')} on one worker; the largest worker has {most_gpus}"
     most_cpu = max(w.cpu_slots for w in workers if w.gpu_count >= gpus)
-    if gpus == 0:
+    if cpu_slots > most_cpu and gpus == 0:
         return f"asks for {count(cpu_slots, 'CPU slot')} on one worker; the largest worker has {most_cpu}"
+    if cpu_slots > most_cpu:
+        return (
+            f"asks for {count(gpus, 'GPU')} and {count(cpu_slots, 'CPU slot')} on one worker; "
+            f"workers with {count(gpus, 'GPU')} have at most {most_cpu}"
+        )
+    most_memory = gigabytes(max(w.memory_mb for w in workers if w.gpu_count >= gpus and w.cpu_slots >= cpu_slots))
+    if gpus == 0:
+        return f"asks for {gigabytes(memory)} of memory; the largest worker has {most_memory}"
     return (
-        f"asks for {count(gpus, 'GPU')} and {count(cpu_slots, 'CPU slot')} on one worker; "
-        f"workers with {count(gpus, 'GPU')} have at most {most_cpu}"
+        f"asks for {count(gpus, 'GPU')} and {gigabytes(memory)} of memory on one worker; "
+        f"workers with {count(gpus, 'GPU')} have at most {most_memory}"
     )
+
+
+def _no_isolated_worker(request: Request, workers: Sequence[WorkerState]) -> str | None:
+    """Why no worker that runs code could ever hold this code run, or None if one could."""
+    if not request[3] or not workers:  # needs_isolation
+        return None
+    isolated = [w for w in workers if w.runs_code]
+    if not isolated:
+        return pending_reasons.NO_ISOLATED_WORKER
+    too_small = _no_worker_big_enough(request, isolated)
+    return None if too_small is None else pending_reasons.no_isolated_worker_big_enough(too_small)
 
 
 class _Pass:
@@ -130,8 +159,8 @@ class _Pass:
     def __init__(self, workers: Sequence[WorkerState], usage: UsageTotals, config: PolicyConfig, now: float):
         self.now = now
         self.config = config
-        self.workers = workers
-        self.pool = WorkerPool(workers, now)
+        self.workers = [worker for worker in workers if not worker.draining]  # the ones taking new runs
+        self.pool = WorkerPool(self.workers, now)
         aged = usage.decayed_to(now, config.half_life_seconds)
         self.user_usage = dict(aged.by_user)
         self.team_usage = dict(aged.by_team)
@@ -139,7 +168,7 @@ class _Pass:
         for worker in workers:
             for job in worker.running:
                 self._count_running(job)
-        self.shape_problems: dict[tuple[int, int], str | None] = {}
+        self.shape_problems: dict[Request, str | None] = {}
         self.limits: dict[str, int | None] = {}
         self.assignments: list[Assignment] = []
         self.reasons: dict[int, str] = {}
@@ -181,7 +210,7 @@ class _Pass:
 
     def _consider(self, run: QueuedRun, order: FairShareOrder, *, may_start: bool) -> None:
         gpus, cpu_slots, user = run.gpus, run.cpu_slots, run.user
-        shape = (gpus, cpu_slots)
+        shape = (gpus, cpu_slots, run.memory_mb, run.needs_isolation)  # a `Request`
         shape_problem = (
             self.shape_problems[shape] if shape in self.shape_problems else self._shape_problem(shape)
         )
@@ -197,23 +226,29 @@ class _Pass:
                 else pending_reasons.user_quota_full(in_use, limit)
             )
             return
-        held_back = False
+        miss = NO_ROOM
         if may_start:
             duration = run.max_seconds
             ends_at = None if duration is None else self.now + duration
-            worker, held_back = self.pool.find(gpus, cpu_slots, ends_at)
-            if worker is not None:
-                gpu_indices = self.pool.place(worker, gpus, cpu_slots, ends_at)
+            worker = self.pool.find(shape, ends_at)
+            if isinstance(worker, Miss):
+                miss = worker
+            else:
+                gpu_indices = self.pool.place(worker, shape, ends_at)
                 self.assignments.append(Assignment(run.id, worker.name, gpu_indices, cpu_slots))
                 self.gpus_in_use[user] = in_use + gpus
                 order.charge(
                     run, gpus * (self.config.unknown_duration_seconds if duration is None else duration)
                 )
                 return
-        self.reasons[run.id] = self._why_blocked(run, held_back)
+        self.reasons[run.id] = self._why_blocked(run, shape, miss)
 
-    def _shape_problem(self, shape: tuple[int, int]) -> str | None:
-        problem = _impossible_request(*shape) or _no_worker_big_enough(*shape, self.workers)
+    def _shape_problem(self, shape: Request) -> str | None:
+        problem = (
+            _impossible_request(shape)
+            or _no_worker_big_enough(shape, self.workers)
+            or _no_isolated_worker(shape, self.workers)
+        )
         self.shape_problems[shape] = problem
         return problem
 
@@ -221,20 +256,24 @@ class _Pass:
         limit = self.limits[user] = self.config.quotas.gpu_limit(user)
         return limit
 
-    def _why_blocked(self, run: QueuedRun, held_back: bool) -> str:
+    def _why_blocked(self, run: QueuedRun, shape: Request, miss: Miss) -> str:
         pool = self.pool
         if not self.workers:
             return NO_WORKERS
-        if held_back and pool.hold is not None:
+        if miss.blocker == HELD and pool.hold is not None:
             return pending_reasons.reserved_for_other(pool.hold.reservation, self.now)
-        if pool.fitted_at_start(run.gpus, run.cpu_slots):
+        if pool.fitted_at_start(shape):
             waiting = pending_reasons.BEHIND_OTHERS
+        elif miss.blocker == MEMORY:
+            waiting = pending_reasons.waiting_for_memory(run.memory_mb, miss.most_free_memory_mb)
+        elif miss.blocker == ISOLATION:
+            waiting = pending_reasons.WAITING_FOR_ISOLATED
         else:
             waiting = pending_reasons.waiting_for_room(
                 run.gpus, run.cpu_slots, pool.largest_free_gpus, pool.most_free_cpu
             )
         if pool.hold is None:
-            reservation = pool.reserve(run.id, run.gpus, run.cpu_slots)
+            reservation = pool.reserve(run.id, shape)
             if reservation is not None:
                 return pending_reasons.holds_reservation(waiting, reservation, self.now)
         return waiting

@@ -1,7 +1,7 @@
 """What one scheduling pass reads and returns: frozen dataclasses, no Django, no I/O.
 
 All times are seconds since the epoch (floats); the loop converts its datetimes with
-`.timestamp()`. A run needs all of its `gpus` and `cpu_slots` on ONE worker.
+`.timestamp()`. A run needs all of its `gpus`, `cpu_slots` and `memory_mb` on ONE worker.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ class QueuedRun:
 
     `priority` orders a user's own runs (higher first); `max_minutes` is the wall-clock
     limit from the run's spec (`resources.max_minutes`), None when it has none.
+    `memory_mb` is the host memory it may use; `needs_isolation` is True for user code,
+    which may only go to workers that `runs_code`.
     """
 
     id: int
@@ -28,6 +30,8 @@ class QueuedRun:
     cpu_slots: int
     submitted_at: float
     max_minutes: float | None = None
+    memory_mb: int = 0
+    needs_isolation: bool = False
 
     @property
     def max_seconds(self) -> float | None:
@@ -44,11 +48,17 @@ class RunningRun:
     gpus: int
     cpu_slots: int
     expected_end: float | None
+    memory_mb: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerState:
-    """One online worker: its size, what is free on it now, and what runs on it."""
+    """One online worker: its size, what is free on it now, and what runs on it.
+
+    `memory_mb` 0 means its memory is unknown: memory does not limit what goes there.
+    `runs_code`: its sandbox check held (or the admin allowed unisolated code).
+    A `draining` worker is stopping: nothing new goes there, but its jobs still count.
+    """
 
     name: str
     gpu_count: int
@@ -56,6 +66,10 @@ class WorkerState:
     cpu_slots: int
     free_cpu_slots: int
     running: tuple[RunningRun, ...] = ()
+    memory_mb: int = 0
+    free_memory_mb: int = 0
+    runs_code: bool = False
+    draining: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +132,7 @@ class Reservation:
     start_at: float | None
     gpus: int
     cpu_slots: int
+    memory_mb: int = 0
 
 
 @dataclass(frozen=True, slots=True)

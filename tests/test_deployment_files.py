@@ -63,3 +63,13 @@ def test_dockerfile_installs_each_top_level_package_and_the_kiln_command():
     for package in ("engine", "webapp", "worker", "scheduler"):
         assert f"COPY {package} ./{package}" in dockerfile
     assert 'CMD ["kiln", "web"' in dockerfile
+
+
+def test_the_worker_gets_what_bubblewrap_needs_and_no_more():
+    worker = COMPOSE["services"]["worker"]
+    assert str(worker["user"]) == "0"  # per-run uids for jobs
+    assert sorted(worker["cap_add"]) == ["NET_ADMIN", "SYS_ADMIN"]
+    assert sorted(worker["security_opt"]) == ["apparmor=unconfined", "systempaths=unconfined"]
+    assert not worker.get("privileged") and "seccomp" not in " ".join(worker["security_opt"])
+    for service in ("web", "scheduler"):
+        assert "cap_add" not in COMPOSE["services"][service] and "user" not in COMPOSE["services"][service]

@@ -17,6 +17,8 @@ from urllib.parse import urlparse
 
 import dj_database_url
 
+from webapp.ids import parse_int
+
 EMBEDDED = "embedded"
 PRODUCTION = "production"
 _TRUE = {"1", "true", "yes", "on"}
@@ -84,6 +86,9 @@ class Config:
     trusted_proxies: int = 0  # reverse proxies in front that append to X-Forwarded-For (KILN_TRUSTED_PROXIES)
     api_rate_limit: tuple[int, int] = (6000, 60)  # API requests per token per window of seconds (KILN_API_RATE_LIMIT)
     run_disk_quota_bytes: int = 10 * 10**9  # a run's working folder (KILN_RUN_DISK_QUOTA_GB); past it the job is stopped
+    run_memory_gb: float = 4.0  # host memory a run may use unless its spec says (KILN_RUN_MEMORY_GB)
+    allow_unisolated_code: bool = False  # KILN_ALLOW_UNISOLATED_CODE: code runs on workers whose sandbox failed its check
+    bwrap: str = ""  # KILN_BWRAP: bubblewrap to wrap jobs in ("": found on PATH, "none": never)
     storage_dir: Path = field(init=False)
     broker_dir: Path = field(init=False)
 
@@ -105,6 +110,7 @@ class Config:
             "data_folder_in": queue_dir,
             "data_folder_out": queue_dir,
             "control_folder": str(self.broker_dir / "control"),
+            "bad_folder": str(self.broker_dir / "bad"),  # unreadable message files, kept for inspection
             "store_processed": False,
             # NOTE: an idle consumer lists the queue folder this often (kombu's default is 1 s): a
             # submitted run reaches a warm worker in ~0.2 s instead of ~0.7 s, for a cheap listdir.
@@ -165,7 +171,16 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         trusted_proxies=_count(env, "KILN_TRUSTED_PROXIES", default=0),
         api_rate_limit=_rate(env, "KILN_API_RATE_LIMIT", default=(6000, 60)),
         run_disk_quota_bytes=int(_positive_float(env, "KILN_RUN_DISK_QUOTA_GB", default=10.0) * 10**9),
+        run_memory_gb=_positive_float(env, "KILN_RUN_MEMORY_GB", default=4.0),
+        allow_unisolated_code=_bool(env, "KILN_ALLOW_UNISOLATED_CODE", default=False),
+        bwrap=_bwrap(env.get("KILN_BWRAP", "").strip()),
     )
+
+
+def _bwrap(value: str) -> str:
+    if value in ("", "none") or (os.path.isfile(value) and os.access(value, os.X_OK)):
+        return value
+    raise ConfigError(f"KILN_BWRAP must be the path of the bwrap program or 'none', got {value!r}")
 
 
 def _database(url: str) -> dict:
@@ -308,19 +323,21 @@ def _rate(env: Mapping[str, str], name: str, *, default: tuple[int, int]) -> tup
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
-    requests, _, seconds = raw.partition("/")
-    if not (requests.isdigit() and seconds.isdigit() and int(requests) > 0 and 0 < int(seconds) <= 86400):
+    requests_text, _, seconds_text = raw.partition("/")
+    requests, seconds = parse_int(requests_text, low=1), parse_int(seconds_text, low=1, high=86400)
+    if requests is None or seconds is None:
         raise ConfigError(f"{name} must look like REQUESTS/SECONDS, e.g. 6000/60, got {raw!r}")
-    return int(requests), int(seconds)
+    return requests, seconds
 
 
 def _count(env: Mapping[str, str], name: str, *, default: int) -> int:
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) > 10:
+    count = parse_int(raw, low=0, high=10)
+    if count is None:
         raise ConfigError(f"{name} must be a whole number from 0 to 10, got {raw!r}")
-    return int(raw)
+    return count
 
 
 def _list(env: Mapping[str, str], name: str, *, default: str) -> list[str]:

@@ -4,13 +4,17 @@ Used for API tokens (`webapp.api.ratelimit`), sign-in and sign-up (`webapp.accou
 Every API request counts once, so a hit costs one round trip: a pipelined SET NX EX + INCR on
 Redis, and one O_APPEND write to a per-window file next to the file cache (its length is the
 count). Any other cache backend (tests may configure one) goes through Django's cache API.
+While Redis is unreachable each process counts in its own windows (`LocalWindows`): limits are
+then per process, and no request fails for it (`webapp.cache.SHARED_CACHE` logs the outage).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -19,7 +23,35 @@ from django.core.cache.backends.filebased import FileBasedCache
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 
+from webapp.cache import CACHE_DOWN, SHARED_CACHE
+
 _FILES_FOLDER = "ratelimit"
+
+
+class LocalWindows:
+    """Fixed-window counters in this process: the fallback while the shared cache is away."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, float]] = {}  # key -> (count, when its window ends)
+        self._next_sweep = 0.0
+
+    def hit(self, key: str, window: int) -> int:
+        now = time.time()
+        with self._lock:
+            if now >= self._next_sweep:  # keys name their window: ended ones are never read again
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+                self._next_sweep = now + 10
+            count, ends = self._counts.get(key, (0, now + window))
+            self._counts[key] = (count + 1, ends)
+            return count + 1
+
+    def count(self, key: str) -> int:
+        with self._lock:
+            return self._counts.get(key, (0, 0.0))[0]
+
+
+_LOCAL = LocalWindows()
 
 
 def hit(bucket: str, *, limit: tuple[int, int]) -> int | None:
@@ -28,7 +60,7 @@ def hit(bucket: str, *, limit: tuple[int, int]) -> int | None:
     key, start, now = _window(bucket, window)
     cache = caches["default"]
     if isinstance(cache, RedisCache):
-        count = _redis_count(cache, key, window)
+        count = _shared(lambda: _redis_count(cache, key, window), lambda: _LOCAL.hit(key, window))
     elif isinstance(cache, FileBasedCache):
         count = _file_count(_files_folder(), key, start, window)
     else:
@@ -48,7 +80,9 @@ def exceeded(bucket: str, *, limit: tuple[int, int]) -> int | None:
             count = os.stat(_file_path(_files_folder(), key, start, window)).st_size
         except FileNotFoundError:
             count = 0
-    else:  # Redis counters are plain integers, which RedisCache.get reads back as they are
+    elif isinstance(cache, RedisCache):  # Redis counters are plain integers, read back as they are
+        count = _shared(lambda: int(_redis_get(cache, key) or 0), lambda: _LOCAL.count(key))
+    else:
         count = int(cache.get(key) or 0)
     return _retry_after(start, window, now) if count >= allowed else None
 
@@ -79,11 +113,31 @@ def _retry_after(start: int, window: int, now: float) -> int:
 
 
 def _files_folder() -> Path:
-    return Path(settings.CACHES["default"]["LOCATION"]) / _FILES_FOLDER
+    return Path(str(settings.CACHES["default"]["LOCATION"])) / _FILES_FOLDER
 
 
 def _file_path(folder: Path, key: str, start: int, window: int) -> Path:
     return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}-{start + window}"  # named by when it ends
+
+
+def _shared(count: Callable[[], int], local: Callable[[], int]) -> int:
+    """The shared count, or this process's while the shared cache is away."""
+    if not SHARED_CACHE.skip():
+        try:
+            result = count()
+        except CACHE_DOWN as exc:
+            SHARED_CACHE.failed(exc)
+        else:
+            SHARED_CACHE.answered()
+            return result
+    return local()
+
+
+def _redis_get(cache: RedisCache, key: str) -> bytes | str | None:
+    """The raw counter (an outage raises here, where `cache.get` would read it as a miss)."""
+    key = cache.make_and_validate_key(key)
+    value: bytes | str | None = cache._cache.get_client(key).get(key)
+    return value
 
 
 def _redis_count(cache: RedisCache, key: str, window: int) -> int:

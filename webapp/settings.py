@@ -30,12 +30,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webapp.csp.ContentSecurityPolicy",
+    "webapp.api.middleware.ApiErrorsAsJson",  # outside the rest: it reshapes any error answer under /api/
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "webapp.text_input.RefuseNul",  # after auth: its 400 page shows who is signed in
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -53,6 +56,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "webapp.cluster.context_processors.isolation",
             ],
         },
     },
@@ -107,7 +111,9 @@ KILN_API_RATE_LIMIT = CONFIG.api_rate_limit  # API requests per token per window
 # Shared between processes (rate limits, live-update cursors): Redis when configured.
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CONFIG.redis_url}
+        # Redis away is a miss, never an error (webapp.cache); short timeouts so an unreachable host costs little.
+        {"BACKEND": "webapp.cache.ResilientRedisCache", "LOCATION": CONFIG.redis_url,
+         "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 2.0}}
         if CONFIG.redis_url
         else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(CONFIG.data_dir / "cache")}
     )

@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, register_converter
 
 from webapp.accounts.views import RateLimitedLoginView, home
 from webapp.health.views import healthz
+from webapp.ids import IdConverter
+
+register_converter(IdConverter, "id")  # before the apps' urls are included: they use <id:...>
 
 urlpatterns = [
     path("", home, name="home"),

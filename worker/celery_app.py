@@ -6,7 +6,7 @@ connection. Nothing is lost by acknowledging early: once the claim commits the d
 holds the run, a doorbell lost before its claim is sent again by the scheduler (runs stuck in
 `scheduled`), and a worker that dies is noticed by its missing heartbeats. The worker
 reconnects to a restarted broker for as long as it takes and never cancels a running job
-for it.
+for it. A message that cannot be read is skipped and kept aside, never fatal (`worker.broker`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ from celery import Celery
 from django.conf import settings
 
 RUN_TASK = "kiln.run.execute"
+# Kiln's transports by URL scheme (rediss keeps kombu's own, which sets up TLS from the scheme).
+_TRANSPORTS = {"redis": "worker.broker:RedisTransport", "filesystem": "worker.broker:FilesystemTransport"}
 
 
 def make_celery_app() -> Celery:
     app = Celery("kiln")
     app.conf.update(
         broker_url=settings.CELERY_BROKER_URL,
+        broker_transport=_TRANSPORTS.get(settings.CELERY_BROKER_URL.partition(":")[0]),
         broker_transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
         broker_connection_retry_on_startup=True,
         broker_connection_retry=True,

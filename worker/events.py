@@ -74,8 +74,9 @@ class Batch:
 class EventIngestor:
     """Stores parsed events for one run; files must be regular files inside `run_dir`."""
 
-    def __init__(self, run_id: int, run_dir: Path, note: Callable[[str], None]):
+    def __init__(self, run_id: int, run_dir: Path, note: Callable[[str], None], *, attempt: int | None = None):
         self.run_id = run_id
+        self.attempt = attempt  # the attempt logging: a superseded attempt's late points are kept for audit only
         self.run_dir = run_dir.resolve()
         self.note = note
         self.stored_points = 0
@@ -91,7 +92,7 @@ class EventIngestor:
         for start in range(0, len(batch.points), MAX_METRIC_BATCH):
             try:
                 self.stored_points += metrics_log(
-                    run_id=self.run_id, points=batch.points[start : start + MAX_METRIC_BATCH]
+                    run_id=self.run_id, points=batch.points[start : start + MAX_METRIC_BATCH], attempt=self.attempt
                 )
             except ResultError as exc:
                 self.note(f"metrics not stored: {exc}")

@@ -20,29 +20,41 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from django.conf import settings
 from django.db.models import Max
 
+from webapp.cluster.services import isolation_holds
 from webapp.experiments.models import LogLine, Run, RunState
 from webapp.experiments.results import logs_append, metrics_log
-from worker.cgroup import PidsCgroup
+from webapp.experiments.superseding import metrics_supersede_after
+from worker.canary import isolation_verdict, refusal_reason
+from worker.cgroup import JobCgroup
 from worker.diskusage import folder_usage, size_text
 from worker.events import EventIngestor, EventReader
+from worker.identity import cgroup_prefix
 from worker.job_env import job_environment
 from worker.limits import JobLimits, limits_for_run
 from worker.logpump import LogPump
 from worker.outage import DatabaseGate
-from worker.outcome import CANCELLED, FAILED, INTERRUPTED, SUCCEEDED, TAKEN, Outcome, describe_exit
+from worker.outcome import (
+    CANCELLED,
+    FAILED,
+    INTERRUPTED,
+    SUCCEEDED,
+    TAKEN,
+    Outcome,
+    describe_exit,
+    out_of_memory,
+    refused_allocation,
+)
 from worker.process import JobProcess
-from worker.sandbox import sandbox_for
+from worker.sandbox import JOB_CODE_DIRS, sandbox_for
 from worker.shutdown import worker_stopping
 from worker.sysmetrics import SystemSampler
 from worker.workdir import prepare_workdir
 
 log = logging.getLogger(__name__)
 ENGINE_PARENT = Path(__file__).resolve().parent.parent  # the folder holding the `engine` package
-# What a job may import from this installation: the engine, and the built-in recipes (which
-# import only the engine; `worker/__init__.py` is a docstring).
-JOB_CODE_DIRS = (ENGINE_PARENT / "engine", ENGINE_PARENT / "worker")
 RECIPE_COMMAND = ("-m", "worker.recipes.run")
 TICK = 0.25
 FLUSH_EVERY = 0.5
@@ -58,7 +70,7 @@ def execute(run: Run, *, attempt: int, worker_name: str, data_dir: Path, limits:
 
     Raises ResultsUnsaved when the database stayed away `db_patience` seconds after the job ended.
     """
-    limits = limits or limits_for_run(run.max_minutes)
+    limits = limits or limits_for_run(run.max_minutes, memory_gb=run.memory_limit_gb)
     return _Execution(run, attempt, worker_name, data_dir, limits, db_patience).run()
 
 
@@ -67,7 +79,7 @@ class _Execution:
                  db_patience: float):
         self.run_row, self.attempt, self.limits, self.data_dir = run, attempt, limits, data_dir
         self.db_patience = db_patience
-        self.cgroup_name = f"kiln-{worker_name}-{run.id}-{attempt}"
+        self.cgroup_name = f"{cgroup_prefix(worker_name)}{run.id}-{attempt}"  # only this instance's clean-up removes it
         self.run_dir = data_dir / "runs" / str(run.id) / str(attempt)
         first_seq = (LogLine.objects.filter(run_id=run.id).aggregate(m=Max("seq"))["m"] or -1) + 1
         self.pump = LogPump(first_seq=first_seq, max_bytes=limits.log_bytes, max_lines=limits.log_lines,
@@ -78,9 +90,19 @@ class _Execution:
         self.disk_check_at = 0.0
 
     def run(self) -> Outcome:
-        sandbox = sandbox_for(self.run_row.id, self.run_dir, JOB_CODE_DIRS)
+        config = settings.CONFIG
+        if self.run_row.kind == "code":  # user code runs only where the start-up canary proved isolation
+            verdict = isolation_verdict(config)
+            if not isolation_holds(verdict):
+                if not config.allow_unisolated_code:
+                    return self._finish_early(refusal_reason(verdict))
+                self.pump.note(f"this job is NOT isolated ({verdict['summary']}); it runs because "
+                               "KILN_ALLOW_UNISOLATED_CODE is set")
+        sandbox = sandbox_for(self.run_row.id, self.run_dir, JOB_CODE_DIRS, data_dir=self.data_dir, bwrap=config.bwrap)
         try:
             workdir = prepare_workdir(self.run_row, self.attempt, self.data_dir, owner_uid=sandbox.uid)
+            # the points earlier attempts logged past the resume point give way to this attempt's
+            metrics_supersede_after(run_id=self.run_row.id, step=workdir.resume_step, attempt=self.attempt)
         except Exception as exc:  # missing code, a full disk: the run fails, the worker serves on
             log.exception("could not prepare run %s", self.run_row.id)
             return self._finish_early(f"could not prepare the run folder: {exc}")
@@ -94,12 +116,16 @@ class _Execution:
         )
         program = [str(workdir.entrypoint)] if workdir.entrypoint else list(RECIPE_COMMAND)
         command = [sys.executable, "-u", *program]
-        cgroup = PidsCgroup.create(self.cgroup_name, self.limits.processes)
-        if cgroup is None:
+        cgroup = JobCgroup.create(self.cgroup_name, max_pids=self.limits.processes,
+                                  memory_bytes=self.limits.memory_bytes)
+        memory_cgroup = cgroup is not None and cgroup.limits_memory
+        self.pump.note(f"memory limit: {self.limits.memory_gb:.3g} GB "
+                       f"({'memory cgroup' if memory_cgroup else 'RLIMIT_DATA: no memory cgroup here'})")
+        if cgroup is None or not cgroup.limits_processes:
             self.pump.note("no pids cgroup here: the process limit is RLIMIT_NPROC only")
         try:
-            job = JobProcess(sandbox.argv(command), cwd=workdir.path, env=env, rlimits=self.limits.rlimits(),
-                             cgroup=cgroup)
+            job = JobProcess(sandbox.argv(command), cwd=workdir.path, env=env,
+                             rlimits=self.limits.rlimits(memory_cgroup=memory_cgroup), cgroup=cgroup)
         except OSError as exc:
             if cgroup:
                 cgroup.remove()
@@ -107,7 +133,7 @@ class _Execution:
         assert job.popen.stdout is not None and job.popen.stderr is not None
         self.pump.attach("stdout", job.popen.stdout)
         self.pump.attach("stderr", job.popen.stderr)
-        ingestor = EventIngestor(self.run_row.id, workdir.path, self.pump.note)
+        ingestor = EventIngestor(self.run_row.id, workdir.path, self.pump.note, attempt=self.attempt)
         outcome = self._supervise(job, EventReader(workdir.events), ingestor, sandboxed=sandbox.bwrap is not None)
         shutil.rmtree(workdir.path, ignore_errors=True)  # not reached when results are unsaved: they stay on disk
         return outcome
@@ -119,16 +145,17 @@ class _Execution:
             job.stop()  # a bug in the loop must not leave the job running unwatched
             job.reap_stragglers()
             raise
-        hit_process_limit = job.cgroup is not None and job.cgroup.hit_limit()
+        hit_process_limit = job.cgroup is not None and job.cgroup.hit_process_limit()
+        memory = self._memory_verdict(job.cgroup)  # read before the cgroup goes
         job.reap_stragglers()
         self.pump.join(timeout=2.0)
         if stopped is None:
-            stopped = self._ended(code, hit_process_limit, sandboxed)
+            stopped = self._ended(code, hit_process_limit, memory, sandboxed)
         if stopped.state == CANCELLED:
             self.pump.note("cancelled: the job's processes were stopped")
         elif stopped.state == INTERRUPTED:
             self.pump.note("the worker is stopping: this attempt ends here and the run goes back to the queue")
-        elif stopped.state == FAILED and stopped.reason.startswith("stopped: "):
+        elif stopped.state == FAILED and stopped.reason.startswith(("stopped: ", "out of memory: ")):
             self.pump.note(stopped.reason)  # a limit it broke: said where the user reads the output too
         for _ in range(2):  # the second round stores the note that the database came back
             self.db.insist(lambda: self._flush(reader, ingestor, final=True), patience=self.db_patience,
@@ -154,7 +181,7 @@ class _Execution:
                 last_flush = now
             if now - last_system >= SYSTEM_EVERY:
                 # a sample the database cannot take now is dropped
-                self.db.attempt(functools.partial(metrics_log, run_id=self.run_row.id, points=sampler.sample()))
+                self.db.attempt(functools.partial(metrics_log, run_id=self.run_row.id, points=sampler.sample(), attempt=self.attempt))
                 last_system = now
             if now - last_state >= STATE_EVERY:
                 last_state = now
@@ -193,9 +220,22 @@ class _Execution:
                                               f"{self.limits.disk_files:,} files")
         return None
 
-    def _ended(self, code: int, hit_process_limit: bool, sandboxed: bool) -> Outcome:
+    def _memory_verdict(self, cgroup: JobCgroup | None) -> str | None:
+        """"out of memory: used X of Y GB" if the memory cgroup's limit ended a process, "" if it did not,
+        None without a memory cgroup (then only the job's own last error can tell)."""
+        if cgroup is None or not cgroup.limits_memory:
+            return None
+        if not cgroup.out_of_memory():
+            return ""
+        return out_of_memory(peak_bytes=cgroup.memory_peak(), limit_bytes=self.limits.memory_bytes)
+
+    def _ended(self, code: int, hit_process_limit: bool, memory: str | None, sandboxed: bool) -> Outcome:
         if code == 0:
             return Outcome(SUCCEEDED, exit_code=0)
+        if memory is None:
+            memory = refused_allocation(self.pump.last_error, limit_bytes=self.limits.memory_bytes)
+        if memory:
+            return Outcome(FAILED, exit_code=code, reason=memory)
         reason = describe_exit(code, sandboxed=sandboxed)
         if hit_process_limit:
             reason += f"; it reached its limit of {self.limits.processes} processes"

@@ -2,12 +2,14 @@
 
 Each job runs in a thread of Celery's thread pool (one per CPU slot), which starts and
 watches the job's sandboxed subprocess (`worker.executor`); that watcher also notices a
-cancel within a second. At start the worker ends whatever an earlier process of the same
-name left behind: runs it had claimed become `lost` (the scheduler re-queues them) and
-its leftover job cgroups are killed. Each heartbeat does the same for a run the database
-says is running here but no task of this process holds (its end could not be recorded).
-When the worker is told to stop (Ctrl-C, SIGTERM), its jobs stop at once and their runs are
-handed back as lost, to resume from their last checkpoint (`worker.shutdown`).
+cancel within a second. A worker name is held by one live process (`worker_claim_name`: a
+second process of that name refuses to start). Taking over from a dead or silent predecessor,
+the worker ends what it left behind: runs it had claimed become `lost` (the scheduler re-queues
+them) and its leftover job cgroups are killed. Each heartbeat does the same for an attempt this
+process started that the database says is running here but no task holds (its end could not be
+recorded); a heartbeat that finds its row taken over by another process stops this one.
+When the worker is told to stop (Ctrl-C, SIGTERM), it marks itself draining, its jobs stop at
+once and their runs are handed back as lost, to resume from their last checkpoint (`worker.shutdown`).
 """
 
 from __future__ import annotations
@@ -15,29 +17,44 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable
 
+import psutil
 from celery.exceptions import CPendingDeprecationWarning
 from celery.signals import celeryd_after_setup, worker_shutting_down
 from django.conf import settings
 from django.db import close_old_connections
 
-from webapp.cluster.models import Worker
-from webapp.cluster.services import worker_heartbeat, worker_register, worker_sign_off
+from webapp.cluster.services import (
+    Registration,
+    WorkerNameTaken,
+    isolation_holds,
+    worker_claim_name,
+    worker_heartbeat,
+    worker_holder,
+    worker_record_isolation,
+    worker_sign_off,
+)
 from webapp.experiments.lifecycle import run_transition
 from webapp.experiments.models import Run, RunState
+from worker.canary import isolation_verdict
 from worker.celery_app import make_celery_app, worker_queue_name
 from worker.cgroup import remove_stale
 from worker.gpus import discover_gpus
+from worker.identity import cgroup_prefix, instance_id
 from worker.outage import UNREACHABLE, first_line
-from worker.sandbox import bwrap_path, setpriv_usable
-from worker.shutdown import stop_running_jobs
-from worker.tasks import attempts_in_hand
+from worker.sandbox import bubblewrap_hint
+from worker.shutdown import drain_on_stop, stop_running_jobs
+from worker.tasks import attempts_in_hand, attempts_started, forget_attempt
 
 log = logging.getLogger("kiln.worker")
+RUNS_MEMORY_SHARE = 0.9  # of host memory, what runs may use; the rest is the worker's and the system's
+EXIT_NAME_TAKEN = 3  # another live process holds this worker name: restarting will not help
 
 
 def run_worker() -> None:
@@ -46,15 +63,22 @@ def run_worker() -> None:
     queue = worker_queue_name(config.worker_name)
     gpus = discover_gpus()
     cpu_slots = os.cpu_count() or 1
+    instance = instance_id()
     register = functools.partial(
-        worker_register, name=config.worker_name, hostname=os.uname().nodename, queue=queue,
-        cpu_slots=cpu_slots, gpus=gpus,
+        worker_claim_name, name=config.worker_name, hostname=os.uname().nodename, queue=queue,
+        cpu_slots=cpu_slots, gpus=gpus, instance_id=instance, pid=os.getpid(), memory_mb=runs_memory_mb(),
     )
-    record = register()
-    log.info("worker %s registered: %d CPU slots, %d GPUs, queue %s", record.name, cpu_slots, len(gpus), queue)
-    _recover_previous_process(record.id, config.worker_name)
-    log.info("jobs on %s: bubblewrap %s, unprivileged uid %s", record.name,
-             "yes" if bwrap_path() else "NO (plain subprocess)", "yes" if setpriv_usable() else "no")
+    try:
+        registration = register()
+    except WorkerNameTaken as exc:
+        print(f"kiln worker: refusing to start: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_NAME_TAKEN) from None
+    record = registration.worker
+    log.info("worker %s registered (instance %s, pid %d): %d CPU slots, %d GPUs, %d MB for runs, queue %s",
+             record.name, instance[:12], os.getpid(), cpu_slots, len(gpus), record.memory_mb, queue)
+    if registration.took_over:
+        _recover_previous_process(record.id, config.worker_name, registration.predecessor)
+    _check_isolation(record.id, record.name)
     stop = threading.Event()
     current = {"id": record.id}
     beat = threading.Thread(
@@ -63,6 +87,7 @@ def run_worker() -> None:
     )
     beat.start()
     log.info("worker %s idle: waiting for runs on %s", record.name, queue)
+    drain_on_stop(worker_id=record.id, instance_id=instance)
     worker_shutting_down.connect(stop_running_jobs, weak=False)
     try:
         app = make_celery_app()
@@ -81,8 +106,31 @@ def run_worker() -> None:
     finally:
         stop.set()
         beat.join(timeout=5)
-        worker_sign_off(worker_id=current["id"])
+        worker_sign_off(worker_id=current["id"], instance_id=instance)
         log.info("worker %s signed off", record.name)
+
+
+def runs_memory_mb() -> int:
+    """Host memory runs may use here (the scheduler counts it): most of it, a reserve left to the worker."""
+    return int(psutil.virtual_memory().total * RUNS_MEMORY_SHARE) // 2**20
+
+
+def _check_isolation(worker_id: int, name: str) -> None:
+    """Run the canary job (`worker.canary`) and record what isolation jobs really get here."""
+    config = settings.CONFIG
+    verdict = isolation_verdict(config)
+    worker_record_isolation(worker_id=worker_id, isolation=verdict)
+    if isolation_holds(verdict):
+        log.info("jobs on %s: %s", name, verdict["summary"])
+        return
+    for check in verdict["checks"]:
+        if not check["held"]:
+            log.warning("isolation check failed: %s: %s", check["name"], check["detail"])
+    if config.allow_unisolated_code:
+        log.warning("jobs on %s: %s; code runs still run here because KILN_ALLOW_UNISOLATED_CODE is set",
+                    name, verdict["summary"])
+    else:
+        log.warning("jobs on %s: %s; code runs are refused here (%s)", name, verdict["summary"], bubblewrap_hint())
 
 
 def _quiet_cancel_warning(**_: object) -> None:
@@ -92,17 +140,28 @@ def _quiet_cancel_warning(**_: object) -> None:
     warnings.filterwarnings("ignore", message=r"\s*In Celery 5.1 we introduced", category=CPendingDeprecationWarning)
 
 
-def _heartbeat_loop(current: dict[str, int], register: Callable[[], Worker], every: float,
+def _heartbeat_loop(current: dict[str, int], register: Callable[[], Registration], every: float,
                     stop: threading.Event, worker_name: str) -> None:
-    """Heartbeat every `every` seconds; a removed worker row is registered again."""
+    """Heartbeat every `every` seconds; a removed worker row is registered again, one taken over ends this process."""
     unreachable_since: float | None = None
+    instance = instance_id()
     while not stop.wait(every):
         try:
             close_old_connections()
-            if not worker_heartbeat(worker_id=current["id"]):
-                current["id"] = register().id
+            if not worker_heartbeat(worker_id=current["id"], instance_id=instance):
+                holder = worker_holder(worker_id=current["id"])
+                if holder is not None and holder != instance:
+                    _stop_serving(f"another process (instance {holder[:12]}) took worker {worker_name} over")
+                    return
+                current["id"] = register().worker.id
+                drain_on_stop(worker_id=current["id"], instance_id=instance)
+                worker_record_isolation(worker_id=current["id"], isolation=isolation_verdict(settings.CONFIG))
                 log.warning("heartbeat found worker row removed or signed off: registered again as %s", current["id"])
-            _hand_back_orphans(current["id"], worker_name, "no longer holds it (its end could not be recorded)")
+            _hand_back_orphans(current["id"], worker_name, "no longer holds it (its end could not be recorded)",
+                               started=attempts_started())
+        except WorkerNameTaken as exc:
+            _stop_serving(str(exc))
+            return
         except UNREACHABLE as exc:  # one line per outage, not a traceback per beat
             if unreachable_since is None:
                 unreachable_since = time.monotonic()
@@ -116,20 +175,31 @@ def _heartbeat_loop(current: dict[str, int], register: Callable[[], Worker], eve
             unreachable_since = None
 
 
-def _hand_back_orphans(worker_id: int, worker_name: str, why: str) -> None:
-    """Runs the database says are running here but no task of this process holds become lost."""
+def _stop_serving(why: str) -> None:
+    """Leave the name to the process that holds it now, instead of fighting over its runs."""
+    log.error("worker stops serving: %s", why)
+    os.kill(os.getpid(), signal.SIGTERM)  # Celery's shutdown: jobs stop; their hand-back's CAS fails harmlessly
+
+
+def _hand_back_orphans(worker_id: int, worker_name: str, why: str,
+                       started: set[tuple[int, int]] | None = None) -> None:
+    """Runs the database says are running here but no task of this process holds become lost.
+
+    `started`: only these attempts (the heartbeat's: this process's own); None: all (a predecessor's, at start)."""
     running = list(Run.objects.filter(worker_id=worker_id, state=RunState.RUNNING).values_list("id", "attempt"))
     held = attempts_in_hand()  # NOTE: read after the query: a task adds its attempt before it claims the run
     for run_id, attempt in running:
-        if (run_id, attempt) not in held and run_transition(
-                run_id=run_id, from_states=(RunState.RUNNING,), to_state=RunState.LOST, expected_attempt=attempt,
-                reason=f"worker {worker_name} {why}"):
+        if (run_id, attempt) in held or (started is not None and (run_id, attempt) not in started):
+            continue
+        if run_transition(run_id=run_id, from_states=(RunState.RUNNING,), to_state=RunState.LOST,
+                          expected_attempt=attempt, reason=f"worker {worker_name} {why}"):
             log.warning("run %s attempt %s was running here but no task holds it: marked lost", run_id, attempt)
+        forget_attempt(run_id, attempt)
 
 
-def _recover_previous_process(worker_id: int, worker_name: str) -> None:
-    """Runs this worker name was running before a restart are gone: mark them lost."""
+def _recover_previous_process(worker_id: int, worker_name: str, predecessor: str) -> None:
+    """The dead predecessor's runs are gone: mark them lost, and kill its leftover job cgroups (none of others')."""
     _hand_back_orphans(worker_id, worker_name, "restarted while it ran")
-    removed = remove_stale(f"kiln-{worker_name}-")
+    removed = remove_stale(cgroup_prefix(worker_name, predecessor)) if predecessor else 0
     if removed:
-        log.warning("removed %d job cgroups left by an earlier process of this worker", removed)
+        log.warning("removed %d job cgroups left by the previous process of this worker", removed)

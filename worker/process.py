@@ -1,4 +1,4 @@
-"""Start a job in its own session/process group (and pids cgroup), and stop all of it."""
+"""Start a job in its own session/process group (and its cgroups), and stop all of it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from worker.cgroup import PidsCgroup
+from worker.cgroup import JobCgroup
 from worker.limits import apply_rlimits
 
 _PR_SET_PDEATHSIG = 1
@@ -20,13 +20,13 @@ class JobProcess:
     """One job's process tree. `stop()` ends it all: SIGTERM, then SIGKILL after `grace` seconds."""
 
     def __init__(self, argv: list[str], *, cwd: Path, env: dict[str, str], rlimits: list[tuple[int, int]],
-                 cgroup: PidsCgroup | None):
+                 cgroup: JobCgroup | None):
         self.cgroup = cgroup
-        procs_fd = cgroup.procs_fd() if cgroup else -1
+        procs_fds = cgroup.procs_fds() if cgroup else []
 
         def child_setup() -> None:  # runs between fork and exec: only syscalls
-            if procs_fd >= 0:
-                os.write(procs_fd, str(os.getpid()).encode())
+            for fd in procs_fds:
+                os.write(fd, str(os.getpid()).encode())
             _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
             apply_rlimits(rlimits)
 
@@ -36,8 +36,8 @@ class JobProcess:
                 stderr=subprocess.PIPE, start_new_session=True, close_fds=True, preexec_fn=child_setup,
             )
         finally:
-            if procs_fd >= 0:
-                os.close(procs_fd)
+            for fd in procs_fds:
+                os.close(fd)
         self.pid = self.popen.pid
 
     def poll(self) -> int | None:

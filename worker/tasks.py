@@ -3,9 +3,10 @@
 A duplicate, late or misrouted message does nothing: the claim (scheduled -> running at
 exactly attempt A, on this worker) is a compare-and-swap that only one delivery can win.
 
-The attempts this process is executing are listed in `attempts_in_hand()`: the heartbeat
-hands back as lost any run the database says is running here but no task holds (one whose
-end could not be recorded because the database stayed away).
+The attempts this process is executing are listed in `attempts_in_hand()`, and those it claimed
+and has not finished recording in `attempts_started()`: the heartbeat hands back as lost an
+attempt it started that the database says is running but no task holds (one whose end could not
+be recorded because the database stayed away); a predecessor's attempts are start-up's to clean.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from worker.outcome import FAILED, INTERRUPTED, SUCCEEDED, Outcome
 log = logging.getLogger("kiln.worker")
 MAX_RUN_SECONDS = 7 * 24 * 3600  # the spec's largest max_minutes; the executor enforces the run's own
 _in_hand: Counter[tuple[int, int]] = Counter()  # a count: a duplicate delivery must not drop the first's entry
+_started: set[tuple[int, int]] = set()  # claimed by this process, end not yet recorded
 _in_hand_lock = threading.Lock()
 
 
@@ -36,6 +38,18 @@ def attempts_in_hand() -> set[tuple[int, int]]:
     """(run, attempt) pairs this process is claiming, executing or recording right now."""
     with _in_hand_lock:
         return set(_in_hand)
+
+
+def attempts_started() -> set[tuple[int, int]]:
+    """(run, attempt) pairs this process claimed whose end it has not recorded (held, or left unrecorded)."""
+    with _in_hand_lock:
+        return set(_started)
+
+
+def forget_attempt(run_id: int, attempt: int) -> None:
+    """The attempt's end was recorded, or it was handed back: nothing of it is left to this process."""
+    with _in_hand_lock:
+        _started.discard((run_id, attempt))
 
 
 @shared_task(name=RUN_TASK, acks_late=False, ignore_result=True, time_limit=MAX_RUN_SECONDS + 3600)
@@ -48,9 +62,13 @@ def execute_run(run_id: int, attempt: int, worker_name: str) -> str:
         return "not mine"
     with _in_hand_lock:
         _in_hand[(run_id, attempt)] += 1
+    result = "error"
     try:
-        return _claim_and_execute(run_id, attempt, worker_name)
+        result = _claim_and_execute(run_id, attempt, worker_name)
+        return result
     finally:
+        if result not in ("not claimed", "unsaved", "unrecorded", "error"):  # else a duplicate, or left to the heartbeat
+            forget_attempt(run_id, attempt)
         with _in_hand_lock:
             _in_hand[(run_id, attempt)] -= 1
             if not _in_hand[(run_id, attempt)]:
@@ -65,12 +83,15 @@ def _claim_and_execute(run_id: int, attempt: int, worker_name: str) -> str:
     if not claimed:
         log.info("run %s attempt %s: already claimed, cancelled or re-queued; nothing to do", run_id, attempt)
         return "not claimed"
+    with _in_hand_lock:
+        _started.add((run_id, attempt))
     config = settings.CONFIG
     run = Run.objects.get(id=run_id)
     log.info("run %s attempt %s: running", run_id, attempt)
     try:
         outcome = execute(run, attempt=attempt, worker_name=worker_name, data_dir=config.data_dir,
-                          limits=limits_for_run(run.max_minutes, disk_bytes=config.run_disk_quota_bytes),
+                          limits=limits_for_run(run.max_minutes, disk_bytes=config.run_disk_quota_bytes,
+                                                 memory_gb=run.memory_limit_gb),
                           db_patience=config.worker_timeout_seconds)
     except ResultsUnsaved as exc:
         log.error("run %s attempt %s: %s; it is handed back as lost once the database answers", run_id, attempt, exc)

@@ -3,6 +3,7 @@
 Run: `python tests/benchmarks/bench_scheduler_pass.py` (or `make bench`). Prints one JSON object.
 The cluster is mixed (8-, 4- and 2-GPU machines and CPU-only ones), most of it busy, with
 jobs whose expected ends are known, so the pass also computes a reservation and backfills.
+Runs ask for memory too and half of them are user code; every tenth worker may not run code.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def build_workers(rng: random.Random) -> list[WorkerState]:
     for number in range(WORKERS):
         gpu_count = (8, 8, 4, 2, 0)[number % 5]
         cpu_slots = 32 if gpu_count else 64
+        memory_mb = (512 if gpu_count else 256) * 1024
         busy_gpus = rng.randint(0, gpu_count) if number % 3 else gpu_count
         running = []
         for _ in range(busy_gpus):
@@ -51,12 +53,15 @@ def build_workers(rng: random.Random) -> list[WorkerState]:
                     1,
                     1,
                     NOW + rng.uniform(60, 36_000),
+                    rng.choice((8, 16, 32)) * 1024,
                 )
             )
         free_gpus = tuple(range(busy_gpus, gpu_count))
         free_cpu = cpu_slots - busy_gpus - (rng.randint(0, 8) if gpu_count == 0 else 0)
+        free_memory = memory_mb - sum(job.memory_mb for job in running)
         workers.append(
-            WorkerState(f"worker-{number:03d}", gpu_count, free_gpus, cpu_slots, free_cpu, tuple(running))
+            WorkerState(f"worker-{number:03d}", gpu_count, free_gpus, cpu_slots, free_cpu, tuple(running),
+                        memory_mb=memory_mb, free_memory_mb=free_memory, runs_code=number % 10 != 3)
         )
     return workers
 
@@ -75,6 +80,8 @@ def build_queue(rng: random.Random) -> list[QueuedRun]:
                 cpu_slots=rng.choice((1, 2, 4)),
                 submitted_at=NOW - rng.uniform(0, 20 * 3600),
                 max_minutes=rng.choice((None, 30.0, 120.0, 600.0)),
+                memory_mb=rng.choice((4, 4, 8, 16, 64, 1024)) * 1024,
+                needs_isolation=rng.random() < 0.5,
             )
         )
     return runs

@@ -35,7 +35,10 @@ def browser():
 
 
 def _watch_for_script_errors(page, errors: list[str]):
+    """Collect script errors and Content-Security-Policy refusals (Chromium reports those on the console)."""
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text else None)
     return page
 
 

@@ -42,7 +42,7 @@ def test_sign_up_build_a_team_submit_runs_and_share_them(live_server, page, new_
     page.get_by_role("button", name="Sign up").click()
     page.wait_for_selector("text=Welcome, alice")
 
-    # a team, with bob invited as an editor
+    # a team, with bob invited as an editor: he joins when he accepts
     page.get_by_role("link", name="Teams", exact=True).click()
     page.fill("#id_name", "Vision Lab")
     page.get_by_role("button", name="Create team").click()
@@ -50,9 +50,15 @@ def test_sign_up_build_a_team_submit_runs_and_share_them(live_server, page, new_
     page.fill("#id_username", "bob")
     page.select_option("#id_role", "editor")
     page.get_by_role("button", name="Invite").click()
-    page.wait_for_selector("text=Added bob as editor")
-    assert Membership.objects.get(user__username="bob").role == Role.EDITOR
+    page.wait_for_selector("text=Invited bob as editor")
+    assert not Membership.objects.filter(user__username="bob").exists()
     screenshot(page, "team")
+    invitee = new_page()
+    login(invitee, "bob", PASSWORD)
+    invitee.get_by_role("link", name="accept or decline").click()
+    invitee.locator("tr[data-invitation=vision-lab]").get_by_role("button", name="Accept").click()
+    invitee.wait_for_selector("text=You joined Vision Lab as editor")
+    assert Membership.objects.get(user__username="bob").role == Role.EDITOR
 
     # a personal project
     page.get_by_role("link", name="Projects", exact=True).click()

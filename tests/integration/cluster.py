@@ -18,6 +18,7 @@ from urllib.parse import urlparse, urlunparse
 
 import psutil
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
@@ -26,6 +27,7 @@ from services import in_ci, reachable
 from webapp.cluster.models import Worker
 from webapp.experiments.models import Run
 from webapp.experiments.submit import CodeUpload, run_submit
+from worker.sandbox import bwrap_path
 
 TEST_SECRET_KEY = "integration-secret-key-that-must-never-reach-a-job"
 CLUSTER_DISK_QUOTA = "20 MB"  # per run (KILN_RUN_DISK_QUOTA_GB), small so a hostile job reaches it fast
@@ -43,6 +45,8 @@ class Cluster:
         )
         if redis_url:
             self.env["REDIS_URL"] = redis_url
+        if bwrap_path(settings.CONFIG.bwrap) is None:  # no isolation to be had here: these tests opt out, as a single-user machine would
+            self.env["KILN_ALLOW_UNISOLATED_CODE"] = "1"
         self.role_env: dict[str, dict[str, str]] = {}
         self.procs: dict[str, subprocess.Popen] = {}
 
@@ -52,16 +56,29 @@ class Cluster:
         `role_env[role]` overrides variables for that role (e.g. a worker reaching the database
         through a proxy)."""
         name = name or f"{role}-{uuid.uuid4().hex[:8]}"
+        self.spawn(role, name, key=name)
+        if role == "worker":
+            self.wait_workers([name])
+        return name
+
+    def spawn(self, role: str, name: str, *, key: str) -> subprocess.Popen:
+        """Start process `key` (its log is `<key>.log`) as `kiln <role>` named `name`; returns at once.
+
+        Two processes may share a name (a worker started twice, a restart overlapping the old process)."""
         env = {**self.env, **self.role_env.get(role, {}), "KILN_WORKER_NAME": name}
-        log = open(self.data_dir / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(
+        log = open(self.data_dir / f"{key}.log", "ab")
+        self.procs[key] = subprocess.Popen(
             [sys.executable, "-m", "webapp.client.cli", role], env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()
-        if role == "worker":
-            self.wait_workers([name])
-        return name
+        return self.procs[key]
+
+    def stop(self, key: str, timeout: float = 30) -> int:
+        """SIGTERM process `key` (a clean stop: Ctrl-C, `docker stop`) and wait for it; returns its exit code."""
+        proc = self.procs.pop(key)
+        os.killpg(proc.pid, signal.SIGTERM)
+        return proc.wait(timeout=timeout)
 
     def wait_workers(self, names: list[str] | None = None) -> None:
         """Until the named workers (default: every worker started) are registered and heartbeating."""

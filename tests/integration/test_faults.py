@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 from cluster import CLUSTER_DISK_QUOTA, TEST_SECRET_KEY, job_processes, wait_for
+from django.conf import settings
+from services import require
 
 from webapp.experiments.models import Artifact, RunEvent, RunState
+from worker.sandbox import bwrap_path
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +65,35 @@ HOSTILE = {
     "writes_a_huge_file": ("with open('big', 'wb') as f:\n    f.seek(64 * 2**30)\n    f.write(b'x')\n",
                            "File too large"),
     "segfaults": ("import ctypes\nctypes.string_at(0)\n", "SIGSEGV"),
+    "reads_the_data_folder_and_other_runs": ("""
+        import os, pathlib
+        run_dir = pathlib.Path(os.environ["KILN_RUN_DIR"])
+        data = run_dir.parents[2]  # KILN_DATA_DIR/runs/<run>/<attempt>
+        stolen = []
+        for path in [data / "secret_key", data / "kiln.sqlite3", *data.glob("artifacts/**/*"),
+                     *data.glob("runs/*/*/main.py"), *data.glob("*.log")]:
+            if path.is_file() and run_dir not in path.parents:
+                try:
+                    stolen.append((str(path), open(path, "rb").read(40)))
+                except OSError:
+                    pass
+        print(stolen)
+        raise SystemExit(f"stole {len(stolen)} files" if stolen else "found nothing to steal")
+    """, "found nothing to steal"),
+    "opens_a_connection_to_redis": ("import socket\nsocket.create_connection(('127.0.0.1', 6379), timeout=3)\n",
+                                    "Error"),
+    "opens_a_connection_to_the_web_port": ("import socket\nsocket.create_connection(('127.0.0.1', 8000), timeout=3)\n",
+                                           "Error"),
+    "leaves_a_daemon_behind": ("""
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(600)
+            os._exit(0)
+        time.sleep(0.5)
+        raise SystemExit("left a daemon behind")
+    """, "left a daemon behind"),
     "fills_the_disk_with_many_files": ("""
         import os, time
         block = os.urandom(64 * 1024)
@@ -75,6 +107,8 @@ HOSTILE = {
 
 
 def test_hostile_jobs_each_fail_clearly_and_the_worker_keeps_serving(kiln):
+    require(bwrap_path(settings.CONFIG.bwrap) is not None, "hostile jobs are contained only under bubblewrap (apt-get install bubblewrap); "
+                                      "without it code runs are refused (tests/integration/test_unisolated_worker.py)")
     runs = {name: kiln.submit(source) for name, (source, _) in HOSTILE.items()}
     for name, run in runs.items():
         run = kiln.wait_state(run, (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED), 120)

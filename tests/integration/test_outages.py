@@ -6,6 +6,7 @@ and restart; the worker reaches PostgreSQL through a proxy that the tests cut.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -22,11 +23,15 @@ from cluster import (
     wait_for,
 )
 from django.db import connection
+from django.test import Client
 from factories import ProjectFactory
 from redis_server import RedisServer
 from services import require
 from tcp_proxy import TcpProxy
 
+from webapp import cache as shared_cache
+from webapp import ratelimit
+from webapp.accounts.tokens import token_create
 from webapp.experiments.models import Run, RunState
 
 pytestmark = pytest.mark.slow
@@ -106,6 +111,37 @@ def test_redis_restarted_mid_run_loses_no_metric_and_the_worker_keeps_serving(ou
     assert during.state == RunState.SUCCEEDED, kiln._run_story(during)
     after = kiln.wait_state(kiln.submit("print('submitted after the restart')"), ENDED, 60)
     assert after.state == RunState.SUCCEEDED, kiln._run_story(after)
+
+
+def test_while_redis_is_down_api_reads_and_writes_succeed_and_running_runs_keep_reporting(
+        outage, settings, kiln_config, monkeypatch):
+    kiln = outage.cluster
+    settings.CACHES = {"default": {"BACKEND": "webapp.cache.ResilientRedisCache", "LOCATION": outage.redis.url,
+                                   "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}}}
+    kiln_config(redis_url=outage.redis.url)
+    for module in (shared_cache, ratelimit):  # this test's own outage, logged in this process
+        monkeypatch.setattr(module, "SHARED_CACHE", shared_cache.CacheOutage())
+    api = {"HTTP_AUTHORIZATION": f"Bearer {token_create(user=kiln.project.owner_user, name='outage')[1]}"}
+    client = Client()
+    run = kiln.wait_state(kiln.submit(TICKING, params={"steps": 60, "sleep": 0.1}), (RunState.RUNNING,), 30)
+    wait_for(lambda: _steps_stored(run) >= 5, 30, "no metric before the outage", kiln.logs)
+    outage.redis.crash()
+    try:
+        before = _steps_stored(run)
+        assert client.get(f"/api/runs/{run.id}", **api).status_code == 200
+        assert client.get("/api/projects", **api).status_code == 200
+        created = client.post("/api/runs", json.dumps({"project": kiln.project.id, "spec": {"recipe": {"model": "mlp"}}}),
+                              content_type="application/json", **api)
+        assert created.status_code == 201, created.content
+        cancelled = client.post(f"/api/runs/{created.json()['runs'][0]['id']}/cancel", **api)
+        assert cancelled.status_code == 200, cancelled.content
+        wait_for(lambda: _steps_stored(run) > before + 5, 20, "the running run stopped reporting", kiln.logs)
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.json()["status"] == "degraded"
+    finally:
+        outage.redis.start()
+    run = kiln.wait_state(run, ENDED, 60)
+    assert run.state == RunState.SUCCEEDED and _steps(run) == list(range(60)), kiln._run_story(run)
 
 
 def test_a_job_ending_while_the_database_is_away_ends_succeeded_with_every_metric(outage):

@@ -17,6 +17,7 @@ from scheduler.policy import (
 
 NOW = 1_000_000.0
 MINUTE = 60.0
+GB = 1024  # MB
 
 
 def queued(
@@ -29,10 +30,12 @@ def queued(
     priority: int = 0,
     submitted_at: float | None = None,
     max_minutes: float | None = None,
+    memory_gb: float = 0,
+    code: bool = False,
 ) -> QueuedRun:
     """A queued run; by default submitted `run_id` seconds before NOW, so ids give age order."""
     when = NOW - 1000 + run_id if submitted_at is None else submitted_at
-    return QueuedRun(run_id, user, team, priority, gpus, cpu_slots, when, max_minutes)
+    return QueuedRun(run_id, user, team, priority, gpus, cpu_slots, when, max_minutes, round(memory_gb * GB), code)
 
 
 def job(
@@ -43,19 +46,35 @@ def job(
     cpu_slots: int = 1,
     team: str | None = None,
     ends_in_minutes: float | None = None,
+    memory_gb: float = 0,
 ) -> RunningRun:
     """A running job; `ends_in_minutes` None means it has no time limit."""
     ends = None if ends_in_minutes is None else NOW + ends_in_minutes * MINUTE
-    return RunningRun(run_id, user, team, gpus, cpu_slots, ends)
+    return RunningRun(run_id, user, team, gpus, cpu_slots, ends, round(memory_gb * GB))
 
 
-def worker(name: str, gpus: int = 8, cpu_slots: int = 32, running: Sequence[RunningRun] = ()) -> WorkerState:
-    """A worker whose running jobs hold its lowest GPU indices and some of its CPU slots."""
+def worker(
+    name: str,
+    gpus: int = 8,
+    cpu_slots: int = 32,
+    running: Sequence[RunningRun] = (),
+    *,
+    memory_gb: float = 0,
+    runs_code: bool = True,
+    draining: bool = False,
+) -> WorkerState:
+    """A worker whose running jobs hold its lowest GPU indices and some of its CPU slots and memory.
+
+    `memory_gb` 0 means unknown (not limited); workers run code unless `runs_code=False`.
+    """
     busy_gpus = sum(j.gpus for j in running)
     busy_cpu = sum(j.cpu_slots for j in running)
-    assert busy_gpus <= gpus and busy_cpu <= cpu_slots
+    memory_mb = round(memory_gb * GB)
+    busy_memory = sum(j.memory_mb for j in running)
+    assert busy_gpus <= gpus and busy_cpu <= cpu_slots and (not memory_mb or busy_memory <= memory_mb)
     return WorkerState(
-        name, gpus, tuple(range(busy_gpus, gpus)), cpu_slots, cpu_slots - busy_cpu, tuple(running)
+        name, gpus, tuple(range(busy_gpus, gpus)), cpu_slots, cpu_slots - busy_cpu, tuple(running),
+        memory_mb=memory_mb, free_memory_mb=max(0, memory_mb - busy_memory), runs_code=runs_code, draining=draining,
     )
 
 

@@ -2,8 +2,9 @@
 
 At every instant something happens (a job ends, a run arrives) it hands the cluster to
 `plan_pass` and starts what the plan says, checking each assignment against the rules
-every real pass must keep: a gang is whole and on one worker, GPUs and CPU slots are
-never handed out twice, quotas hold, and every run left queued has a reason.
+every real pass must keep: a gang is whole and on one worker, GPUs, CPU slots and memory
+are never handed out twice, code runs only where code may run, quotas hold, and every run
+left queued has a reason.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class SimWorker:
     name: str
     gpu_count: int
     cpu_slots: int
+    memory_mb: int = 0  # 0: unknown, not limited
+    runs_code: bool = True
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class SimJob:
     priority: int = 0
     cpu_slots: int = 1
     submit_at: float = 0.0
+    memory_mb: int = 0
+    code: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class _LiveWorker:
         self.spec = spec
         self.free_gpus = set(range(spec.gpu_count))
         self.free_cpu = spec.cpu_slots
+        self.free_memory = spec.memory_mb
         self.running: dict[int, RunningRun] = {}
 
     def state(self) -> WorkerState:
@@ -74,6 +80,9 @@ class _LiveWorker:
             s.cpu_slots,
             self.free_cpu,
             tuple(self.running.values()),
+            memory_mb=s.memory_mb,
+            free_memory_mb=self.free_memory,
+            runs_code=s.runs_code,
         )
 
 
@@ -167,6 +176,7 @@ class Simulator:
             del live.running[run_id]
             live.free_gpus.update(record.gpu_indices)
             live.free_cpu += record.run.cpu_slots
+            live.free_memory += record.run.memory_mb
             used = record.run.gpus * (record.ended_at - record.started_at)
             finished = UsageRecord(record.run.user, record.run.team, used, record.ended_at)
             self._history = usage_totals(
@@ -189,7 +199,8 @@ class Simulator:
     def _submit(self, job: SimJob) -> None:
         self._jobs[job.id] = job
         self.queued[job.id] = QueuedRun(
-            job.id, job.user, job.team, job.priority, job.gpus, job.cpu_slots, self.now, job.max_minutes
+            job.id, job.user, job.team, job.priority, job.gpus, job.cpu_slots, self.now, job.max_minutes,
+            job.memory_mb, job.code,
         )
 
     def _apply(self, plan: Plan) -> None:
@@ -213,6 +224,8 @@ class Simulator:
             )
             assert indices <= live.free_gpus, f"run {run.id}: GPUs {indices - live.free_gpus} are not free"
             assert assignment.cpu_slots == run.cpu_slots <= live.free_cpu, f"run {run.id}: CPU slots not free"
+            assert not live.spec.memory_mb or run.memory_mb <= live.free_memory, f"run {run.id}: memory not free"
+            assert live.spec.runs_code or not run.needs_isolation, f"run {run.id}: code on an unisolated worker"
             gpus_in_use[run.user] = gpus_in_use.get(run.user, 0) + run.gpus
             limit = self.config.quotas.gpu_limit(run.user)
             assert limit is None or gpus_in_use[run.user] <= limit, f"run {run.id}: user quota exceeded"
@@ -222,8 +235,11 @@ class Simulator:
         job = self._jobs[run.id]
         live.free_gpus.difference_update(gpu_indices)
         live.free_cpu -= run.cpu_slots
+        live.free_memory -= run.memory_mb
         expected_end = None if run.max_seconds is None else self.now + run.max_seconds
-        live.running[run.id] = RunningRun(run.id, run.user, run.team, run.gpus, run.cpu_slots, expected_end)
+        live.running[run.id] = RunningRun(
+            run.id, run.user, run.team, run.gpus, run.cpu_slots, expected_end, run.memory_mb
+        )
         ended_at = self.now + job.minutes * 60.0
         self.started[run.id] = Started(run, live.spec.name, gpu_indices, self.now, ended_at)
         heapq.heappush(self._endings, (ended_at, run.id))

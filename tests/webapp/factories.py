@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from webapp.accounts.models import Membership, Role, Team
+from webapp.cluster.models import Worker
 from webapp.projects.models import Project, Visibility
 
 
@@ -48,3 +50,18 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     name = factory.LazyAttribute(lambda project: project.slug.title())
     owner_user = factory.SubFactory(UserFactory)
     visibility = Visibility.PRIVATE
+
+
+class WorkerFactory(factory.django.DjangoModelFactory):
+    """An online worker that heartbeated just now; isolated (code runs may go there) unless `isolated=False`."""
+
+    class Meta:
+        model = Worker
+
+    name = factory.Sequence(lambda n: f"worker-{n}")
+    hostname = "host"
+    queue = factory.LazyAttribute(lambda worker: f"kiln.worker.{worker.name}")
+    cpu_slots = 4
+    started_at = factory.LazyFunction(timezone.now)
+    heartbeat_at = factory.LazyFunction(timezone.now)
+    isolated = True

@@ -49,6 +49,7 @@ def test_postgres_and_redis_urls_switch_the_backends(tmp_path):
         ({"KILN_DEBUG": "maybe"}, "KILN_DEBUG"),
         ({"KILN_SCHEDULER_TICK": "-1"}, "KILN_SCHEDULER_TICK"),
         ({"KILN_MODE": "staging"}, "KILN_MODE"),
+        ({"KILN_BWRAP": "/no/such/bwrap"}, "KILN_BWRAP"),
     ],
 )
 def test_a_bad_value_raises_an_error_naming_the_variable(tmp_path, env, named):
@@ -97,7 +98,7 @@ def test_postgresql_connections_fail_fast_on_a_dead_link(tmp_path):
 def test_the_api_rate_limit_reads_requests_per_seconds(tmp_path):
     assert load_config({"KILN_DATA_DIR": str(tmp_path)}).api_rate_limit == (6000, 60)
     assert load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_API_RATE_LIMIT": "100/1"}).api_rate_limit == (100, 1)
-    for raw in ("100", "0/60", "100/0", "a/b", "-5/60"):
+    for raw in ("100", "0/60", "100/0", "a/b", "-5/60", "²/60", "100/86401"):
         with pytest.raises(ConfigError, match="KILN_API_RATE_LIMIT"):
             load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_API_RATE_LIMIT": raw})
 
@@ -108,3 +109,9 @@ def test_sign_up_starts_closed_in_production_and_open_on_one_machine(tmp_path):
     assert load_config(production).signup_open is False
     assert load_config({**production, "KILN_SIGNUP_OPEN": "true"}).signup_open is True
     assert load_config({"KILN_DATA_DIR": str(tmp_path)}).signup_open is True
+
+
+def test_kiln_bwrap_names_bubblewrap_or_turns_it_off(tmp_path):
+    assert load_config({"KILN_DATA_DIR": str(tmp_path)}).bwrap == ""  # found on PATH
+    assert load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_BWRAP": "none"}).bwrap == "none"
+    assert load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_BWRAP": "/bin/sh"}).bwrap == "/bin/sh"

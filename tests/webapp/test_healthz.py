@@ -20,7 +20,7 @@ def test_healthz_reports_database_broker_and_no_workers(client, tmp_path, kiln_c
     body = client.get("/healthz").json()
     assert body["database"]["ok"] is True
     assert body["broker"] == {"ok": True, "transport": "filesystem"}
-    assert body["workers"] == {"ok": False, "online": 0, "names": []}
+    assert body["workers"] == {"ok": False, "online": 0, "names": [], "isolation": {}, "unisolated_code_allowed": False}
     assert body["status"] == "degraded"
 
 

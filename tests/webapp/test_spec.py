@@ -84,3 +84,18 @@ def test_grid_sweep_needs_values():
 def test_flat_params_of_a_recipe_use_dotted_paths():
     params = flat_params(validate_spec({"recipe": {"model": "cnn", "optimizer": {"lr": 0.5}}}, has_code=False))
     assert params["model"] == "cnn" and params["optimizer.lr"] == 0.5 and params["scheduler.name"] == "none"
+
+
+@pytest.mark.parametrize("memory_gb", [0, -1, 4097, float("nan"), True, "lots", [1]])
+def test_a_bad_memory_size_is_refused_naming_resources_memory_gb(memory_gb):
+    with pytest.raises(SpecError) as excinfo:
+        validate_spec({"recipe": {"model": "mlp"}, "resources": {"memory_gb": memory_gb}}, has_code=False)
+    assert _fields(excinfo) == ["resources.memory_gb"]
+
+
+def test_memory_gb_is_optional_and_takes_fractions():
+    assert validate_spec({"recipe": {"model": "mlp"}}, has_code=False).resources.memory_gb is None
+    spec = validate_spec({"recipe": {"model": "mlp"}, "resources": {"memory_gb": 0.5}}, has_code=False)
+    assert spec.resources.memory_gb == 0.5
+    with pytest.raises(SpecError, match="at most 4096 GB"):
+        validate_spec({"recipe": {"model": "mlp"}, "resources": {"memory_gb": 5000}}, has_code=False)

@@ -158,3 +158,18 @@ def test_concurrent_claims_of_one_run_have_exactly_one_winner():
         thread.join()
     assert sorted(results) == [False] * 7 + [True]
     assert RunEvent.objects.filter(run=run, to_state="scheduled").count() == 1
+
+
+def test_a_run_stores_its_memory_limit_or_the_servers_default(settings):
+    import dataclasses
+
+    settings.CONFIG = dataclasses.replace(settings.CONFIG, run_memory_gb=6.0)
+    project = ProjectFactory()
+    own = run_submit(user=project.owner_user, project=project,
+                     spec={"recipe": {"model": "mlp"}, "resources": {"memory_gb": 1.5}}).runs[0]
+    default = run_submit(user=project.owner_user, project=project, spec={"recipe": {"model": "mlp"}}).runs[0]
+    assert (own.memory_gb, default.memory_gb) == (1.5, 6.0)
+    assert "memory_gb" not in default.spec["resources"]  # a re-run takes the default of its day
+    Run.objects.filter(id=own.id).update(memory_gb=0)  # a run from before the field
+    own.refresh_from_db()
+    assert own.memory_limit_gb == 6.0

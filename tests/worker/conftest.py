@@ -19,13 +19,18 @@ from webapp.experiments.submit import CodeUpload, run_submit
 from worker.executor import execute
 from worker.limits import JobLimits
 from worker.outcome import Outcome
+from worker.sandbox import bwrap_path
 
 
 @pytest.fixture(autouse=True)
 def _artifacts_in_tmp(settings, tmp_path):
     storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "store")}}
     settings.STORAGES = {**settings.STORAGES, "default": storage}
-    settings.CONFIG = dataclasses.replace(settings.CONFIG, data_dir=tmp_path / "data", worker_name="w-test")
+    # NOTE: where bubblewrap is missing the canary cannot prove isolation and code runs would be refused:
+    # these tests then opt out explicitly, as a single-user machine would (tests/worker/test_canary.py
+    # tests the refusal itself).
+    settings.CONFIG = dataclasses.replace(settings.CONFIG, data_dir=tmp_path / "data", worker_name="w-test",
+                                          allow_unisolated_code=bwrap_path(settings.CONFIG.bwrap) is None)
 
 
 @pytest.fixture

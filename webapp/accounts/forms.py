@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm, UserCreationForm
 
 from webapp.accounts.models import Role
+from webapp.accounts.names import owner_name_problem
 
 
 class SignupForm(UserCreationForm):
@@ -13,6 +14,30 @@ class SignupForm(UserCreationForm):
 
     class Meta(UserCreationForm.Meta):
         fields = ("username", "email")
+
+    def clean_username(self) -> str:
+        username = super().clean_username()
+        return _free_name(username)
+
+
+class AdminUserAddForm(AdminUserCreationForm):
+    """The Django admin's add-user form, in the one owner namespace (reserved words allowed to operators)."""
+
+    def clean_username(self) -> str:
+        username = super().clean_username()
+        return _free_name(username, allow_reserved=True)
+
+
+class AdminUserEditForm(UserChangeForm):
+    def clean_username(self) -> str:
+        return _free_name(self.cleaned_data["username"], allow_reserved=True, user_id=self.instance.pk)
+
+
+def _free_name(username: str, *, allow_reserved: bool = False, user_id: int | None = None) -> str:
+    problem = owner_name_problem(username, allow_reserved=allow_reserved, user_id=user_id) if username else None
+    if problem is not None:
+        raise forms.ValidationError(problem, code="owner_name")
+    return username
 
 
 class TeamCreateForm(forms.Form):

@@ -39,6 +39,25 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} ({self.role})"
 
 
+class TeamInvitation(models.Model):
+    """A pending invitation: the invitee becomes a member only by accepting it (then it is deleted)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    invitee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_invitations")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "invitee"], name="one_invitation_per_team_user")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.invitee} invited to {self.team} ({self.role})"
+
+
 class ApiToken(models.Model):
     """A personal API token; only its SHA-256 digest is stored, the token itself is shown once."""
 

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, F, QuerySet
 from django.http import Http404
 
-from webapp.accounts.models import ApiToken, Membership, Role, Team
+from webapp.accounts.models import ApiToken, Membership, Role, Team, TeamInvitation
 from webapp.accounts.teams import team_role
 
 
@@ -42,6 +42,24 @@ def team_for_member(user: User | AnonymousUser, slug: str) -> tuple[Team, str | 
 
 def team_members(team: Team) -> QuerySet[Membership]:
     return team.memberships.select_related("user").order_by("user__username")
+
+
+def invitations_of(user: User) -> QuerySet[TeamInvitation]:
+    """The user's pending team invitations, newest first, with the team and who invited."""
+    return TeamInvitation.objects.filter(invitee=user.pk).select_related("team", "invitee", "invited_by").order_by("-created_at", "-id")
+
+
+def team_invited_to(user: User | AnonymousUser, slug: str) -> Team:
+    """The team that invited `user`; Http404 alike for no such team and no invitation (outsiders learn nothing)."""
+    team = Team.objects.filter(slug=slug, invitations__invitee=user.pk).first()
+    if team is None:
+        raise Http404("No such invitation")
+    return team
+
+
+def team_invitations(team: Team) -> QuerySet[TeamInvitation]:
+    """A team's pending invitations, by invitee."""
+    return team.invitations.select_related("invitee", "invited_by").order_by("invitee__username")
 
 
 def tokens_of(user: User) -> QuerySet[ApiToken]:

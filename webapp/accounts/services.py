@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 
+from webapp.accounts.names import owner_name_check
+
 
 @dataclass(frozen=True)
 class AdminCreated:
@@ -15,10 +17,14 @@ class AdminCreated:
 
 
 def first_admin_ensure(*, username: str, password: str | None) -> AdminCreated | None:
-    """Create the first superuser unless one exists; None when there was nothing to do."""
+    """Create the first superuser unless one exists; None when there was nothing to do.
+
+    ValidationError when a user or team holds the name already (the operator may pick a reserved word).
+    """
     users = get_user_model()
     if users.objects.filter(is_superuser=True).exists():
         return None
+    owner_name_check(username, field="username", allow_reserved=True)
     generated = None
     if not password:
         generated = password = secrets.token_urlsafe(12)

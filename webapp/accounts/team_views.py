@@ -1,4 +1,4 @@
-"""Team pages: my teams, a team's members and roles. Writes go through webapp.accounts.teams."""
+"""Team pages: my teams, a team's members, roles and invitations, my invitations. Writes go through webapp.accounts.teams."""
 
 from __future__ import annotations
 
@@ -11,8 +11,23 @@ from django.views.decorators.http import require_POST
 
 from webapp.accounts.forms import InviteForm, RoleForm, TeamCreateForm
 from webapp.accounts.models import Membership, Role, Team
-from webapp.accounts.selectors import memberships_of, team_for_member, team_members
-from webapp.accounts.teams import team_create, team_invite, team_remove, team_set_role
+from webapp.accounts.selectors import (
+    invitations_of,
+    memberships_of,
+    team_for_member,
+    team_invitations,
+    team_invited_to,
+    team_members,
+)
+from webapp.accounts.teams import (
+    invitation_accept,
+    invitation_decline,
+    invitation_revoke,
+    team_create,
+    team_invite,
+    team_remove,
+    team_set_role,
+)
 from webapp.projects.selectors import projects_visible_to
 
 
@@ -27,7 +42,10 @@ def team_list(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created the team {team.name}. Invite its members below.")
             return redirect("team_detail", slug=team.slug)
-    context = {"memberships": memberships_of(request.user), "form": form}  # type: ignore[arg-type]
+    context = {
+        "memberships": memberships_of(request.user), "form": form,  # type: ignore[arg-type]
+        "invitation_count": invitations_of(request.user).count(),  # type: ignore[arg-type]
+    }
     return render(request, "teams/list.html", context, status=400 if form.errors else 200)
 
 
@@ -44,13 +62,49 @@ def team_invite_view(request: HttpRequest, slug: str) -> HttpResponse:
     form = InviteForm(request.POST)
     if form.is_valid():
         try:
-            membership = team_invite(user=request.user, team=team, **form.cleaned_data)  # type: ignore[arg-type]
+            invitation = team_invite(user=request.user, team=team, **form.cleaned_data)  # type: ignore[arg-type]
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
-            messages.success(request, f"Added {membership.user.get_username()} as {membership.get_role_display().lower()}.")
+            messages.success(
+                request,
+                f"Invited {invitation.invitee.get_username()} as {invitation.get_role_display().lower()}; "
+                "they join when they accept.",
+            )
             return redirect("team_detail", slug=team.slug)
     return _team_page(request, team, role, form, status=400)
+
+
+@login_required
+@require_POST
+def team_revoke_view(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    team, _ = team_for_member(request.user, slug)
+    invitation_revoke(user=request.user, team=team, invitee_id=user_id)  # type: ignore[arg-type]
+    messages.success(request, "Withdrew the invitation.")
+    return redirect("team_detail", slug=team.slug)
+
+
+@login_required
+def invitation_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "teams/invitations.html", {"invitations": invitations_of(request.user)})  # type: ignore[arg-type]
+
+
+@login_required
+@require_POST
+def invitation_accept_view(request: HttpRequest, slug: str) -> HttpResponse:
+    team = team_invited_to(request.user, slug)
+    membership = invitation_accept(user=request.user, team=team)  # type: ignore[arg-type]
+    messages.success(request, f"You joined {team.name} as {membership.get_role_display().lower()}.")
+    return redirect("team_detail", slug=team.slug)
+
+
+@login_required
+@require_POST
+def invitation_decline_view(request: HttpRequest, slug: str) -> HttpResponse:
+    team = team_invited_to(request.user, slug)
+    invitation_decline(user=request.user, team=team)  # type: ignore[arg-type]
+    messages.success(request, f"Declined the invitation to {team.name}.")
+    return redirect("invitation_list")
 
 
 @login_required
@@ -97,6 +151,7 @@ def _team_page(request: HttpRequest, team: Team, role: str | None, invite_form: 
         "members": team_members(team),
         "roles": Role.choices,
         "invite_form": invite_form,
+        "invitations": team_invitations(team) if role == Role.ADMIN or request.user.is_superuser else [],
         "projects": projects_visible_to(request.user).filter(team=team).order_by("name"),
     }
     return render(request, "teams/detail.html", context, status=status)

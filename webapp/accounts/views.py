@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 
 from webapp.accounts.forms import SignupForm
 from webapp.accounts.limits import login_blocked, login_failed, signup_attempt
+from webapp.accounts.selectors import invitations_of
 from webapp.cluster.selectors import workers_online
 from webapp.projects.selectors import projects_visible_to
 
@@ -36,7 +37,8 @@ def home(request: HttpRequest) -> HttpResponseBase:
     if not request.user.is_authenticated:
         return RateLimitedLoginView.as_view()(request)
     projects = projects_visible_to(request.user).order_by("name", "id")
-    return render(request, "home.html", {"workers": workers_online(), "projects": projects})
+    context = {"workers": workers_online(), "projects": projects, "invitation_count": invitations_of(request.user).count()}
+    return render(request, "home.html", context)
 
 
 def signup(request: HttpRequest) -> HttpResponseBase:

@@ -15,6 +15,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from webapp.api.parser import UnsupportedMediaType
 from webapp.experiments.results import ResultError
 from webapp.experiments.spec import SpecError
 from webapp.uploads import UploadTooLarge
@@ -77,7 +78,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        return respond(request, exc.status_code, "error", exc.message)
+        if isinstance(exc.__cause__, UnsupportedMediaType):  # ninja wraps every body parser error in a 400
+            return respond(request, 415, "unsupported_media_type", str(exc.__cause__))
+        return respond(request, exc.status_code, "bad_request" if exc.status_code == 400 else "error", exc.message)
 
     @api.exception_handler(NinjaValidationError)
     def _invalid_request(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
@@ -120,6 +123,8 @@ def _ninja_field(error: dict[str, Any]) -> dict[str, str]:
     message = str(error.get("msg", "is invalid"))
     if error.get("type") == "extra_forbidden":
         message = "unknown field"
+    elif error.get("type") == "value_error":
+        message = message.removeprefix("Value error, ")  # pydantic's prefix to a validator's own message
     return {"field": ".".join(loc) or "body", "message": message}
 
 

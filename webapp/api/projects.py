@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 from pydantic import Field
 
 from webapp.accounts.selectors import team_for_member
 from webapp.api.auth import ApiRequest
 from webapp.api.errors import ErrorOut
-from webapp.api.schemas import PageIn, ProjectOut, ProjectPage, Text, page_fields, project_out
+from webapp.api.schemas import BodyIn, PageIn, ProjectOut, ProjectPage, Text, page_fields, project_out
 from webapp.projects.permissions import Access
 from webapp.projects.selectors import project_by_ref, projects_visible_to
 from webapp.projects.services import project_create, project_set_visibility
@@ -19,14 +19,14 @@ router = Router(tags=["projects"])
 VisibilityName = Literal["private", "team", "public"]
 
 
-class ProjectIn(Schema):
+class ProjectIn(BodyIn):
     name: Text = Field(min_length=1, max_length=120)
     description: Text = Field("", max_length=5000)
     team: Text | None = Field(None, max_length=60, description="Slug of the owning team; omit for a personal project")
     visibility: VisibilityName = "private"
 
 
-class ProjectPatch(Schema):
+class ProjectPatch(BodyIn):
     visibility: VisibilityName
     team: Text | None = Field(None, max_length=60, description="For a personal project: the team to share it with")
 

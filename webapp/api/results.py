@@ -13,9 +13,10 @@ from pydantic import Field
 
 from webapp.api.auth import ApiRequest
 from webapp.api.errors import ApiError, ErrorOut
-from webapp.api.schemas import ArtifactOut, Id, SummaryOut, Text, artifact_out, finite, summary_out
+from webapp.api.schemas import ArtifactOut, BodyIn, Id, SummaryOut, Text, artifact_out, summary_out
 from webapp.dashboards.series import EMPTY, SERIES_BUDGET, overviews, read_points, series_refs
 from webapp.experiments.downloads import stored_file_response
+from webapp.experiments.nonfinite import NonFinite, json_value
 from webapp.experiments.results import MAX_METRIC_BATCH, MetricPoint, artifact_store, metrics_log
 from webapp.experiments.selectors import artifact_for, log_tail, metric_summaries, run_artifacts, run_for
 from webapp.projects.permissions import Access
@@ -28,14 +29,14 @@ STEP = Field(ge=-(2**62), le=2**62)
 STEP_OR_NONE = Field(None, ge=-(2**62), le=2**62)
 
 
-class PointIn(Schema):
+class PointIn(BodyIn):
     key: Text = Field(min_length=1, max_length=200)
     step: int = STEP
     value: float
     wall_time: float | None = Field(None, description="Seconds since the epoch; now when omitted")
 
 
-class MetricsIn(Schema):
+class MetricsIn(BodyIn):
     points: list[PointIn] = Field(max_length=MAX_METRIC_BATCH, description=f"At most {MAX_METRIC_BATCH:,} points")
 
 
@@ -60,7 +61,7 @@ class HistoryOut(Schema):
     total: int = Field(description="Points stored in the requested range")
     downsampled: bool
     steps: list[int]
-    values: list[float | None]
+    values: list[float | NonFinite] = Field(description='Numbers, or "NaN", "Infinity", "-Infinity"')
     wall_times: list[float]
 
 
@@ -84,7 +85,11 @@ class LogsOut(Schema):
 
 @router.post("/{run_id}/metrics", response={200: MetricsLoggedOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
 def log_metrics(request: ApiRequest, run_id: Id, payload: MetricsIn) -> dict:
-    """Log a batch of points; all or nothing, idempotent per (key, step)."""
+    """Log a batch of points; all or nothing, idempotent per (key, step).
+
+    A value may be NaN or ±inf (JSON NaN/Infinity/-Infinity, 1e999, or the strings "NaN", "Infinity",
+    "-Infinity"); reads give them back as those strings.
+    """
     run = run_for(request.auth, run_id, Access.EDIT)
     now = time.time()
     points = [MetricPoint(p.key, p.step, p.value, now if p.wall_time is None else p.wall_time) for p in payload.points]
@@ -109,7 +114,7 @@ def metric_history(request: ApiRequest, run_id: Id, params: Query[HistoryIn]) ->
             series = series.take(params.max_points)
     return {
         "key": params.key, "total": series.raw_count, "downsampled": series.sampled,
-        "steps": series.steps.tolist(), "values": [finite(v) for v in series.values.tolist()],
+        "steps": series.steps.tolist(), "values": [json_value(v) for v in series.values.tolist()],
         "wall_times": series.walls.tolist(),
     }
 

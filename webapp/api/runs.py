@@ -16,6 +16,7 @@ from webapp.api.errors import ApiError, ErrorOut
 from webapp.api.query import QueryError, parse_query, parse_sort
 from webapp.api.schemas import (
     MAX_PAGE,
+    BodyIn,
     Id,
     ProjectRef,
     RunDetailOut,
@@ -47,9 +48,10 @@ Scalar = bool | int | float | str
 _SUBMIT_ERRORS = {403: ErrorOut, 404: ErrorOut, 413: ErrorOut, 422: ErrorOut}
 
 
-class SubmitIn(Schema):
+class SubmitIn(BodyIn):
     project: ProjectRef
-    spec: dict[str, Any] = Field(description="The experiment spec: recipe, params, resources, sweep, ...")
+    spec: dict[str, Any] = Field(description="The experiment spec: recipe, params, resources (gpus, max_minutes, "
+                                             "memory_gb: host memory in GB, default KILN_RUN_MEMORY_GB), sweep, ...")
     gpus: int | None = Field(None, ge=0, le=64, description="Overrides spec.resources.gpus")
     params: dict[str, Scalar] | None = Field(None, description="Merged over spec.params")
 

@@ -9,36 +9,50 @@ from typing import Annotated, Any
 import orjson
 from django.http import HttpResponse
 from ninja import Schema
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 from webapp.experiments.models import Artifact, MetricSummary, Run
+from webapp.experiments.nonfinite import NonFinite, json_value
 from webapp.experiments.selectors import RUN_ROW_JSON_FIELDS, RUN_ROW_TIME_FIELDS
+from webapp.ids import MAX_ID, parse_id
 from webapp.projects.models import Project
+from webapp.text_input import nul_free
 
-MAX_ID = 2**63 - 1  # the database's bigint; larger ids would overflow the query, not just miss
 MAX_PAGE = 200
-
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
 
 
 def _id_as_text(value: object) -> object:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+Text = Annotated[str, AfterValidator(nul_free)]
 ProjectRef = Annotated[
-    str, BeforeValidator(_id_as_text), AfterValidator(_no_nul),
+    str, BeforeValidator(_id_as_text), AfterValidator(nul_free),
     Field(min_length=1, max_length=200, description="A project's id or its owner/slug path"),
 ]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def _id_from_text(value: object) -> object:
+    """Ids in paths and queries go through the one id parser: ASCII digits, within the bigint."""
+    if isinstance(value, str):
+        parsed = parse_id(value)
+        if parsed is None:
+            raise ValueError(f"must be an id: a whole number from 1 to {MAX_ID} in ASCII digits")
+        return parsed
+    return value
+
+
+Id = Annotated[int, BeforeValidator(_id_from_text), Field(ge=1, le=MAX_ID)]
+
+
+class BodyIn(Schema):
+    """Base of every JSON request body: an unknown field is refused (422 naming it), as specs do."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def finite(value: float | None) -> float | None:
-    """JSON has no NaN or Infinity; they travel as null."""
+    """A summary's min/max: finite, or null (see `webapp.experiments.nonfinite`, the rule for NaN and ±inf)."""
     return value if value is not None and math.isfinite(value) else None
 
 
@@ -89,7 +103,7 @@ def project_out(project: Project) -> dict[str, Any]:
 # Runs -----------------------------------------------------------------------------------------------
 
 class SummaryOut(Schema):
-    last: float | None
+    last: float | NonFinite = Field(description='The last value: a number, or "NaN", "Infinity", "-Infinity"')
     last_step: int
     min: float | None
     max: float | None
@@ -129,6 +143,7 @@ class RunDetailOut(RunOut):
     entrypoint: str
     code_sha256: str
     max_minutes: int
+    memory_gb: float = Field(description="Host memory the run may use, in GB (resources.memory_gb, else the server's default)")
     max_attempts: int
     worker: str | None
     gpu_indices: list[int]
@@ -150,7 +165,7 @@ class SubmittedOut(Schema):
 
 def summary_out(summary: MetricSummary) -> dict[str, Any]:
     return {
-        "last": finite(summary.last), "last_step": summary.last_step, "min": finite(summary.min),
+        "last": json_value(summary.last), "last_step": summary.last_step, "min": finite(summary.min),
         "max": finite(summary.max), "count": summary.count,
     }
 
@@ -207,7 +222,8 @@ def fast_json(data: Any) -> HttpResponse:
 def run_detail_out(run: Run) -> dict[str, Any]:
     return {
         **run_out(run), "spec": run.spec, "notes": run.notes, "entrypoint": run.entrypoint,
-        "code_sha256": run.code_sha256, "max_minutes": run.max_minutes, "max_attempts": run.max_attempts,
+        "code_sha256": run.code_sha256, "max_minutes": run.max_minutes, "memory_gb": run.memory_limit_gb,
+        "max_attempts": run.max_attempts,
         "worker": run.worker.name if run.worker_id else None,  # type: ignore[union-attr]
         "gpu_indices": list(run.gpu_indices or []),
     }

@@ -1,27 +1,36 @@
-"""/api/teams: your teams, create one, and manage members (team admins)."""
+"""/api/teams: your teams, create one, manage members and invitations (team admins), leave one."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from django.contrib.auth.models import User
 from django.http import Http404
 from ninja import Router, Schema, Status
 from pydantic import Field
 
-from webapp.accounts.models import Membership, Role
-from webapp.accounts.selectors import memberships_of, team_for_member, team_members
-from webapp.accounts.teams import team_create, team_invite, team_remove, team_set_role
+from webapp.accounts.models import Membership, Role, TeamInvitation
+from webapp.accounts.selectors import memberships_of, team_for_member, team_invitations, team_members
+from webapp.accounts.teams import (
+    invitation_revoke,
+    team_create,
+    team_invite,
+    team_leave,
+    team_remove,
+    team_require_admin,
+    team_set_role,
+)
 from webapp.api.auth import ApiRequest
 from webapp.api.errors import ErrorOut
-from webapp.api.schemas import Id, Text
+from webapp.api.schemas import BodyIn, Id, Text
 
 router = Router(tags=["teams"])
 Slug = Text
 
 
-class TeamIn(Schema):
+class TeamIn(BodyIn):
     name: Text = Field(min_length=1, max_length=120)
 
 
@@ -38,13 +47,23 @@ class MemberOut(Schema):
     role: str
 
 
-class InviteIn(Schema):
+class InviteIn(BodyIn):
     username: Text = Field(min_length=1, max_length=150)
     role: Role = Role.VIEWER
 
 
-class RoleIn(Schema):
+class RoleIn(BodyIn):
     role: Role
+
+
+class InvitationOut(Schema):
+    team: str
+    team_name: str
+    user_id: int
+    username: str
+    role: str
+    invited_by: str | None
+    created_at: datetime
 
 
 @router.get("", response=list[TeamOut])
@@ -69,12 +88,37 @@ def list_members(request: ApiRequest, slug: Slug) -> list:
     return [_member_out(m) for m in team_members(team)]
 
 
-@router.post("/{slug}/members", response={201: MemberOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
-def invite_member(request: ApiRequest, slug: Slug, payload: InviteIn) -> Status:
-    """Add an existing user to the team (team admins)."""
+@router.get("/{slug}/invitations", response={200: list[InvitationOut], 403: ErrorOut, 404: ErrorOut})
+def list_invitations(request: ApiRequest, slug: Slug) -> list:
+    """The team's pending invitations (team admins)."""
     team, _ = team_for_member(request.auth, slug)
-    membership = team_invite(user=request.auth, team=team, username=payload.username, role=payload.role)
-    return Status(201, _member_out(membership))
+    team_require_admin(request.auth, team)
+    return [invitation_out(invitation) for invitation in team_invitations(team)]
+
+
+@router.post("/{slug}/invitations", response={201: InvitationOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
+def invite_member(request: ApiRequest, slug: Slug, payload: InviteIn) -> Status:
+    """Invite an existing user (team admins); they become a member when they accept (`/api/invitations`)."""
+    team, _ = team_for_member(request.auth, slug)
+    invitation = team_invite(user=request.auth, team=team, username=payload.username, role=payload.role)
+    return Status(201, invitation_out(invitation))
+
+
+@router.delete("/{slug}/invitations/{user_id}", response={204: None, 403: ErrorOut, 404: ErrorOut})
+def revoke_invitation(request: ApiRequest, slug: Slug, user_id: Id) -> Status:
+    """Withdraw a pending invitation (team admins)."""
+    team, _ = team_for_member(request.auth, slug)
+    invitation_revoke(user=request.auth, team=team, invitee_id=user_id)
+    return Status(204, None)
+
+
+@router.post("/{slug}/leave", response={204: None, 404: ErrorOut, 422: ErrorOut})
+def leave_team(request: ApiRequest, slug: Slug) -> Status:
+    """Leave the team; its last admin cannot (make someone else admin first)."""
+    team, _ = team_for_member(request.auth, slug)
+    with _member_or_404():
+        team_leave(user=request.auth, team=team)
+    return Status(204, None)
 
 
 @router.patch("/{slug}/members/{user_id}", response={200: MemberOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
@@ -93,6 +137,15 @@ def remove_member(request: ApiRequest, slug: Slug, user_id: Id) -> Status:
     with _member_or_404():
         team_remove(user=request.auth, team=team, member_id=user_id)
     return Status(204, None)
+
+
+def invitation_out(invitation: TeamInvitation) -> dict:
+    inviter = invitation.invited_by
+    return {
+        "team": invitation.team.slug, "team_name": invitation.team.name, "user_id": invitation.invitee_id,
+        "username": invitation.invitee.get_username(), "role": invitation.role,
+        "invited_by": inviter.get_username() if inviter else None, "created_at": invitation.created_at,
+    }
 
 
 def _member_out(membership: Membership) -> dict:

@@ -14,13 +14,13 @@ from webapp.accounts.tokens import token_create, token_revoke
 from webapp.api import ratelimit
 from webapp.api.auth import ApiRequest
 from webapp.api.errors import ApiError, ErrorOut
-from webapp.api.schemas import Id, Text
+from webapp.api.schemas import BodyIn, Id, Text
 from webapp.ratelimit import client_address
 
 router = Router(tags=["auth"])
 
 
-class LoginIn(Schema):
+class LoginIn(BodyIn):
     username: Text = Field(max_length=150)
     password: Text = Field(max_length=4096)
     name: Text = Field("api", max_length=100, description="A label to tell your tokens apart")

@@ -10,6 +10,10 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from webapp.config import Config
 
 SETTINGS_MODULE = "webapp.settings"
 
@@ -39,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     web.add_argument("--bind", help="address:port (default: KILN_BIND or 127.0.0.1:8000)")
     web.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default: 2)")
     command("scheduler", _scheduler, "Run the scheduling loop.")
-    command("worker", _worker, "Run a worker that executes jobs on this machine's GPUs or CPUs.")
+    worker = command("worker", _worker, "Run a worker that executes jobs on this machine's GPUs or CPUs.")
+    worker.add_argument("--check-isolation", action="store_true",
+                        help="run the sandbox's isolation canary, print what it found and exit (1: not isolated)")
 
     login = command("login", _login, "Sign in to a Kiln server and store an API token for the other commands.")
     login.add_argument("--url", help="the server (default: KILN_URL, the stored one, or http://127.0.0.1:8000)")
@@ -60,6 +66,19 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--team", help="slug of the owning team (you must be its editor or admin)")
     create.add_argument("--visibility", choices=["private", "team", "public"], default="private")
     create.add_argument("--description", default="")
+    teams = command("teams", _teams, "List your teams; `kiln teams leave TEAM` leaves one.")
+    leave = teams.add_subparsers(title="actions", metavar="ACTION").add_parser(
+        "leave", help="leave a team", description="Leave a team (its last admin cannot)."
+    )
+    leave.set_defaults(handler=_team_leave)
+    leave.add_argument("team", metavar="TEAM", help="the team's slug")
+    invitations = command("invitations", _invitations, "List your team invitations; accept or decline one.")
+    answers = invitations.add_subparsers(title="actions", metavar="ACTION")
+    for action, handler in (("accept", _invitation_accept), ("decline", _invitation_decline)):
+        answer = answers.add_parser(action, help=f"{action} a team's invitation", description=f"{action.capitalize()} a team's invitation.")
+        answer.set_defaults(handler=handler)
+        answer.add_argument("team", metavar="TEAM", help="the team's slug")
+    command("workers", _workers, "List the workers: state, and whether each one's sandbox isolates code runs.")
     runs = command("runs", _runs, "List runs as a table.")
     runs.add_argument("--project", help="project id or owner/slug (default: every project you can see)")
     runs.add_argument("--query", default="", help="e.g. 'state IN (running, queued) AND params.lr < 0.01'")
@@ -94,12 +113,16 @@ def _django() -> None:
 def _bootstrap() -> None:
     """Folders, migrations, the first admin; a database that does not answer stops start-up with one line."""
     from django.conf import settings
+    from django.core.exceptions import ValidationError
     from django.db import OperationalError
 
     from webapp.bootstrap import bootstrap
 
     try:
         bootstrap()
+    except ValidationError as exc:  # the first admin's name is taken (KILN_ADMIN_USER)
+        print(f"kiln: cannot create the first admin: {' '.join(exc.messages)}", file=sys.stderr)
+        raise SystemExit(2) from None
     except OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         where = _without_password(settings.CONFIG.database_url)
@@ -119,6 +142,15 @@ def _without_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _isolation_hint(config: Config) -> None:
+    """One line when code runs cannot be isolated here (the worker's canary gives the details)."""
+    from worker.sandbox import bubblewrap_hint, bwrap_path
+
+    if bwrap_path(config.bwrap) is None:
+        allowed = " (KILN_ALLOW_UNISOLATED_CODE is set: they run NOT isolated)" if config.allow_unisolated_code else ""
+        print(f"kiln: {bubblewrap_hint()}{allowed}", flush=True)
+
+
 def _setup(args: argparse.Namespace) -> int:
     _django()
     _bootstrap()
@@ -129,18 +161,32 @@ def _run(args: argparse.Namespace) -> int:
     _django()
     from django.conf import settings
 
-    from webapp.supervisor import Child, supervise
+    from webapp.supervisor import Child, Crash, state_path, supervise
 
     _bootstrap()
-    bind = args.bind or settings.CONFIG.bind
+    config = settings.CONFIG
+    bind = args.bind or config.bind
     me = [sys.executable, "-m", "webapp.client.cli"]
+
+    def record(crash: Crash) -> None:
+        if crash.name == "worker":  # the restarted worker takes its row over; the count is the supervisor's
+            from django.db import close_old_connections
+
+            from webapp.cluster.services import worker_record_restart
+
+            close_old_connections()
+            worker_record_restart(name=config.worker_name, error=crash.error)
+
     print(f"Kiln is starting on http://{bind}/  (Ctrl-C stops everything)", flush=True)
+    _isolation_hint(config)
     return supervise(
         [
             Child("web", [*me, "web", "--bind", bind]),
             Child("scheduler", [*me, "scheduler"]),
             Child("worker", [*me, "worker"]),
-        ]
+        ],
+        state_file=state_path(config.data_dir),
+        on_crash=record,
     )
 
 
@@ -186,8 +232,24 @@ def _worker(args: argparse.Namespace) -> int:
     from worker.main import run_worker
 
     prepare_data_dirs()
+    if args.check_isolation:
+        return _check_isolation()
     run_worker()
     return 0
+
+
+def _check_isolation() -> int:
+    """`kiln worker --check-isolation`: each canary check, then the summary; exit 1 when isolation does not hold."""
+    from django.conf import settings
+
+    from webapp.cluster.services import isolation_holds
+    from worker.canary import run_canary
+
+    verdict = run_canary(settings.CONFIG)
+    for check in verdict["checks"]:
+        print(f"{'held' if check['held'] else 'FAILED':6}  {check['name']}: {check['detail']}")
+    print(verdict["summary"])
+    return 0 if isolation_holds(verdict) else 1
 
 
 # Client commands: HTTP only, through webapp.client.client; never Django. ---------------------------------
@@ -273,6 +335,55 @@ def _project_create(args: argparse.Namespace) -> int:
 
 
 @_client_command
+def _teams(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    rows = [["TEAM", "NAME", "ROLE", "MEMBERS"]]
+    rows += [[t["slug"], t["name"], t["role"] or "-", str(t["member_count"])] for t in Client().teams()]
+    _print_table(rows, empty="(no teams: `kiln invitations` lists the ones that invited you)")
+    return 0
+
+
+@_client_command
+def _team_leave(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    Client().leave_team(args.team)
+    print(f"You left {args.team}")
+    return 0
+
+
+@_client_command
+def _invitations(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    rows = [["TEAM", "NAME", "ROLE", "INVITED BY", "SENT"]]
+    rows += [[i["team"], i["team_name"], i["role"], i["invited_by"] or "-", i["created_at"][:10]] for i in Client().invitations()]
+    _print_table(rows, empty="(no invitations)")
+    if len(rows) > 1:
+        print("Answer with `kiln invitations accept TEAM` or `kiln invitations decline TEAM`.")
+    return 0
+
+
+@_client_command
+def _invitation_accept(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    team = Client().accept_invitation(args.team)
+    print(f"You joined {team['slug']} as {team['role']}")
+    return 0
+
+
+@_client_command
+def _invitation_decline(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    Client().decline_invitation(args.team)
+    print(f"Declined the invitation to {args.team}")
+    return 0
+
+
+@_client_command
 def _runs(args: argparse.Namespace) -> int:
     from webapp.client.client import Client
 
@@ -283,6 +394,21 @@ def _runs(args: argparse.Namespace) -> int:
         rows.append([str(run["id"]), f"{run['project']}#{run['number']}", run["name"], run["state"], run["owner"],
                      run["created_at"][:16].replace("T", " "), metrics])
     _print_table(rows, empty="(no runs)")
+    return 0
+
+
+@_client_command
+def _workers(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    rows = [["WORKER", "STATE", "ISOLATED", "RESTARTS", "ISOLATION"]]
+    workers = Client().workers()
+    rows += [[w["name"], w["state"], "yes" if w["isolated"] else "NO", str(w["restarts"]), w["isolation_summary"]]
+             for w in workers]
+    _print_table(rows, empty="(no workers registered)")
+    for w in workers:
+        if w["last_error"]:
+            print(f"{w['name']}: last error: {w['last_error'].splitlines()[0] if w['last_error'].strip() else ''}")
     return 0
 
 
@@ -351,8 +477,9 @@ def _param(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
-def _short(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+def _short(value: float | str | None) -> str:
+    """A summary value: "NaN", "Infinity" and "-Infinity" come as strings (the API's rule for them)."""
+    return "-" if value is None else value if isinstance(value, str) else f"{value:.4g}"
 
 
 if __name__ == "__main__":

@@ -102,6 +102,37 @@ class Client:
         body = {"name": name, "team": team, "visibility": visibility, "description": description}
         return self._call("POST", "/api/projects", json_body=body)
 
+    # Teams and invitations ----------------------------------------------------------------------
+
+    def teams(self) -> list[dict]:
+        """The teams you belong to, with your role."""
+        return self._call("GET", "/api/teams")
+
+    def invite(self, team: str, username: str, *, role: str = "viewer") -> dict:
+        """Invite `username` to `team` (team admins); they join when they accept."""
+        return self._call("POST", f"/api/teams/{_slug(team)}/invitations", json_body={"username": username, "role": role})
+
+    def invitations(self) -> list[dict]:
+        """Your pending team invitations."""
+        return self._call("GET", "/api/invitations")
+
+    def accept_invitation(self, team: str) -> dict:
+        """Join `team` with the invited role; returns the team as `teams()` lists it."""
+        return self._call("POST", f"/api/invitations/{_slug(team)}/accept")
+
+    def decline_invitation(self, team: str) -> None:
+        self._call("POST", f"/api/invitations/{_slug(team)}/decline")
+
+    def leave_team(self, team: str) -> None:
+        """Leave `team`; refused to its last admin."""
+        self._call("POST", f"/api/teams/{_slug(team)}/leave")
+
+    # Workers ------------------------------------------------------------------------------------
+
+    def workers(self) -> list[dict]:
+        """Every worker: state, whether its sandbox isolates code runs (and what its canary found), restarts."""
+        return self._call("GET", "/api/workers")
+
     # Runs ---------------------------------------------------------------------------------------
 
     def submit(
@@ -290,3 +321,7 @@ def _run_id(run: RunRef) -> int:
 
 def _project_path(project: str | int) -> str:
     return quote(str(project).strip("/"), safe="/")
+
+
+def _slug(team: str) -> str:
+    return quote(team.strip().strip("/"), safe="")

@@ -12,6 +12,16 @@ class Worker(models.Model):
     started_at = models.DateTimeField()
     heartbeat_at = models.DateTimeField(db_index=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # Identity: one row per name, held by one live process at a time (its instance id and pid).
+    instance_id = models.CharField(max_length=64, blank=True, help_text="Random per process; changes at each start.")
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    draining = models.BooleanField(default=False, help_text="Stopping: the scheduler places nothing here.")
+    memory_mb = models.PositiveBigIntegerField(default=0, help_text="Host memory runs may use here (0: unknown).")
+    # What the start-up canary found the sandbox can do ({"checks": [...], "summary": ...}).
+    isolation = models.JSONField(default=dict, blank=True)
+    isolated = models.BooleanField(default=False, help_text="Every isolation check held: code runs may go here.")
+    restarts = models.PositiveIntegerField(default=0, help_text="Times its supervisor restarted it after a crash.")
+    last_error = models.TextField(blank=True, help_text="How its previous process ended, when it crashed.")
 
     class Meta:
         ordering = ["name"]

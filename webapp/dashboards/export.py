@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterator
 
 from webapp.experiments.models import Metric, Run
+from webapp.experiments.nonfinite import text_value
 
 HEADER = ["run_id", "run_number", "run_name", "key", "step", "value", "wall_time"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -34,7 +35,7 @@ def csv_lines(runs: list[Run], keys: list[str] | tuple[str, ...]) -> Iterator[st
             )
             cell = _cell(key)
             for count, (step, value, wall_time) in enumerate(points, start=1):
-                writer.writerow([run.id, run.number, name, cell, step, repr(value), repr(wall_time)])
+                writer.writerow([run.id, run.number, name, cell, step, text_value(value), repr(wall_time)])
                 if count % 5000 == 0:
                     yield flush()
             yield flush()

@@ -20,6 +20,7 @@ from webapp.dashboards import series as store
 from webapp.dashboards.state import CompareState, StateError
 from webapp.experiments.downsample import round_significant
 from webapp.experiments.models import Run
+from webapp.ids import parse_id, parse_int
 
 VALUE_DIGITS = 6
 COLD_READ_SECONDS = 2.0  # reading uncached series stops after this; the page asks again for the rest
@@ -140,10 +141,10 @@ def _floats(values: np.ndarray) -> list[float | None]:
 def _int(raw: str | None, name: str) -> int | None:
     if raw in (None, ""):
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise StateError(f"{name} must be a whole number") from None
+    value = parse_int(raw)
+    if value is None:
+        raise StateError(f"{name} must be a whole number")
+    return value
 
 
 def _after(raw: str | None) -> dict[int, int] | None:
@@ -152,8 +153,8 @@ def _after(raw: str | None) -> dict[int, int] | None:
     after: dict[int, int] = {}
     for item in filter(None, raw.split(",")):
         run, _, step = item.partition(":")
-        try:
-            after[int(run)] = int(step)
-        except ValueError:
-            raise StateError("after must be run:step pairs separated by commas, e.g. after=3:1200,4:1180") from None
+        run_id, last = parse_id(run), parse_int(step)
+        if run_id is None or last is None:
+            raise StateError("after must be run:step pairs separated by commas, e.g. after=3:1200,4:1180")
+        after[run_id] = last
     return after

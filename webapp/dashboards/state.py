@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 
 from django.http import QueryDict
 
+from webapp.ids import parse_id
+
 MAX_RUNS = 200
 MAX_KEYS = 50
 _TIME_AXES = ("step", "wall", "rel")
@@ -107,26 +109,21 @@ def _runs(raw: Any) -> tuple[int, ...]:
     if raw in (None, ""):
         return ()
     items = raw if isinstance(raw, list) else str(raw).split(",")
-    try:
-        ids = tuple(dict.fromkeys(int(item) for item in items if str(item).strip()))
-    except (TypeError, ValueError):
-        raise StateError("runs must be run ids separated by commas, e.g. runs=3,4,9") from None
+    parsed = [parse_id(item) for item in items if str(item).strip()]
+    if None in parsed:
+        raise StateError("runs must be run ids separated by commas, e.g. runs=3,4,9")
+    ids = tuple(dict.fromkeys(i for i in parsed if i is not None))
     if len(ids) > MAX_RUNS:
         raise StateError(f"compare at most {MAX_RUNS} runs at once, got {len(ids)}")
-    if any(i <= 0 for i in ids):
-        raise StateError("runs must be positive run ids")
     return ids
 
 
 def _optional_id(raw: Any, name: str) -> int | None:
     if raw in (None, ""):
         return None
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise StateError(f"{name} must be an id") from None
-    if value <= 0:
-        raise StateError(f"{name} must be a positive id")
+    value = parse_id(raw)
+    if value is None:
+        raise StateError(f"{name} must be an id")
     return value
 
 

@@ -5,14 +5,14 @@ from webapp.dashboards import views
 app_name = "dashboards"
 
 urlpatterns = [
-    path("p/<int:project_id>/compare/", views.compare_page, name="compare"),
-    path("p/<int:project_id>/compare/data/", views.compare_data, name="compare_data"),
-    path("p/<int:project_id>/compare/export.csv", views.compare_csv, name="compare_csv"),
-    path("p/<int:project_id>/sweeps/<int:sweep_id>/", views.sweep_page, name="sweep"),
-    path("p/<int:project_id>/dashboards/", views.dashboard_list, name="list"),
-    path("p/<int:project_id>/dashboards/<int:dashboard_id>/", views.dashboard_page, name="dashboard"),
-    path("p/<int:project_id>/dashboards/<int:dashboard_id>/delete/", views.dashboard_delete, name="delete"),
-    path("share/<str:token>/dashboards/<int:dashboard_id>/", views.shared_dashboard, name="shared"),
-    path("share/<str:token>/dashboards/<int:dashboard_id>/data/", views.shared_data, name="shared_data"),
-    path("share/<str:token>/dashboards/<int:dashboard_id>/export.csv", views.shared_csv, name="shared_csv"),
+    path("p/<id:project_id>/compare/", views.compare_page, name="compare"),
+    path("p/<id:project_id>/compare/data/", views.compare_data, name="compare_data"),
+    path("p/<id:project_id>/compare/export.csv", views.compare_csv, name="compare_csv"),
+    path("p/<id:project_id>/sweeps/<id:sweep_id>/", views.sweep_page, name="sweep"),
+    path("p/<id:project_id>/dashboards/", views.dashboard_list, name="list"),
+    path("p/<id:project_id>/dashboards/<id:dashboard_id>/", views.dashboard_page, name="dashboard"),
+    path("p/<id:project_id>/dashboards/<id:dashboard_id>/delete/", views.dashboard_delete, name="delete"),
+    path("share/<str:token>/dashboards/<id:dashboard_id>/", views.shared_dashboard, name="shared"),
+    path("share/<str:token>/dashboards/<id:dashboard_id>/data/", views.shared_data, name="shared_data"),
+    path("share/<str:token>/dashboards/<id:dashboard_id>/export.csv", views.shared_csv, name="shared_csv"),
 ]

@@ -17,6 +17,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from webapp.csp import csp_allows_eval
 from webapp.dashboards import compare, export, payload, selectors, services
 from webapp.dashboards.models import Dashboard
 from webapp.dashboards.state import CompareState, StateError, state_from_query
@@ -27,6 +28,7 @@ from webapp.projects.permissions import Access, project_access
 # --- compare -------------------------------------------------------------------------------------
 
 @require_GET
+@csp_allows_eval
 def compare_page(request: HttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_for(request.user, project_id)
     try:
@@ -54,6 +56,7 @@ def compare_csv(request: HttpRequest, project_id: int) -> HttpResponseBase:
 
 
 @require_GET
+@csp_allows_eval
 def sweep_page(request: HttpRequest, project_id: int, sweep_id: int) -> HttpResponse:
     project = selectors.project_for(request.user, project_id)
     sweep = selectors.sweep_for(project, sweep_id)
@@ -105,6 +108,7 @@ def dashboard_list(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @require_GET
+@csp_allows_eval
 def dashboard_page(request: HttpRequest, project_id: int, dashboard_id: int) -> HttpResponse:
     project = selectors.project_for(request.user, project_id)
     dashboard = selectors.dashboard_for(project, dashboard_id)
@@ -132,6 +136,7 @@ def dashboard_delete(request: HttpRequest, project_id: int, dashboard_id: int) -
 # --- public read-only links -----------------------------------------------------------------------
 
 @require_GET
+@csp_allows_eval
 def shared_dashboard(request: HttpRequest, token: str, dashboard_id: int) -> HttpResponse:
     project = selectors.shared_project(request.user, token)
     dashboard = selectors.dashboard_for(project, dashboard_id)

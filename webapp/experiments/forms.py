@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
@@ -26,7 +27,7 @@ RECIPE = "recipe"
 CODE = "code"
 TOP_LEVEL_FIELDS = (
     "mode", "name", "code", "code_filename", "entrypoint", "params", "resources.gpus",
-    "resources.max_minutes", "priority", "tags", "notes", "sweep",
+    "resources.max_minutes", "resources.memory_gb", "priority", "tags", "notes", "sweep",
 )
 _LABELS = {"lr": "Learning rate", "gamma": "Gamma (decay factor)", "step_size": "Step size (epochs)"}
 _GROUP_TITLES = {"": "Model and data", "optimizer": "Optimizer", "scheduler": "Learning-rate schedule"}
@@ -112,7 +113,7 @@ class SubmitForm:
         value = self.values
         if value["name"].strip():
             spec["name"] = value["name"].strip()
-        for path in ("resources.gpus", "resources.max_minutes", "priority"):
+        for path in ("resources.gpus", "resources.max_minutes", "resources.memory_gb", "priority"):
             if value[path].strip():
                 _set(spec, path, value[path].strip())
         tags = [tag for tag in value["tags"].replace(",", " ").split() if tag]
@@ -183,6 +184,11 @@ class SubmitForm:
         return [(_GROUP_TITLES.get(name, name.capitalize()), fields) for name, fields in groups.items()]
 
     @property
+    def memory_default(self) -> str:
+        """The placeholder of the memory input: what an empty one means."""
+        return f"{settings.CONFIG.run_memory_gb:g} (default)"
+
+    @property
     def inputs(self) -> dict[str, BoundField]:
         """The non-recipe inputs for templates, dots as underscores: `form.inputs.resources_gpus`."""
         return {path.replace(".", "_"): self.field(path) for path in TOP_LEVEL_FIELDS}
@@ -205,6 +211,7 @@ def initial_values(run: Run | None) -> dict[str, str]:
     resources = spec.get("resources") or {}
     values["resources.gpus"] = str(resources.get("gpus", run.gpus))
     values["resources.max_minutes"] = str(resources.get("max_minutes", run.max_minutes))
+    values["resources.memory_gb"] = str(resources.get("memory_gb", ""))  # empty: the default of the day
     values["priority"] = str(spec.get("priority", run.priority))
     values["tags"] = ", ".join(spec.get("tags") or [])
     values["notes"] = str(spec.get("notes") or "")

@@ -18,6 +18,11 @@ ACTIVE_STATES = (RunState.QUEUED, RunState.SCHEDULED, RunState.RUNNING, RunState
 FINAL_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
 
 
+def run_memory_gb(memory_gb: float | None) -> float:
+    """A run's host memory in GB: its own, or KILN_RUN_MEMORY_GB when unset (None; 0 in rows from before the field)."""
+    return memory_gb or settings.CONFIG.run_memory_gb
+
+
 class Sweep(models.Model):
     """A search over params: one submitted spec that became one run per point."""
 
@@ -48,6 +53,7 @@ class Run(models.Model):
     entrypoint = models.CharField(max_length=255, blank=True)
     gpus = models.PositiveSmallIntegerField(default=0)
     max_minutes = models.PositiveIntegerField(default=60)
+    memory_gb = models.FloatField(default=0, help_text="Host memory the run may use (resources.memory_gb; 0: KILN_RUN_MEMORY_GB).")
     priority = models.SmallIntegerField(default=0)
 
     state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.QUEUED, db_index=True)
@@ -81,6 +87,10 @@ class Run(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def memory_limit_gb(self) -> float:
+        return run_memory_gb(self.memory_gb)
 
 
 class RunTag(models.Model):
@@ -131,6 +141,48 @@ class Metric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}[{self.step}]={self.value}"
+
+
+class SupersededMetric(models.Model):
+    """A point an earlier attempt logged past the step a later attempt resumed from: kept for audit, never charted.
+
+    Moved here from `Metric` by `metrics_supersede_after` (or stored here directly when a lost
+    attempt's results arrive late); no database-level FK, the run's delete trigger covers it too.
+    """
+
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="superseded_metrics", db_index=False, db_constraint=False
+    )
+    key = models.CharField(max_length=200)
+    step = models.BigIntegerField()
+    value = models.FloatField(null=True, help_text="NULL stands for NaN, as in Metric.")
+    wall_time = models.FloatField()
+    superseded_by = models.PositiveSmallIntegerField(help_text="The attempt whose resume superseded the point.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key", "step", "superseded_by"], name="unique_superseded_point")]
+
+    def __str__(self) -> str:
+        return f"{self.key}[{self.step}]={self.value} (superseded by attempt {self.superseded_by})"
+
+
+class MetricResume(models.Model):
+    """Where an attempt's series starts: points earlier attempts logged past `after_step` were superseded.
+
+    One row per attempt (so superseding happens once); `after_step` NULL means from before step 0 (no checkpoint).
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_resumes", db_index=False)
+    attempt = models.PositiveSmallIntegerField()
+    after_step = models.BigIntegerField(null=True, help_text="The checkpoint step resumed from; NULL: none.")
+    superseded = models.BigIntegerField(default=0, help_text="Points moved to SupersededMetric at the start.")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "attempt"], name="unique_metric_resume")]
+
+    def __str__(self) -> str:
+        return f"{self.run} attempt {self.attempt} after step {self.after_step}"
 
 
 class MetricSummary(models.Model):

@@ -51,13 +51,22 @@ class KeyPoints:
         return KeyPoints(self.steps[keep], self.values[keep], self.walls[keep])
 
 
-def metrics_log(*, run_id: int, points: list[MetricPoint]) -> int:
-    """Store points not stored before (unique on run, key, step), updating summaries and rollups; returns how many were new."""
+def metrics_log(*, run_id: int, points: list[MetricPoint], attempt: int | None = None) -> int:
+    """Store points not stored before (unique on run, key, step), updating summaries and rollups; returns how many were new.
+
+    `attempt`: the attempt that logged them (the worker's path). Points of an attempt that a later
+    one superseded by resuming from an earlier step are kept for audit only (`superseding`).
+    """
     if len(points) > MAX_METRIC_BATCH:
         raise ResultError(f"a batch holds at most {MAX_METRIC_BATCH:,} points, got {len(points):,}")
     groups = _columns(points)
     with transaction.atomic():
-        Run.objects.select_for_update().filter(id=run_id).values_list("id", flat=True).get()  # one writer per run
+        current = Run.objects.select_for_update().filter(id=run_id).values_list("attempt", flat=True).get()  # one writer per run
+        if attempt is not None and attempt < current:
+            # imported here: that module imports this one
+            from webapp.experiments.superseding import superseded_set_aside
+
+            groups = superseded_set_aside(run_id, attempt, groups)
         summaries = {s.key: s for s in MetricSummary.objects.filter(run_id=run_id, key__in=groups)}
         if connection.vendor != "postgresql":
             fresh = _insert_new(run_id, groups)
@@ -237,13 +246,14 @@ def _state_of(group: KeyPoints) -> _KeyState:
 
 
 def _finite_min(group: KeyPoints) -> float | None:
-    low = np.fmin.reduce(group.values)  # NaN only when every value is NaN
-    return None if np.isnan(low) else float(low)
+    """The least finite value (NaN and ±inf are not summarised: `nonfinite`), None when there is none."""
+    finite = group.values[np.isfinite(group.values)]
+    return float(finite.min()) if len(finite) else None
 
 
 def _finite_max(group: KeyPoints) -> float | None:
-    high = np.fmax.reduce(group.values)
-    return None if np.isnan(high) else float(high)
+    finite = group.values[np.isfinite(group.values)]
+    return float(finite.max()) if len(finite) else None
 
 
 def _rollup_tails(run_id: int, growing: dict[str, tuple[MetricSummary, int]]) -> dict[str, tuple[int, np.ndarray]]:
@@ -301,13 +311,20 @@ def _states_store(run_id: int, states: dict[str, _KeyState]) -> None:
 
 
 def metric_rollups_rebuild(*, run_id: int, keys: Iterable[str] | None = None) -> int:
-    """Rebuild the summaries and rollups of a run's keys (every key when None) from the stored points; returns how many."""
+    """Rebuild the summaries and rollups of a run's keys (every key when None) from the stored points; returns how many.
+
+    A key given that has no stored point left loses its summary and rollup.
+    """
     with transaction.atomic():
         Run.objects.select_for_update().filter(id=run_id).values_list("id", flat=True).get()
         chosen = Metric.objects.filter(run_id=run_id)
         if keys is not None:
-            chosen = chosen.filter(key__in=list(keys))
+            keys = list(keys)
+            chosen = chosen.filter(key__in=keys)
         names = list(chosen.values_list("key", flat=True).distinct())
+        if keys is not None and (empty := set(keys) - set(names)):
+            MetricSummary.objects.filter(run_id=run_id, key__in=empty).delete()
+            MetricRollup.objects.filter(run_id=run_id, key__in=empty).delete()
         _states_store(run_id, {key: _state_of(_stored_points(run_id, key)) for key in names})
     return len(names)
 
@@ -347,8 +364,9 @@ def logs_append(*, run_id: int, lines: Iterable[tuple[int, str, str]]) -> int:
 
 def artifact_store(*, run_id: int, name: str, kind: str, file: File, step: int | None = None) -> Artifact:
     """Copy a file into artifact storage under the run, with its size and SHA-256; same name replaces."""
-    if not name or len(name) > 255 or name.startswith(("/", ".")) or ".." in name.split("/"):
-        raise ResultError(f"artifact name {name!r} is not a safe relative path")
+    if not _safe_artifact_name(name):
+        raise ResultError(f"artifact name {name[:300]!r} must be a relative path with / between its parts "
+                          "(no \\, no empty, . or .. parts, no control characters, at most 255 characters)")
     digest = hashlib.sha256()
     size = 0
     for chunk in file.chunks():
@@ -369,6 +387,13 @@ def artifact_store(*, run_id: int, name: str, kind: str, file: File, step: int |
     except BaseException:
         _storage_delete(path)  # no row points at it: a failed store leaves no orphan file
         raise
+
+
+def _safe_artifact_name(name: str) -> bool:
+    """A name every storage reads the same way: POSIX parts, none empty or a way up, not hidden at the top."""
+    if not 0 < len(name) <= 255 or name.startswith(".") or "\\" in name or any(ord(c) < 32 for c in name):
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/"))
 
 
 def _storage_delete(path: str) -> None:

@@ -19,6 +19,7 @@ from django.db.models.fields.json import KeyTransform
 from django.http import QueryDict
 
 from webapp.experiments.models import MetricSummary, Run, RunState
+from webapp.ids import parse_int
 from webapp.projects.models import Project
 
 PAGE_SIZE = 25
@@ -70,10 +71,7 @@ class RunFilters:
         if _sort_expression(sort) is None:
             errors["sort"] = f"Cannot sort by {sort!r}."
             sort = "-number"
-        try:
-            page = min(max(int(query.get("page", "1")), 1), MAX_PAGE)
-        except ValueError:
-            page = 1
+        page = min(max(parse_int(query.get("page", "1")) or 1, 1), MAX_PAGE)
         filters = cls(
             state=state,
             tag=query.get("tag", "").strip()[:64],
@@ -165,7 +163,7 @@ def run_table_page(project: Project, filters: RunFilters) -> RunTablePage:
             RunRow(
                 run=run,
                 tags=sorted(tag.name for tag in run.tags.all()),
-                metrics=[_finite(last.get(key)) for key in keys],
+                metrics=[math.nan if key in last and last[key] is None else last.get(key) for key in keys],  # NULL: NaN
             )
         )
     return RunTablePage(rows=rows, metric_keys=keys, page=filters.page, has_next=has_next)
@@ -238,5 +236,3 @@ def _param_value(text: str) -> Any:
     return value if isinstance(value, bool | int | float | str) else text
 
 
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None

@@ -77,7 +77,7 @@ def run_page(runs: QuerySet[Run], *, offset: int = 0, limit: int = 50) -> tuple[
     and position, joined to owner, project, tags and metric summaries. Each row has the keys of
     RUN_ROW_FIELDS plus "project" (owner/slug), "owner", "tags" and "metrics". The fields in
     RUN_ROW_JSON_FIELDS are JSON text as the database wrote it ("metrics": {key: {last,
-    last_step, min, max, count}}, non-finite numbers null), so that a response can embed them
+    last_step, min, max, count}}, by the `nonfinite` rule), so that a response can embed them
     without parsing; the RUN_ROW_TIME_FIELDS are aware datetimes in UTC.
     """
     ordering: list[Any] = list(runs.query.order_by) or ["-id"]
@@ -111,23 +111,32 @@ def _total(values: list[tuple], offset: int, count: Callable[[], int]) -> int:
 
 
 _FINITE = "CASE WHEN s.{0} BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308 THEN s.{0} END"
+# NOTE: `last` as `nonfinite.json_value` writes it: NULL (NaN) and ±inf as the strings "NaN", "Infinity", "-Infinity".
+_LAST = {
+    "postgresql": "CASE WHEN s.last IS NULL THEN to_json('NaN'::text) WHEN s.last = 'Infinity'::float8 THEN "
+                  "to_json('Infinity'::text) WHEN s.last = '-Infinity'::float8 THEN to_json('-Infinity'::text) "
+                  "ELSE to_json(s.last) END",
+    "sqlite": "CASE WHEN s.last IS NULL THEN 'NaN' WHEN s.last > 1.7976931348623157e308 THEN 'Infinity' "
+              "WHEN s.last < -1.7976931348623157e308 THEN '-Infinity' ELSE s.last END",
+}
 _SUMMARY_PAIRS = (
-    f"'last', {_FINITE.format('last')}, 'last_step', s.last_step, 'min', {_FINITE.format('min')}, "
-    f"'max', {_FINITE.format('max')}, 'count', s.count"
+    "'last', {last}, 'last_step', s.last_step, 'min', " + _FINITE.format("min")
+    + ", 'max', " + _FINITE.format("max") + ", 'count', s.count"
 )
 # NOTE: each dialect builds the tags array and the summaries object in the row's own query.
 _JSON_SQL = {
     "postgresql": (
         "r.params::text", "r.progress::text",
         "(SELECT json_agg(t.name ORDER BY t.name) FROM experiments_runtag t WHERE t.run_id = r.id)::text",
-        f"(SELECT json_object_agg(s.key, json_build_object({_SUMMARY_PAIRS}) ORDER BY s.key) "  # noqa: S608
+        f"(SELECT json_object_agg(s.key, json_build_object({_SUMMARY_PAIRS.format(last=_LAST['postgresql'])}) "  # noqa: S608
+        "ORDER BY s.key) "
         "FROM experiments_metricsummary s WHERE s.run_id = r.id)::text",
     ),
     "sqlite": (
         "r.params", "r.progress",
         "(SELECT json_group_array(name) FROM "
         "(SELECT t.name FROM experiments_runtag t WHERE t.run_id = r.id ORDER BY t.name))",
-        f"(SELECT json_group_object(s.key, json_object({_SUMMARY_PAIRS})) FROM "  # noqa: S608
+        f"(SELECT json_group_object(s.key, json_object({_SUMMARY_PAIRS.format(last=_LAST['sqlite'])})) FROM "  # noqa: S608
         "(SELECT * FROM experiments_metricsummary s0 WHERE s0.run_id = r.id ORDER BY s0.key) s)",
     ),
 }

@@ -12,15 +12,27 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from webapp.experiments.spec_limits import SpecShapeError, check_spec_shape, check_spec_text
 
 Scalar = bool | int | float | str
 ParamName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]{0,99}$")]
 TagName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
 MAX_SWEEP_RUNS = 1000
+MAX_MEMORY_GB = 4096.0  # resources.memory_gb: a sanity bound (4 TB), past any one host
 
 
 class SpecError(ValueError):
@@ -38,6 +50,22 @@ class _Strict(BaseModel):
 class Resources(_Strict):
     gpus: int = Field(0, ge=0, le=64)
     max_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+    memory_gb: float | None = Field(None, description="Host memory the run may use, in GB (2**30 bytes); "
+                                    "unset: the server's KILN_RUN_MEMORY_GB.")
+
+    @field_validator("memory_gb", mode="before")
+    @classmethod
+    def _memory_is_a_number(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # YAML's `yes` is not a size
+            raise ValueError("must be a number of GB")
+        return value
+
+    @field_validator("memory_gb")
+    @classmethod
+    def _memory_in_range(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value <= MAX_MEMORY_GB:  # NOTE: NaN fails this too
+            raise ValueError(f"must be more than 0 and at most {MAX_MEMORY_GB:g} GB")
+        return value
 
 
 class OptimizerSpec(_Strict):
@@ -114,6 +142,7 @@ class ExperimentSpec(_Strict):
 def parse_spec_text(text: str) -> dict[str, Any]:
     """Parse a YAML or JSON document (JSON is YAML) into a dict, or raise SpecError."""
     try:
+        _within_limits(check_spec_text, text)
         data = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -123,11 +152,13 @@ def parse_spec_text(text: str) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise SpecError([{"field": "spec", "message": "must be a mapping of fields (e.g. recipe:, params:)"}])
+    _within_limits(check_spec_shape, data)  # YAML aliases can make a small text a huge tree
     return data
 
 
 def validate_spec(data: dict[str, Any], *, has_code: bool) -> ExperimentSpec:
     """Validate a spec dict; SpecError lists every problem with its dotted field path."""
+    _within_limits(check_spec_shape, data)
     try:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as exc:
@@ -230,6 +261,13 @@ def _unstorable(value: Any, path: str) -> list[dict[str, str]]:
     if isinstance(value, list):
         return [e for i, inner in enumerate(value) for e in _unstorable(inner, f"{path}.{i}")]
     return []
+
+
+def _within_limits(check: Callable[[Any], None], spec: Any) -> None:
+    try:
+        check(spec)
+    except SpecShapeError as exc:
+        raise SpecError([{"field": "spec", "message": str(exc)}]) from None
 
 
 def _error(error: Any) -> dict[str, str]:

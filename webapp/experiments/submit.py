@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import F
 
 from webapp.experiments.code import CodeBundle, code_bundle_from_upload
-from webapp.experiments.models import Run, RunEvent, RunState, RunTag, Sweep
+from webapp.experiments.models import Run, RunEvent, RunState, RunTag, Sweep, run_memory_gb
 from webapp.experiments.spec import (
     ExperimentSpec,
     SpecError,
@@ -23,6 +23,8 @@ from webapp.experiments.spec import (
 )
 from webapp.projects.models import Project
 from webapp.projects.permissions import Access, require_access
+
+SWEEP_POINT = "sweep_point"  # the key, in a sweep run's stored spec, of its point's {param: value}
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,10 @@ def run_submit(
 
 
 def run_resubmit(*, user: User, run: Run) -> Run:
-    """Re-run: queue a new run with the same spec and code as `run`."""
+    """Re-run: queue a new run with the same spec and code as `run` (a sweep point's: with the point's params)."""
     require_access(user, run.project, Access.EDIT)
-    spec = dict(run.spec)
+    # NOTE: a sweep run's stored spec already holds its point's values; `sweep_point` only records them.
+    spec = {key: value for key, value in run.spec.items() if key != SWEEP_POINT}
     code = None
     if run.code_path:
         with default_storage.open(run.code_path, "rb") as handle:
@@ -115,7 +118,7 @@ def _new_run(
 ) -> Run:
     stored = spec.model_dump(mode="json", exclude_none=True)
     if sweep:
-        stored["sweep_point"] = point
+        stored[SWEEP_POINT] = point
     base_name = spec.name or (f"{spec.recipe.model}-{spec.recipe.dataset}" if spec.recipe else (bundle.entrypoint if bundle else "run"))
     return Run(
         project=project,
@@ -132,6 +135,7 @@ def _new_run(
         entrypoint=bundle.entrypoint if bundle else "",
         gpus=spec.resources.gpus,
         max_minutes=spec.resources.max_minutes,
+        memory_gb=run_memory_gb(spec.resources.memory_gb),
         priority=spec.priority,
         notes=spec.notes,
         state=RunState.QUEUED,

@@ -28,6 +28,7 @@ from webapp.experiments.run_page import run_page_context
 from webapp.experiments.selectors import run_for
 from webapp.experiments.spec import SpecError
 from webapp.experiments.submit import run_resubmit, run_submit
+from webapp.ids import parse_id, parse_int
 from webapp.projects.permissions import Access, project_access
 from webapp.projects.selectors import project_for
 from webapp.uploads import UploadTooLarge, page_upload_limit
@@ -48,7 +49,7 @@ def _submit_too_large(request: HttpRequest, error: UploadTooLarge, project_id: i
 def submit(request: HttpRequest, project_id: int) -> HttpResponse:
     project, _ = project_for(request.user, project_id, Access.EDIT)
     clone_id = request.GET.get("clone", "")
-    clone_of = run_for(request.user, int(clone_id)) if clone_id.isdigit() else None
+    clone_of = run_for(request.user, clone) if (clone := parse_id(clone_id)) is not None else None
     form = SubmitForm(request.POST, request.FILES, clone_of=clone_of) if request.method == "POST" else SubmitForm(clone_of=clone_of)
     if request.method == "POST":
         try:
@@ -85,8 +86,8 @@ def run_metrics_json(request: HttpRequest, run_id: int, token: str | None = None
     since: dict[str, int] = {}
     for item in request.GET.getlist("since"):
         key, _, step = item.rpartition(":")
-        if key and step.lstrip("-").isdigit():
-            since[key] = int(step)
+        if key and (last := parse_int(step)) is not None:
+            since[key] = last
     status = run_status(run)  # read before the points, so a final state comes with every last point
     return JsonResponse({"status": status, "series": metric_series(run, since)})
 
@@ -98,7 +99,7 @@ def run_logs_json(request: HttpRequest, run_id: int, token: str | None = None) -
     run = run_for(request.user, run_id, link_token=token)
     after = request.GET.get("after", "")
     status = run_status(run, with_events=True)
-    lines = log_lines(run, after=int(after) if after.lstrip("-").isdigit() else None)
+    lines = log_lines(run, after=parse_int(after))
     return JsonResponse({"status": status, "lines": lines})
 
 
@@ -115,7 +116,11 @@ def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
 @require_POST
 def run_rerun_view(request: HttpRequest, run_id: int) -> HttpResponse:
     run = run_for(request.user, run_id, Access.EDIT)
-    new_run = run_resubmit(user=request.user, run=run)  # type: ignore[arg-type]
+    try:
+        new_run = run_resubmit(user=request.user, run=run)  # type: ignore[arg-type]
+    except SpecError as exc:  # a spec stored before today's rules: say why, change nothing
+        messages.error(request, f"Cannot re-run #{run.number}: {exc}")
+        return redirect("run_detail", run_id=run.id)
     messages.success(request, f"Queued run #{new_run.number}, a re-run of #{run.number}.")
     return redirect("run_detail", run_id=new_run.id)
 

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import connection
 
 from webapp.cluster.selectors import workers_online
+from webapp.config import EMBEDDED
+from webapp.supervisor import read_state, state_path
 
 _TIMEOUT_SECONDS = 2.0
 
@@ -42,11 +44,27 @@ def check_broker() -> dict:
 
 
 def check_workers() -> dict:
+    """Workers online, and what each one's start-up canary found its sandbox isolates."""
     try:
-        names = list(workers_online().values_list("name", flat=True))
+        rows = list(workers_online().values_list("name", "isolated", "isolation"))
     except Exception as exc:
         return {"ok": False, "online": 0, "error": _one_line(exc)}
-    return {"ok": bool(names), "online": len(names), "names": names}
+    isolation = {name: {"isolated": isolated, "summary": (found or {}).get("summary", "not checked yet")}
+                 for name, isolated, found in rows}
+    return {"ok": bool(rows), "online": len(rows), "names": [row[0] for row in rows], "isolation": isolation,
+            "unisolated_code_allowed": settings.CONFIG.allow_unisolated_code}
+
+
+def check_supervisor() -> dict | None:
+    """In `kiln run`, each child's restarts and last error (None outside the embedded supervisor)."""
+    config = settings.CONFIG
+    if config.mode != EMBEDDED:
+        return None
+    children = read_state(state_path(config.data_dir))
+    if children is None:
+        return None
+    return {name: {"restarts": c.get("restarts", 0), "last_error": c.get("last_error", "")}
+            for name, c in children.items() if isinstance(c, dict)}
 
 
 def _one_line(exc: BaseException) -> str:

@@ -2,7 +2,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from webapp.health.checks import check_broker, check_database, check_workers
+from webapp.health.checks import check_broker, check_database, check_supervisor, check_workers
 
 
 @never_cache
@@ -17,4 +17,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "broker": broker,
         "workers": workers,
     }
+    supervisor = check_supervisor()
+    if supervisor is not None:  # `kiln run`: how often each of its processes was restarted, and why
+        body["supervisor"] = supervisor
     return JsonResponse(body, status=200 if healthy else 503)

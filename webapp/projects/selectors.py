@@ -13,6 +13,7 @@ from django.http import Http404
 
 from webapp.accounts.models import Team
 from webapp.db import fetch_fixed
+from webapp.ids import parse_id
 from webapp.projects.models import Project, Visibility
 from webapp.projects.permissions import Access, require_access
 
@@ -61,18 +62,21 @@ def project_by_link(user: User | AnonymousUser, token: str) -> Project:
 def project_by_ref(user: User | AnonymousUser, ref: str, needed: Access = Access.VIEW) -> Project:
     """A project by id ("42") or path ("owner/slug", owner a username or team slug); Http404 if unseen.
 
+    Users and teams share one namespace (webapp.accounts.names), so an owner name means one owner;
+    should two ever match, the path is ambiguous and resolves to nothing rather than to a guess.
     Raises like `require_access`: Http404 for anyone who may not see it, PermissionDenied below `needed`.
     """
     ref = ref.strip().strip("/")
     projects = Project.objects.select_related("owner_user", "team")
-    if ref.isdigit() and len(ref) < 19:
-        found = project_by_id(int(ref))
+    if (project_id := parse_id(ref)) is not None:
+        found = project_by_id(project_id)
     elif ref.count("/") == 1 and "\x00" not in ref:
         owner, slug = ref.split("/")
         candidates = projects.filter(
             Q(owner_user__username=owner) | Q(owner_user__isnull=True, team__slug=owner), slug=slug
         )
-        found = min(candidates[:2], key=lambda p: p.owner_user_id is None, default=None)
+        matches = list(candidates[:2])
+        found = matches[0] if len(matches) == 1 else None
     else:
         found = None
     if found is None:

@@ -7,13 +7,13 @@ import io
 import pytest
 from django.core.files.base import ContentFile
 
-from webapp.accounts.models import Membership
+from webapp.accounts.models import Membership, TeamInvitation
 from webapp.experiments.lifecycle import run_cancel
 from webapp.experiments.models import Artifact, Metric, Run
 from webapp.experiments.results import MetricPoint, artifact_store, logs_append, metrics_log
 from webapp.projects.models import Project
 
-from ..factories import MembershipFactory
+from ..factories import MembershipFactory, UserFactory
 from .conftest import ACTORS
 
 READ = {"owner": 200, "viewer": 200, "editor": 200, "admin": 200, "outsider": 404, "anonymous": 401}
@@ -67,7 +67,10 @@ CASES = [
     ("list teams", READ | {"outsider": 200}, lambda w: ("get", "/api/teams", None)),
     ("team members", READ, lambda w: ("get", f"/api/teams/{w.team.slug}/members", None)),
     ("invite member", TEAM_ADMIN, lambda w: (
-        "post", f"/api/teams/{w.team.slug}/members", {"username": w.users["outsider"].username, "role": "viewer"})),
+        "post", f"/api/teams/{w.team.slug}/invitations", {"username": w.users["outsider"].username, "role": "viewer"})),
+    ("team invitations", TEAM_ADMIN_OK, lambda w: ("get", f"/api/teams/{w.team.slug}/invitations", None)),
+    ("revoke invitation", TEAM_ADMIN_DELETE, lambda w: ("delete", f"/api/teams/{w.team.slug}/invitations/{_invited(w).pk}", None)),
+    ("my invitations", READ | {"outsider": 200}, lambda w: ("get", "/api/invitations", None)),
     ("change role", TEAM_ADMIN_OK, lambda w: (
         "patch", f"/api/teams/{w.team.slug}/members/{w.users['viewer'].pk}", {"role": "editor"})),
     ("remove member", TEAM_ADMIN_DELETE, lambda w: ("delete", f"/api/teams/{w.team.slug}/members/{_member(w).pk}", None)),
@@ -86,6 +89,10 @@ def _member(world):
     return MembershipFactory(team=world.team).user
 
 
+def _invited(world):
+    return TeamInvitation.objects.create(team=world.team, invitee=UserFactory(), invited_by=world.users["admin"]).invitee
+
+
 def _download_path(world) -> str:
     run = _run_with_results(world)
     return f"/api/runs/{run.id}/artifacts/{run.artifacts.get().id}/download"
@@ -95,6 +102,7 @@ def _state() -> tuple:
     return (
         Run.objects.count(), Metric.objects.count(), Artifact.objects.count(),
         sorted(Membership.objects.values_list("user_id", "role")), sorted(Project.objects.values_list("id", "visibility")),
+        sorted(TeamInvitation.objects.values_list("team_id", "invitee_id")),
         sorted(Run.objects.values_list("id", "state")),
     )
 

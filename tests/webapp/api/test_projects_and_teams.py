@@ -1,4 +1,4 @@
-"""Projects (list, create, address by owner/slug, visibility) and teams (create, members, roles)."""
+"""Projects (list, create, address by owner/slug, visibility) and teams (create, invitations, members, roles)."""
 
 from __future__ import annotations
 
@@ -61,10 +61,11 @@ def test_teams_create_list_invite_change_role_remove(world):
     assert created.status_code == 201 and created.json() == {"slug": "vision-group", "name": "Vision Group", "role": "admin", "member_count": 1}
     assert [t["slug"] for t in api.get("/api/teams").json()] == ["vision-group"]
     newcomer = world.users["viewer"]
-    invited = api.post("/api/teams/vision-group/members", {"username": newcomer.username, "role": "editor"})
+    invited = api.post("/api/teams/vision-group/invitations", {"username": newcomer.username, "role": "editor"})
     assert invited.status_code == 201 and invited.json()["role"] == "editor"
-    assert api.post("/api/teams/vision-group/members", {"username": newcomer.username}).status_code == 422
-    assert api.post("/api/teams/vision-group/members", {"username": "ghost"}).json()["fields"][0]["field"] == "username"
+    assert api.post("/api/teams/vision-group/invitations", {"username": newcomer.username}).status_code == 422
+    assert api.post("/api/teams/vision-group/invitations", {"username": "ghost"}).json()["fields"][0]["field"] == "username"
+    assert world.api("viewer").post("/api/invitations/vision-group/accept").status_code == 200
     changed = api.patch(f"/api/teams/vision-group/members/{newcomer.pk}", {"role": "admin"})
     assert changed.status_code == 200 and changed.json()["role"] == "admin"
     members = {m["username"]: m["role"] for m in api.get("/api/teams/vision-group/members").json()}
@@ -91,5 +92,5 @@ def test_a_member_may_leave_and_outsiders_cannot_probe_teams(world):
 
 
 def test_an_invalid_role_gets_422(world):
-    response = world.api("admin").post(f"/api/teams/{world.team.slug}/members", {"username": "x", "role": "owner"})
+    response = world.api("admin").post(f"/api/teams/{world.team.slug}/invitations", {"username": "x", "role": "owner"})
     assert response.status_code == 422 and response.json()["fields"][0]["field"] == "role"

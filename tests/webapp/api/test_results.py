@@ -76,10 +76,10 @@ def test_history_of_an_unknown_key_is_empty(world, run):
     assert body["steps"] == [] and body["total"] == 0
 
 
-def test_nan_values_travel_as_null(world, run):
+def test_nan_values_travel_as_the_string_nan(world, run):  # the proto3 JSON rule: webapp.experiments.nonfinite
     metrics_log(run_id=run.id, points=[MetricPoint("loss", 0, 1.0, 0.0), MetricPoint("loss", 1, float("nan"), 0.0)])
     body = world.api("viewer").get(f"/api/runs/{run.id}/metrics/history", {"key": "loss"}).json()
-    assert body["values"] == [1.0, None]
+    assert body["values"] == [1.0, "NaN"]
 
 
 def test_logs_tail_from_an_offset(world, run):

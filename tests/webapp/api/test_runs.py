@@ -47,6 +47,16 @@ def test_json_submit_queues_a_recipe_run_with_overrides(world):
     assert run["project"] == world.path and run["spec"]["resources"]["gpus"] == 2
 
 
+def test_a_run_asks_for_memory_in_its_spec_and_shows_the_limit_it_got(world, settings):
+    response = world.api("editor").post("/api/runs", {
+        "project": world.path, "spec": {"recipe": {"model": "mlp"}, "resources": {"memory_gb": 2.5}}})
+    assert response.status_code == 201, response.content
+    assert response.json()["runs"][0]["memory_gb"] == 2.5
+    response = world.api("editor").post("/api/runs", {"project": world.path, "spec": {"recipe": {"model": "mlp"}}})
+    run_id = response.json()["runs"][0]["id"]
+    assert world.api("editor").get(f"/api/runs/{run_id}").json()["memory_gb"] == settings.CONFIG.run_memory_gb
+
+
 def test_a_sweep_submits_one_run_per_point(world):
     spec = {"recipe": {"model": "mlp"}, "sweep": {"parameters": {"optimizer.lr": {"values": [0.1, 0.01, 0.001]}}}}
     response = world.api("owner").post("/api/runs", {"project": world.project.id, "spec": spec})
@@ -84,6 +94,7 @@ def test_multipart_submit_with_a_zip_project_and_json_spec(world):
         ({"recipe": {"model": "transformer9000"}}, "recipe.model"),
         ({"recipe": {"model": "mlp", "epochs": 0}}, "recipe.epochs"),
         ({"recipe": {"model": "mlp"}, "resources": {"gpus": -1}}, "resources.gpus"),
+        ({"recipe": {"model": "mlp"}, "resources": {"memory_gb": -2}}, "resources.memory_gb"),
         ({"params": {"lr": 0.1}}, "recipe"),  # no code and no recipe
         ({"recipe": {"model": "mlp"}, "name": "a\x00b"}, "name"),
         ({"recipe": {"model": "mlp"}, "sweep": {"parameters": {"colour": {"values": [1]}}}}, "sweep.parameters.colour"),

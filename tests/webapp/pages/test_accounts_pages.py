@@ -111,6 +111,8 @@ def test_team_admin_invites_changes_roles_and_removes(team):
     page = client.get("/teams/lab/").content.decode()
     assert "Invite a member" in page and "vic" in page
     assert client.post("/teams/lab/invite/", {"username": "nina", "role": "editor"}).status_code == 302
+    assert not Membership.objects.filter(team=team, user=newcomer).exists()  # invited, not yet a member
+    assert _client(newcomer).post("/invitations/lab/accept/").status_code == 302
     assert Membership.objects.get(team=team, user=newcomer).role == Role.EDITOR
     assert client.post(f"/teams/lab/members/{newcomer.id}/role/", {"role": "admin"}).status_code == 302
     assert Membership.objects.get(team=team, user=newcomer).role == Role.ADMIN

@@ -49,6 +49,18 @@ def test_recipe_submit_creates_the_run_with_the_config(world):
     assert run.owner == world.users["owner"] and run.name == "cnn-digits"
 
 
+def test_the_memory_input_sets_the_runs_limit_and_empty_means_the_default(world, settings):
+    page = world.client("owner").get(f"/p/{world.project.id}/submit/").content.decode()
+    assert 'name="resources.memory_gb"' in page and f'placeholder="{settings.CONFIG.run_memory_gb:g} (default)"' in page
+    _post(world, {**RECIPE_FORM, "resources.memory_gb": "0.5"})
+    run = Run.objects.order_by("-id").first()
+    assert run.memory_gb == 0.5 and run.spec["resources"]["memory_gb"] == 0.5
+    clone = world.client("owner").get(f"/p/{world.project.id}/submit/?clone={run.id}").context["form"].values
+    assert clone["resources.memory_gb"] == "0.5"
+    _post(world, {**RECIPE_FORM, "resources.memory_gb": ""})
+    assert Run.objects.order_by("-id").first().memory_gb == settings.CONFIG.run_memory_gb
+
+
 def test_code_from_the_editor_becomes_a_code_run(world):
     response = _post(world, {"mode": "code", "code": SCRIPT.decode().replace("\n", "\r\n"), "code_filename": "train.py",
                              "params": "lr: 0.1\nwarmup: 10", "name": "edited"})
@@ -82,6 +94,7 @@ def test_a_sweep_queues_one_run_per_point(world):
     ({**RECIPE_FORM, "recipe.optimizer.lr": "fast"}, "recipe.optimizer.lr", "valid number"),
     ({**RECIPE_FORM, "recipe.model": "transformer-xl"}, "recipe.model", "Input should be"),
     ({**RECIPE_FORM, "resources.gpus": "-1"}, "resources.gpus", "greater than or equal to 0"),
+    ({**RECIPE_FORM, "resources.memory_gb": "0"}, "resources.memory_gb", "more than 0 and at most 4096 GB"),
     ({**RECIPE_FORM, "priority": "1000"}, "priority", "less than or equal to 100"),
     ({**RECIPE_FORM, "tags": "ok, not ok!"}, "tags", "should match pattern"),
     ({**RECIPE_FORM, "params": "- a\n- list"}, "params", "must be a mapping"),

@@ -31,10 +31,12 @@ def plotly_url() -> str:
 
 @register.filter
 def metric(value: float | None) -> str:
-    """Four significant digits, or a dash for a missing value."""
-    if value is None or not math.isfinite(value):
+    """Four significant digits, NaN, inf or -inf as such, or a dash for a missing value."""
+    if value is None:
         return EM_DASH
-    return f"{value:.4g}"
+    if math.isnan(value):
+        return "NaN"
+    return f"{value:.4g}"  # inf, -inf
 
 
 @register.filter
