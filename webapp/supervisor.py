@@ -36,6 +36,7 @@ _relay_lock = threading.Lock()
 class Child:
     name: str
     argv: list[str]
+    fatal_exit_codes: frozenset[int] = frozenset()  # exits a restart cannot mend: they stop everything at once
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,10 @@ def supervise(children: list[Child], *, policy: RestartPolicy | None = None, sto
                 del running[name]
                 _signal_group(child_run.proc, signal.SIGKILL)  # whatever it left in its process group
                 crash = child_run.crash(code)
+                if code in child_run.child.fatal_exit_codes:
+                    log.error("%s cannot run (%s); stopping Kiln", name, crash.error)
+                    exit_code, stopping = 1, True
+                    break
                 delay = history[name].crashed(at=now, ran_for=now - child_run.started)
                 if delay is None:
                     log.error("%s crashed %d times within %.0f s; stopping Kiln. Its last error: %s",

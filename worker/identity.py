@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 _instance_id = uuid.uuid4().hex
+EXIT_NAME_TAKEN = 3  # `kiln worker` exits so when another live process holds its name: restarting will not help
 
 
 def instance_id() -> str:

@@ -46,7 +46,7 @@ from worker.canary import isolation_verdict
 from worker.celery_app import make_celery_app, worker_queue_name
 from worker.cgroup import remove_stale
 from worker.gpus import discover_gpus
-from worker.identity import cgroup_prefix, instance_id
+from worker.identity import EXIT_NAME_TAKEN, cgroup_prefix, instance_id
 from worker.outage import UNREACHABLE, first_line
 from worker.sandbox import bubblewrap_hint
 from worker.shutdown import drain_on_stop, stop_running_jobs
@@ -54,7 +54,6 @@ from worker.tasks import attempts_in_hand, attempts_started, forget_attempt
 
 log = logging.getLogger("kiln.worker")
 RUNS_MEMORY_SHARE = 0.9  # of host memory, what runs may use; the rest is the worker's and the system's
-EXIT_NAME_TAKEN = 3  # another live process holds this worker name: restarting will not help
 
 
 def run_worker() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -80,6 +81,18 @@ def test_get_metrics_logs_cancel_and_wait(server):
     assert excinfo.value.code == "timeout"
     assert client.cancel(run)["state"] == "cancelled"
     assert client.wait(run["id"], timeout=5)["state"] == "cancelled"
+
+
+def test_non_finite_metric_values_come_back_as_python_floats(server):
+    client = Client(server.url, server.token)
+    run = client.submit(spec={"recipe": {"model": "mlp"}}, project=server.project_path)[0]
+    client.log_metrics(run, [{"key": "loss", "step": 0, "value": 1.5}, {"key": "loss", "step": 1, "value": math.inf},
+                             {"key": "loss", "step": 2, "value": math.nan}])
+    values = client.metrics(run, "loss")["values"]
+    assert values[0] == 1.5 and values[1] == math.inf and math.isnan(values[2])
+    assert math.isnan(client.metrics(run)[0]["last"])
+    assert math.isnan(client.get(run)["metrics"]["loss"]["last"])
+    assert math.isnan(client.runs(server.project_path)[0]["metrics"]["loss"]["last"])
 
 
 def test_download_writes_every_artifact_under_dest(server, tmp_path):

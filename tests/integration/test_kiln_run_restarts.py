@@ -8,6 +8,8 @@ import os
 import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -130,3 +132,48 @@ def test_a_child_that_crashes_at_every_start_ends_kiln_run_naming_it(tmp_path, f
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
             log.close()
+
+
+_RING = """
+import os, sys
+import django
+django.setup()
+from worker.celery_app import make_celery_app, send_run
+app = make_celery_app()
+first, count, worker = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+for run_id in range(first, first + count):
+    send_run(app, run_id=run_id, attempt=1, worker_name=worker)
+"""
+
+
+def test_the_embedded_broker_survives_a_stress_of_concurrent_doorbells(tmp_path, free_port):
+    """500 doorbells written by 4 processes at once while runs are going through: no consumer crash,
+    nothing unreadable, every message consumed, and every real run succeeds."""
+    proc, log = _start(tmp_path, free_port, {"KILN_DEMO": "false"})
+    base = f"http://127.0.0.1:{free_port}"
+    worker = f"test-worker-{free_port}"
+    try:
+        _wait_for_health(base, proc, tmp_path)
+        client = Client.login(base, "admin", ADMIN_PASSWORD)
+        client.create_project("restarts")
+        worker_pid = _child_pid(tmp_path, "worker")
+        env = {**os.environ, "KILN_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "webapp.settings"}
+        env = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+        writers = [subprocess.Popen([sys.executable, "-c", _RING, str(10**9 + 125 * i), "125", worker], env=env)
+                   for i in range(4)]
+        runs = [client.submit(RECIPE, project="admin/restarts")[0] for _ in range(6)]
+        assert [writer.wait(timeout=120) for writer in writers] == [0] * 4
+        for run in runs:
+            done = client.wait(run["id"], timeout=180, poll=0.5)
+            assert done["state"] == "succeeded", (done, (tmp_path / "kiln-run.log").read_text()[-6000:])
+        queue_dir = tmp_path / "broker" / "queue"
+        _until(lambda: not list(queue_dir.glob(f"*.kiln.worker.{worker}.msg")), 120,
+               "the doorbells were not all consumed", tmp_path)
+        assert not list((tmp_path / "broker" / "bad").glob("*")), "a message was written or read half-way"
+        assert _child_pid(tmp_path, "worker") == worker_pid, "the worker was restarted"
+        assert _health(base)["supervisor"]["worker"]["restarts"] == 0
+        _stop_and_check_nothing_is_left(proc, tmp_path)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()

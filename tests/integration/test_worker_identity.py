@@ -19,7 +19,7 @@ from factories import ProjectFactory
 from webapp.cluster.models import Worker
 from webapp.experiments.models import Run, RunState
 from webapp.experiments.submit import CodeUpload, run_submit
-from worker.main import EXIT_NAME_TAKEN
+from worker.identity import EXIT_NAME_TAKEN
 
 pytestmark = pytest.mark.slow
 HOST = os.uname().nodename  # what KILN_WORKER_NAME defaults to

@@ -72,6 +72,17 @@ def test_a_child_that_keeps_crashing_stops_everything_and_its_last_lines_are_rep
     assert not (tmp_path / "supervisor.json").exists()  # removed at stop
 
 
+def test_an_exit_a_restart_cannot_mend_stops_everything_at_once(caplog):
+    crashes: list[Crash] = []
+    started = time.monotonic()
+    code = supervise([Child("steady", _python("import time; time.sleep(60)")),
+                      Child("worker", _python("print('name taken'); raise SystemExit(3)"), fatal_exit_codes=frozenset({3}))],
+                     policy=FAST, stop_timeout=5, on_crash=crashes.append)
+    assert code == 1 and crashes == []  # not restarted even once
+    assert time.monotonic() - started < 10
+    assert "worker cannot run (exit code 3: name taken); stopping Kiln" in caplog.text
+
+
 def test_a_killed_child_is_restarted_and_the_state_file_counts_it(tmp_path):
     state = tmp_path / "supervisor.json"
     marker = tmp_path / "starts"

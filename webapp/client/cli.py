@@ -162,6 +162,7 @@ def _run(args: argparse.Namespace) -> int:
     from django.conf import settings
 
     from webapp.supervisor import Child, Crash, state_path, supervise
+    from worker.identity import EXIT_NAME_TAKEN
 
     _bootstrap()
     config = settings.CONFIG
@@ -183,7 +184,7 @@ def _run(args: argparse.Namespace) -> int:
         [
             Child("web", [*me, "web", "--bind", bind]),
             Child("scheduler", [*me, "scheduler"]),
-            Child("worker", [*me, "worker"]),
+            Child("worker", [*me, "worker"], fatal_exit_codes=frozenset({EXIT_NAME_TAKEN})),
         ],
         state_file=state_path(config.data_dir),
         on_crash=record,

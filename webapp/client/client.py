@@ -39,6 +39,9 @@ class KilnError(Exception):
         super().__init__(f"{message} ({detail})" if detail and detail not in message else message)
 
 
+_NON_FINITE = ("NaN", "Infinity", "-Infinity")
+
+
 def credentials_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "kiln" / "credentials.json"
@@ -165,13 +168,13 @@ class Client:
             params["project"] = str(project)
         found = []
         for run in self._pages("/api/runs", params):
-            found.append(run)
+            found.append(_with_float_metrics(run))
             if limit is not None and len(found) >= limit:
                 break
         return found
 
     def get(self, run: RunRef) -> dict:
-        return self._call("GET", f"/api/runs/{_run_id(run)}")
+        return _with_float_metrics(self._call("GET", f"/api/runs/{_run_id(run)}"))
 
     def wait(self, run: RunRef, timeout: float | None = None, *, poll: float = 2.0) -> dict:
         """Poll until the run finishes; KilnError(code="timeout") after `timeout` seconds."""
@@ -201,13 +204,15 @@ class Client:
     ) -> Any:
         """Without `key`: every key with its summary. With `key`: {"steps", "values", "wall_times", ...}."""
         if key is None:
-            return self._call("GET", f"/api/runs/{_run_id(run)}/metrics")
+            return [_with_float_last(summary) for summary in self._call("GET", f"/api/runs/{_run_id(run)}/metrics")]
         params: dict[str, Any] = {"key": key, "max_points": max_points}
         if step_min is not None:
             params["step_min"] = step_min
         if step_max is not None:
             params["step_max"] = step_max
-        return self._call("GET", f"/api/runs/{_run_id(run)}/metrics/history", params=params)
+        history = self._call("GET", f"/api/runs/{_run_id(run)}/metrics/history", params=params)
+        history["values"] = [_metric_float(value) for value in history["values"]]
+        return history
 
     def log_metrics(self, run: RunRef, points: list[dict]) -> dict:
         """Log [{"key", "step", "value", "wall_time"?}, ...] (at most 10,000 per call)."""
@@ -284,6 +289,22 @@ class Client:
             raise _error_from(exc) from None
         except URLError as exc:
             raise KilnError(0, "unreachable", f"cannot reach {self.url}: {exc.reason}") from None
+
+
+def _metric_float(value: float | str | None) -> float | None:
+    """A metric value as the API carries it (a number, or "NaN", "Infinity", "-Infinity") as a Python float."""
+    return float(value) if isinstance(value, str) and value in _NON_FINITE else value  # type: ignore[return-value]
+
+
+def _with_float_last(summary: dict) -> dict:
+    return {**summary, "last": _metric_float(summary.get("last"))} if "last" in summary else summary
+
+
+def _with_float_metrics(run: dict) -> dict:
+    """A run whose metric summaries' `last` values are floats (math.nan / ±math.inf where the API sent words)."""
+    if isinstance(run.get("metrics"), dict):
+        run["metrics"] = {key: _with_float_last(summary) for key, summary in run["metrics"].items()}
+    return run
 
 
 def _error_from(exc: HTTPError) -> KilnError:
