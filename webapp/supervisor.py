@@ -104,6 +104,8 @@ class _Running:
     relay: threading.Thread | None = None
 
     def crash(self, code: int) -> Crash:
+        if code < 0:  # killed from outside: its last lines are ordinary work, not why it ended
+            return Crash(self.child.name, describe_exit(code), [])
         if self.relay is not None:
             self.relay.join(timeout=0.5)  # the last lines it wrote before dying
         return Crash(self.child.name, describe_exit(code), [line for line in self.lines if line.strip()])

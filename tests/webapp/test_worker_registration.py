@@ -19,6 +19,8 @@ from webapp.cluster.services import (
     worker_claim_name,
     worker_drain,
     worker_heartbeat,
+    worker_record_restart,
+    worker_restarts_reset,
     worker_sign_off,
 )
 
@@ -94,6 +96,15 @@ def test_taking_over_clears_draining_and_keeps_the_supervisors_counts():
     _claim("b" * 32, pid=os.getpid())
     row = Worker.objects.get(id=holder.id)
     assert (row.draining, row.restarts, row.last_error) == (False, 2, "exit code -9")
+
+
+def test_a_new_supervisor_starts_the_restart_count_again():
+    holder = _claim("a" * 32, pid=os.getpid()).worker
+    worker_record_restart(name="w1", error="killed by SIGKILL")
+    assert Worker.objects.get(id=holder.id).restarts == 1
+    worker_restarts_reset(name="w1")
+    row = Worker.objects.get(id=holder.id)
+    assert (row.restarts, row.last_error) == (0, "")
 
 
 def test_of_two_starters_taking_over_one_dead_holder_only_one_wins(monkeypatch):

@@ -178,6 +178,9 @@ def _run(args: argparse.Namespace) -> int:
             close_old_connections()
             worker_record_restart(name=config.worker_name, error=crash.error)
 
+    from webapp.cluster.services import worker_restarts_reset
+
+    worker_restarts_reset(name=config.worker_name)
     print(f"Kiln is starting on http://{bind}/  (Ctrl-C stops everything)", flush=True)
     _isolation_hint(config)
     return supervise(

@@ -107,6 +107,11 @@ def worker_record_restart(*, name: str, error: str) -> None:
     Worker.objects.filter(name=name).update(restarts=F("restarts") + 1, last_error=error[:_LAST_ERROR_CHARS])
 
 
+def worker_restarts_reset(*, name: str) -> None:
+    """A new supervisor starts worker `name`: its count of restarts begins again (as /healthz's does)."""
+    Worker.objects.filter(name=name).update(restarts=0, last_error="")
+
+
 def isolation_holds(isolation: dict) -> bool:
     """The one rule: isolated when the canary ran checks and every one of them held."""
     checks = isolation.get("checks") or []
