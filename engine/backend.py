@@ -6,9 +6,36 @@ import functools
 
 import numpy as np
 
+_TEST_MODULE = None  # a CuPy-shaped stand-in, set only by _use_array_module_for_tests
+
+
+def _cupy():
+    """CuPy (or the tests' stand-in); None when it is missing or sees no CUDA device."""
+    return _TEST_MODULE if _TEST_MODULE is not None else _real_cupy()
+
+
+def _use_array_module_for_tests(module):
+    """TESTS ONLY: make ``module`` (e.g. tests/fake_cupy) serve every CUDA device; None restores CuPy.
+
+    Returns the module it replaces, so a fixture can put it back.
+    """
+    global _TEST_MODULE
+    from engine.device import device
+    from engine.random import _cuda_generators
+
+    previous, _TEST_MODULE = _TEST_MODULE, module
+    _cuda_generators.clear()  # their states belong to the old module
+    for dev in set(device._interned.values()):
+        if dev.type == "cuda":
+            try:
+                del dev.xp  # forget the cached array module; it is looked up again on next use
+            except AttributeError:
+                pass
+    return previous
+
 
 @functools.cache
-def _cupy():
+def _real_cupy():
     """Import CuPy on first use; None when it is missing or sees no CUDA device."""
     try:
         import cupy
@@ -94,12 +121,7 @@ def to_numpy(array) -> np.ndarray:
 
 def index_add(xp, target, index, values) -> None:
     """``target[index] += values`` with repeated indices accumulated (np.add.at)."""
-    if xp is np:
-        np.add.at(target, index, values)
-    else:
-        import cupyx
-
-        cupyx.scatter_add(target, index, values)
+    xp.add.at(target, index, values)  # CuPy >= 13 has ufunc.at (atomic adds on the GPU)
 
 
 def synchronize(index: int | None = None) -> None:

@@ -93,14 +93,15 @@ class GradScaler:
             raise RuntimeError("unscale_() has already been called on this optimizer since the last update().")
         if state["stage"] is OptState.STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
-        inv_scale = np.float32(1.0 / np.float64(self._scale.item()))
+        inv_scale = (1.0 / self._scale.double()).float()  # on the scale's device: no host sync here
         state["found_inf_per_device"] = self._unscale_grads(optimizer, inv_scale)
         state["stage"] = OptState.UNSCALED
 
     def _unscale_grads(self, optimizer, inv_scale) -> dict:
         from engine.dtypes import float16
 
-        found: dict[str, float] = {}
+        found: dict = {}  # device -> 0-d bool array "some gradient there is inf/NaN", left on the device
+        inv_by_device: dict = {}
         for group in optimizer.param_groups:
             for p in group["params"]:
                 grad = p.grad
@@ -111,13 +112,16 @@ class GradScaler:
                 xp = grad._device.xp
                 data = grad._data
                 key = str(grad._device)
-                finite = bool(xp.isfinite(data).all())
-                found[key] = max(found.get(key, 0.0), 0.0 if finite else 1.0)
+                nonfinite = xp.logical_not(xp.isfinite(data).all())
+                found[key] = nonfinite if key not in found else xp.logical_or(found[key], nonfinite)
+                if key not in inv_by_device:
+                    inv_by_device[key] = inv_scale.to(grad._device)._data
+                inv = inv_by_device[key]
                 if data.flags.c_contiguous and getattr(data.flags, "writeable", True):
-                    data *= inv_scale.astype(data.dtype)
+                    data *= inv.astype(data.dtype)
                     grad._vc[0] += 1
                 else:  # a broadcast or read-only gradient view: replace it
-                    grad._data = (data * inv_scale).astype(data.dtype, copy=False)
+                    grad._data = (data * inv).astype(data.dtype, copy=False)
         return found
 
     def step(self, optimizer, *args, **kwargs):

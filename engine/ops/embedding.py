@@ -63,10 +63,10 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
         padding_idx %= n
     if scale_grad_by_freq:
         raise NotImplementedError("embedding(scale_grad_by_freq=True) is not supported")
-    if input._data.size:
-        low, high = int(input._data.min()), int(input._data.max())
-        if low < 0 or high >= n:
-            raise IndexError("index out of range in self")
+    # NOTE: one reduction and one scalar copy to the host (on CUDA too: an index out of range is an error, as in
+    # PyTorch, never a silently wrong row)
+    if input._data.size and bool(((input._data < 0) | (input._data >= n)).any()):
+        raise IndexError("index out of range in self")
     if max_norm is not None:
         renorm_rows_(weight, input, max_norm, norm_type)
     return Embedding.apply(weight, input, padding_idx)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from engine.autograd.function import Op
 from engine.ops.conv import fold, pad_array
 from engine.tensor import Tensor, _make
@@ -104,7 +106,9 @@ def _max_tiles(xp, data, kernel, floating, cache_sized):
             index += 1
             xp.not_equal(other, out, out=differs)
             index *= differs
-    if floating and bool(xp.isnan(best).any()):  # a NaN is unequal to itself: PyTorch picks the last NaN
+    # A NaN is unequal to itself: PyTorch picks the last NaN. On CPU a cheap check skips the fix-up; on a GPU
+    # the check would copy to the host every call, so the fix-up always runs there.
+    if floating and (xp is not np or bool(xp.isnan(best).any())):
         for k, value in enumerate(_tiles(data, kernel)):
             xp.copyto(arg, k, where=xp.isnan(value))
     return best, arg
@@ -218,18 +222,18 @@ def _divisor(xp, in_hw, out_hw, kernel, stride, padding, count_include_pad, divi
     """Per-output-position divisor (Ho, Wo), following PyTorch's window clipping rules."""
     if divisor_override:
         return dtype.type(divisor_override)
-    sizes = []
+    sizes = []  # NOTE: computed on the host (it depends on shapes only), so a GPU needs no sync for it
     for n_out, size, k, s, p in zip(out_hw, in_hw, kernel, stride, padding, strict=True):
-        start = xp.arange(n_out) * s - p
-        end = xp.minimum(start + k, size + p)
+        start = np.arange(n_out) * s - p
+        end = np.minimum(start + k, size + p)
         if count_include_pad:
             sizes.append(end - start)
         else:
-            sizes.append(xp.minimum(end, size) - xp.maximum(start, 0))
+            sizes.append(np.minimum(end, size) - np.maximum(start, 0))
     out = (sizes[0].reshape(-1, 1) * sizes[1].reshape(1, -1)).astype(dtype)
-    if bool((out == out.flat[0]).all()):
+    if (out == out.flat[0]).all():
         return dtype.type(out.flat[0])
-    return out
+    return out if xp is np else xp.asarray(out)
 
 
 def _pair(value) -> tuple:

@@ -1,4 +1,4 @@
-"""The same ops on CUDA (CuPy) give the CPU results; skipped cleanly without CuPy and a GPU."""
+"""The same ops on CUDA give the CPU results: on real CuPy (skipped without a GPU) and on tests/fake_cupy."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ from test_op_table import _build, _draw, _run
 
 import engine
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not engine.cuda.is_available(), reason="needs CuPy and a CUDA device"),
-]
+pytestmark = [pytest.mark.gpu, pytest.mark.usefixtures("cuda_backend")]
 
 
 def _to_cuda(tensors):

@@ -106,8 +106,12 @@ class Cluster:
                 proc.wait()
         self.procs.clear()
 
-    def submit(self, source: str, *, params: dict | None = None, max_minutes: int = 5) -> Run:
-        spec = {"params": params or {}, "resources": {"max_minutes": max_minutes}}
+    def submit(self, source: str, *, params: dict | None = None, max_minutes: int = 5,
+               memory_gb: float | None = None) -> Run:
+        resources: dict = {"max_minutes": max_minutes}
+        if memory_gb is not None:
+            resources["memory_gb"] = memory_gb
+        spec = {"params": params or {}, "resources": resources}
         code = CodeUpload(filename="main.py", data=textwrap.dedent(source).encode())
         return run_submit(user=self.project.owner_user, project=self.project, spec=spec, code=code).runs[0]
 

@@ -103,13 +103,19 @@ HOSTILE = {
                 f.write(block)
             time.sleep(0.001)
     """, "disk quota exceeded: wrote"),
+    "hogs_memory": ("""
+        import numpy
+        hog = numpy.ones(2**30 // 8)  # 1 GiB, every page touched, against a 0.3 GB limit
+        raise SystemExit(f"allocated {hog.nbytes} bytes")
+    """, "out of memory: used"),
 }
+MEMORY_GB = {"hogs_memory": 0.3}
 
 
 def test_hostile_jobs_each_fail_clearly_and_the_worker_keeps_serving(kiln):
     require(bwrap_path(settings.CONFIG.bwrap) is not None, "hostile jobs are contained only under bubblewrap (apt-get install bubblewrap); "
                                       "without it code runs are refused (tests/integration/test_unisolated_worker.py)")
-    runs = {name: kiln.submit(source) for name, (source, _) in HOSTILE.items()}
+    runs = {name: kiln.submit(source, memory_gb=MEMORY_GB.get(name)) for name, (source, _) in HOSTILE.items()}
     for name, run in runs.items():
         run = kiln.wait_state(run, (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED), 120)
         expected = HOSTILE[name][1]

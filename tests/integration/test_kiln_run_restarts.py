@@ -107,6 +107,7 @@ def test_bad_message_files_are_set_aside_and_killed_children_come_back(tmp_path,
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         log.close()
 
 
@@ -131,6 +132,7 @@ def test_a_child_that_crashes_at_every_start_ends_kiln_run_naming_it(tmp_path, f
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
             log.close()
 
 
@@ -176,4 +178,5 @@ def test_the_embedded_broker_survives_a_stress_of_concurrent_doorbells(tmp_path,
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         log.close()

@@ -25,14 +25,18 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
         return tensor(0.0)
     xp = tensors[0].device.xp
     dtype = tensors[0].dtype.np
+    # float64 0-d arrays on the device: no host copy per tensor (or at all, unless error_if_nonfinite)
     if norm_type == math.inf:
-        total = max(float(xp.abs(t._data).max()) if t._data.size else 0.0 for t in tensors)
+        total = xp.zeros((), dtype=xp.float64)
+        for t in tensors:
+            if t._data.size:
+                total = xp.maximum(total, xp.abs(t._data).max().astype(xp.float64))
     elif norm_type == 2.0:
-        total = math.sqrt(sum(float(xp.vdot(t._data.ravel(), t._data.ravel())) for t in tensors))
+        total = xp.sqrt(sum(xp.vdot(t._data.ravel(), t._data.ravel()).astype(xp.float64) for t in tensors))
     else:
-        total = sum(float((xp.abs(t._data.astype(xp.float64)) ** norm_type).sum()) for t in tensors)
+        total = sum((xp.abs(t._data.astype(xp.float64)) ** norm_type).sum() for t in tensors)
         total = total ** (1.0 / norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
+    if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it "
                            "cannot be clipped. To disable this error and scale the gradients by the non-finite norm "
                            "anyway, set `error_if_nonfinite=False`")
@@ -51,11 +55,14 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     total = get_total_norm(grads, norm_type, error_if_nonfinite)
     if not grads:
         return total
-    coef = float(max_norm) / (float(total.item()) + 1e-6)
-    if coef < 1.0:
-        for g in grads:
-            g._data *= g._data.dtype.type(coef)
-            g._vc[0] += 1
+    xp = total.device.xp
+    coef = xp.minimum(float(max_norm) / (total._data.astype(xp.float64) + 1e-6), 1.0)  # on the device, as PyTorch
+    for g in grads:
+        if g._data.flags.c_contiguous and getattr(g._data.flags, "writeable", True):
+            g._data *= coef.astype(g._data.dtype)
+        else:  # a broadcast or read-only gradient view: replace it
+            g._data = g._data * coef.astype(g._data.dtype)
+        g._vc[0] += 1
     return total
 
 
