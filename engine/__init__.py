@@ -535,3 +535,35 @@ __all__ += ["amp", "autocast", "get_autocast_dtype", "is_autocast_enabled", "loa
 from engine import nn  # noqa: E402 - nn builds on everything above
 
 __all__ += ["nn"]
+from engine import distributed, multiprocessing  # noqa: E402 - as torch.distributed; builds on nn
+
+__all__ += ["distributed", "multiprocessing"]
+
+
+# --- quantization (engine.ao) ---
+from engine import ao  # noqa: E402 - ao builds on nn
+from engine.ao.quantization.qtensor import (  # noqa: E402
+    dequantize,
+    per_channel_affine,
+    per_channel_affine_float_qparams,
+    per_channel_symmetric,
+    per_tensor_affine,
+    per_tensor_symmetric,
+    qscheme,
+    quantize_per_channel,
+    quantize_per_tensor,
+)
+from engine.dtypes import qint8, qint32, quint8  # noqa: E402
+
+__all__ += ["ao", "dequantize", "per_channel_affine", "per_channel_affine_float_qparams", "per_channel_symmetric",
+            "per_tensor_affine", "per_tensor_symmetric", "qint8", "qint32", "qscheme", "quantize_per_channel",
+            "quantize_per_tensor", "quint8"]
+
+
+# --- graph capture: the op registry wraps every op defined above, so it comes last ---
+from engine import fx  # noqa: E402
+
+fx.registry.install()
+from engine import export, jit, onnx  # noqa: E402
+
+__all__ += ["export", "fx", "jit", "onnx"]

@@ -57,7 +57,13 @@ ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, bfloat16, float3
 ALIASES = {"half": float16, "float": float32, "double": float64, "short": int16, "int": int32,
            "long": int64, "bool": bool_}
 
-_BY_NAME = {d.name: d for d in ALL_DTYPES} | ALIASES
+# Quantized dtypes: stored as their integer repr; outside ALL_DTYPES, so ordinary ops don't promote them.
+qint8 = dtype("qint8", np.int8, INT, True)
+quint8 = dtype("quint8", np.uint8, INT, False)
+qint32 = dtype("qint32", np.int32, INT, True)
+QUANTIZED_DTYPES = (qint8, quint8, qint32)
+
+_BY_NAME = {d.name: d for d in ALL_DTYPES + QUANTIZED_DTYPES} | ALIASES
 FROM_NUMPY: dict[np.dtype, dtype] = {d.np: d for d in ALL_DTYPES}
 
 

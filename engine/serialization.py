@@ -113,6 +113,9 @@ class _Writer:
             node["requires_grad"] = True
         if type(t).__name__ == "Parameter":
             node["parameter"] = True
+        if t.is_quantized:  # int repr as the tensor, (scale, zero_point[, axis]) beside it
+            node["quantized"] = {"dtype": t._dtype.name, "scales": t._scales, "zero_points": t._zero_points,
+                                 "axis": t._axis, "qscheme": t._qscheme.name}
         return node
 
     def encode(self, value, path: str):
@@ -284,6 +287,10 @@ class _Reader:
 
         array = self._array(name)
         t = _make(array, from_numpy_dtype(array.dtype), CPU)
+        if "quantized" in node:
+            from engine.ao.quantization.qtensor import qtensor_from_meta
+
+            t = qtensor_from_meta(array, node["quantized"])
         t = self._place(t, node.get("device", "cpu"))
         if node.get("parameter"):
             t = _as_parameter(t, bool(node.get("requires_grad")))

@@ -51,6 +51,7 @@ class Tensor:
     # NOTE: NumPy then defers `ndarray <op> tensor` to our reflected operators.
     __array_ufunc__ = None
     __hash__ = object.__hash__
+    is_quantized = False  # engine.ao.quantization.qtensor.QTensor says True
 
     def __new__(cls, *args, **kwargs):
         self = _new(cls)
@@ -128,6 +129,10 @@ class Tensor:
 
     def is_contiguous(self, memory_format=None) -> bool:
         return bool(self._data.flags.c_contiguous)
+
+    def dequantize(self) -> Tensor:
+        """A float tensor is its own dequantized form (quantized tensors override this)."""
+        return self
 
     def is_floating_point(self) -> bool:
         return self._dtype.is_floating_point

@@ -11,6 +11,7 @@ from engine.tensor import Tensor, wrap
 
 _new = object.__new__
 _generic = np.generic
+_capture = None  # set by engine.fx while a trace records: every Function.apply goes through it
 
 FREED_MESSAGE = ("Trying to backward through the graph a second time (or directly access saved tensors "
                  "after they have already been freed). Saved intermediate values of the graph are freed "
@@ -184,6 +185,8 @@ class Function:
     @classmethod
     def apply(cls, *args):
         """Run the op, recording a graph node when grad mode is on and an input requires grad."""
+        if _capture is not None:
+            return _capture(cls, args)
         if state.enabled:
             for a in args:
                 if isinstance(a, Tensor) and a._requires_grad:

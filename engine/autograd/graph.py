@@ -137,6 +137,7 @@ def _execute(roots, root_grads, retain_graph: bool, create_graph: bool, capture,
     previous = state.enabled
     state.enabled = create_graph
     token = fp_ignore() if fast else None
+    outer = len(_queued_callbacks)
     try:
         while ready:
             node = ready.pop()
@@ -190,11 +191,22 @@ def _execute(roots, root_grads, retain_graph: bool, create_graph: bool, capture,
                 deps[target] = d
                 if d == 0:
                     ready.append(target)
+        while len(_queued_callbacks) > outer:
+            _queued_callbacks.pop(outer)()
     finally:
+        del _queued_callbacks[outer:]  # NOTE: a backward run inside a hook keeps the outer pass's callbacks
         state.enabled = previous
         if token is not None:
             fp_restore(token)
     return capture
+
+
+_queued_callbacks: list = []
+
+
+def queue_callback(callback) -> None:
+    """Run ``callback()`` once the backward pass now running has delivered every gradient (DDP uses it)."""
+    _queued_callbacks.append(callback)
 
 
 def _as_tensor(g):

@@ -8,11 +8,11 @@ Example:
     >>> loss.backward()
 """
 
-from engine.nn import functional, init, utils
+from engine.nn import functional, init, parallel, utils
 from engine.nn.modules import *  # noqa: F403 - the layer classes are this package's public API
 from engine.nn.modules import __all__ as _modules_all
 from engine.nn.modules.module import Module
 from engine.nn.parameter import Buffer, Parameter, UninitializedParameter
 
-__all__ = ["Buffer", "Module", "Parameter", "UninitializedParameter", "functional", "init", "utils",
+__all__ = ["Buffer", "Module", "Parameter", "UninitializedParameter", "functional", "init", "parallel", "utils",
            *_modules_all]

@@ -70,8 +70,8 @@ def multi_head_attention_forward(query, key, value, num_heads: int, in_proj_weig
     """
     if bias_k is not None or bias_v is not None or add_zero_attn:
         raise NotImplementedError("add_bias_kv / add_zero_attn are not supported")
-    n, length, embed = query._data.shape
-    source = key._data.shape[1]
+    n, length, embed = query.shape  # NOTE: .shape, not _data.shape: sizes stay symbolic under graph capture
+    source = key.shape[1]
     head_dim = embed // num_heads
     if q_proj_weight is None:
         if key is query and value is query:

@@ -5,6 +5,7 @@ Example:
     >>> loader = DataLoader(TensorDataset(engine.randn(100, 3), engine.zeros(100)), batch_size=32, shuffle=True)
 """
 
+from engine.utils.data import distributed as distributed  # torch.utils.data.distributed
 from engine.utils.data.collate import default_collate, default_convert
 from engine.utils.data.dataloader import DataLoader
 from engine.utils.data.dataset import (

@@ -1,0 +1,237 @@
+"""Dynamically quantized modules: int8 weights, activations quantized per call (fbgemm's scheme).
+
+Float in, float out. The activation gets its quint8 (scale, zero_point) from each batch's min/max
+(``reduce_range`` as fbgemm: 7 bits), the product accumulates as int32, then ``acc * sx * sw + bias``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine import nn
+from engine.ao.nn.quantized import kernels
+from engine.ao.nn.quantized.modules import quantize_weight
+from engine.ao.quantization.qtensor import QTensor
+from engine.dtypes import as_dtype
+from engine.ops.shape import stack
+from engine.tensor import Tensor, _make
+
+
+def _float(x: Tensor, module) -> np.ndarray:
+    if isinstance(x, QTensor) or not x._dtype.is_floating_point:
+        raise RuntimeError(f"{type(module).__name__} (dynamic quantized) expects a float input, got {x._dtype}")
+    return x.detach()._data.astype(np.float32, copy=False)
+
+
+def _apply(x: Tensor, w: QTensor, bias, reduce_range: bool = True) -> Tensor:
+    xp = x._device.xp
+    data = x.detach()._data.astype(np.float32, copy=False)
+    flat = data.reshape(-1, data.shape[-1])
+    out = kernels.dynamic_linear(xp, flat, w, None if bias is None else bias._data, reduce_range)
+    return _make(out.reshape(*data.shape[:-1], out.shape[-1]), as_dtype("float32"), x._device)
+
+
+class Linear(nn.Module):
+    """Dynamic quantized Linear (``torch.ao.nn.quantized.dynamic.Linear``): float in, float out.
+
+    Example:
+        >>> qlinear = Linear.from_float(float_linear_with_qconfig)  # doctest: +SKIP
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias_: bool = True, dtype=None):
+        super().__init__()
+        from engine import quantize_per_tensor, zeros
+
+        self.in_features, self.out_features = in_features, out_features
+        self._weight = quantize_per_tensor(zeros(out_features, in_features), 1.0, 0, as_dtype("qint8"))
+        self._bias = zeros(out_features) if bias_ else None
+        self.version = 4
+
+    def _get_name(self) -> str:
+        return "DynamicQuantizedLinear"
+
+    def weight(self) -> QTensor:
+        return self._weight
+
+    def _apply(self, fn, recurse: bool = True):
+        self._weight = fn(self._weight)
+        self._bias = None if self._bias is None else fn(self._bias)
+        return super()._apply(fn, recurse)
+
+    def bias(self):
+        return self._bias
+
+    def set_weight_bias(self, w: QTensor, b) -> None:
+        self._weight, self._bias = w, b
+
+    def forward(self, x):
+        _float(x, self)
+        return _apply(x, self._weight, self._bias)
+
+    @classmethod
+    def from_float(cls, mod, use_precomputed_fake_quant: bool = False):
+        qconfig = getattr(mod, "qconfig", None)
+        from engine.ao.quantization.qconfig import default_dynamic_qconfig
+
+        observer = (qconfig or default_dynamic_qconfig).weight()
+        if observer.dtype is not as_dtype("qint8"):
+            raise NotImplementedError(f"dynamic Linear supports qint8 weights, got {observer.dtype}")
+        q = cls(mod.in_features, mod.out_features, mod.bias is not None)
+        q.set_weight_bias(quantize_weight(mod.weight, observer), None if mod.bias is None else mod.bias.detach().float())
+        return q
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        destination[prefix + "weight"] = self._weight
+        if self._bias is not None:
+            destination[prefix + "bias"] = self._bias
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs, assign=False):
+        _load_weights(self, state_dict, prefix, [("_weight", "weight"), ("_bias", "bias")], missing_keys, error_msgs)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, dtype=engine.qint8, "
+                f"qscheme={self._weight.qscheme()}")
+
+
+def _load_weights(module, state_dict, prefix, pairs, missing_keys, error_msgs) -> None:
+    for attr, key in pairs:
+        current = getattr(module, attr)
+        if current is None:
+            continue
+        if prefix + key not in state_dict:
+            missing_keys.append(prefix + key)
+            continue
+        value = state_dict[prefix + key]
+        if tuple(value.shape) != tuple(current.shape) or value.is_quantized != current.is_quantized:
+            error_msgs.append(f"size or type mismatch for {prefix + key}: expected {tuple(current.shape)} "
+                              f"{current.dtype}, got {tuple(value.shape)} {value.dtype}")
+            continue
+        setattr(module, attr, value)
+
+
+class _RNNBase(nn.Module):
+    """Shared state of dynamic LSTM / GRU: one quantized (w_ih, w_hh) and float biases per layer/direction."""
+
+    _float_class = nn.LSTM
+    _gates = 4
+
+    def __init__(self, mod):
+        super().__init__()
+        for name in ("mode", "input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
+                     "bidirectional", "proj_size"):
+            setattr(self, name, getattr(mod, name))
+        self.version = 2
+        observer_factory = _weight_factory(mod)
+        self._names = list(mod._flat_weights_names)
+        self._packed: dict[str, Tensor] = {}
+        for name in self._names:
+            param = getattr(mod, name)
+            self._packed[name] = quantize_weight(param, observer_factory()) if name.startswith("weight") \
+                else param.detach().float()
+        # the float forward's loops and shape checks are reused: only the products change
+        impl = type(mod).__new__(type(mod))
+        nn.Module.__init__(impl)
+        object.__setattr__(self, "_impl", impl)  # not a child module: it holds no state
+        for name in ("mode", "input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
+                     "bidirectional", "proj_size", "_flat_weights_names"):
+            object.__setattr__(self._impl, name, getattr(mod, name))
+        self._impl.training = False
+        object.__setattr__(self._impl, "_run", self._run)
+
+    def _run(self, input, states):
+        directions = 2 if self.bidirectional else 1
+        finals = []
+        layer_input = input
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+                w_ih, w_hh = self._packed[f"weight_ih{suffix}"], self._packed[f"weight_hh{suffix}"]
+                b_ih, b_hh = self._packed.get(f"bias_ih{suffix}"), self._packed.get(f"bias_hh{suffix}")
+                state = states[layer * directions + direction]
+                steps = range(layer_input.shape[0])
+                hs = [None] * layer_input.shape[0]
+                for t in (reversed(steps) if direction == 1 else steps):
+                    gi = _apply(layer_input[t], w_ih, b_ih)
+                    state = self._cell(gi, state, w_hh, b_hh)
+                    hs[t] = state[0] if isinstance(state, tuple) else state
+                outputs.append(stack(hs, 0))
+                finals.append(state)
+            layer_input = outputs[0] if directions == 1 else _cat(outputs)
+        return layer_input, finals
+
+    def forward(self, input, hx=None):
+        _float(input, self)
+        return self._float_class.forward(self._impl, input, hx)
+
+    def _get_name(self) -> str:
+        return "DynamicQuantized" + type(self).__name__
+
+    def _apply(self, fn, recurse: bool = True):
+        self._packed = {name: fn(t) for name, t in self._packed.items()}
+        return super()._apply(fn, recurse)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        for name in self._names:
+            destination[prefix + name] = self._packed[name]
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs, assign=False):
+        holder = type("_Holder", (), {})()
+        for name in self._names:
+            setattr(holder, name, self._packed[name])
+        _load_weights(holder, state_dict, prefix, [(n, n) for n in self._names], missing_keys, error_msgs)
+        self._packed = {name: getattr(holder, name) for name in self._names}
+
+    @classmethod
+    def from_float(cls, mod, use_precomputed_fake_quant: bool = False):
+        if not isinstance(mod, cls._float_class):
+            raise TypeError(f"{cls.__name__}.from_float expects nn.{cls._float_class.__name__}, got {type(mod).__name__}")
+        return cls(mod)
+
+    def extra_repr(self) -> str:
+        return nn.LSTM.extra_repr(self) + ", dtype=engine.qint8"
+
+
+def _cat(outputs):
+    from engine.ops.shape import cat
+
+    return cat(outputs, -1)
+
+
+def _weight_factory(mod):
+    from engine.ao.quantization.qconfig import default_dynamic_qconfig
+
+    qconfig = getattr(mod, "qconfig", None) or default_dynamic_qconfig
+    return qconfig.weight
+
+
+class LSTM(_RNNBase):
+    """Dynamic quantized LSTM (``torch.ao.nn.quantized.dynamic.LSTM``): forward returns (output, (h_n, c_n))."""
+
+    _float_class = nn.LSTM
+
+    @staticmethod
+    def _cell(gi, state, w_hh, b_hh):
+        h, c = state
+        gates = gi + _apply(h, w_hh, b_hh)
+        i, f, g, o = gates.chunk(4, -1)
+        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        return o.sigmoid() * c.tanh(), c
+
+
+class GRU(_RNNBase):
+    """Dynamic quantized GRU (``torch.ao.nn.quantized.dynamic.GRU``): forward returns (output, h_n)."""
+
+    _float_class = nn.GRU
+
+    @staticmethod
+    def _cell(gi, h, w_hh, b_hh):
+        gh = _apply(h, w_hh, b_hh)
+        r_i, z_i, n_i = gi.chunk(3, -1)
+        r_h, z_h, n_h = gh.chunk(3, -1)
+        r = (r_i + r_h).sigmoid()
+        z = (z_i + z_h).sigmoid()
+        n = (n_i + r * n_h).tanh()
+        return n + z * (h - n)

@@ -1,0 +1,5 @@
+"""Data parallelism across processes, as ``torch.nn.parallel``."""
+
+from engine.nn.parallel.distributed import DistributedDataParallel
+
+__all__ = ["DistributedDataParallel"]
