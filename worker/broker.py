@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from time import monotonic
+from time import monotonic, time
 from typing import Any
 
 from kombu.transport import filesystem, redis
@@ -22,6 +22,7 @@ from kombu.utils.json import dumps, loads
 
 log = logging.getLogger("kiln.broker")
 _SHOWN_BYTES = 200  # of an unreadable Redis message, in the log
+ABANDONED_AFTER = 3600.0  # seconds: a temp message file this old was left by a writer that died mid-write
 
 
 def envelope_problem(channel: Any, payload: object) -> str | None:
@@ -67,6 +68,9 @@ class FilesystemChannel(filesystem.Channel):
         """The oldest readable message of `queue`; unreadable files on the way are moved aside."""
         suffix = f"{queue}.msg"
         for name in sorted(os.listdir(self.data_folder_in)):
+            if name.startswith(".") and name.endswith(f"{suffix}.tmp"):
+                _remove_if_abandoned(os.path.join(self.data_folder_in, name))
+                continue
             if name.partition(".")[2] != suffix:
                 continue
             path = os.path.join(self.data_folder_in, name)
@@ -109,6 +113,16 @@ class FilesystemChannel(filesystem.Channel):
             return
         log.error("skipped an unreadable message file %s (%s); %s", name, problem,
                   f"moved to {bad}" if bad else "removed")
+
+
+def _remove_if_abandoned(temp: str) -> None:
+    """A temp file older than ABANDONED_AFTER seconds is a writer's that died mid-write: remove it."""
+    try:
+        if time() - os.stat(temp).st_mtime > ABANDONED_AFTER:
+            os.remove(temp)
+            log.warning("removed %s, a message file its writer never finished", os.path.basename(temp))
+    except FileNotFoundError:
+        pass
 
 
 class FilesystemTransport(_SkipsUnreadable, filesystem.Transport):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 import uuid
 
 import pytest
 import redis
 from kombu import Connection
 
-from worker.broker import FilesystemTransport, RedisTransport, envelope_problem
+from worker.broker import ABANDONED_AFTER, FilesystemTransport, RedisTransport, envelope_problem
 
 
 def _take(queue, timeout):
@@ -57,6 +59,19 @@ def test_empty_truncated_and_malformed_files_are_moved_aside_and_the_next_messag
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "00000_empty.kiln.test.msg (empty file)" in logged and "JSONDecodeError" in logged
     assert "00003_no_properties.kiln.test.msg (KeyError" in logged
+
+
+def test_a_temporary_file_a_dead_writer_left_is_removed_once_old_and_a_fresh_one_is_kept(tmp_path):
+    connection, queue_dir = _fs_connection(tmp_path)
+    abandoned, in_progress = queue_dir / ".1_a.kiln.tmps.msg.tmp", queue_dir / ".2_b.kiln.tmps.msg.tmp"
+    abandoned.write_bytes(b'{"bo')
+    in_progress.write_bytes(b'{"bo')
+    old = time.time() - ABANDONED_AFTER - 60
+    os.utime(abandoned, (old, old))
+    with connection, connection.SimpleQueue("kiln.tmps") as queue:
+        queue.put({"run": 3})
+        assert _take(queue, 2) == {"run": 3}
+    assert not abandoned.exists() and in_progress.exists()
 
 
 def test_redis_drops_an_unreadable_message_with_a_log_line_and_delivers_the_next(redis_url, caplog):
