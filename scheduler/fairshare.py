@@ -1,6 +1,9 @@
-"""Fair share by decayed GPU-seconds: usage bookkeeping and the order runs are considered in.
+"""Fair share by decayed dominant-share-seconds: usage bookkeeping and the order runs are considered in.
 
-Usage decays exponentially: GPU-seconds that ended `h` half-lives ago count `0.5 ** h`.
+A run's usage is its dominant share (Ghodsi et al., 2011: the largest fraction of the
+cluster's GPUs, CPU slots or memory it holds, `ClusterCapacity.dominant_share`) times the
+seconds it holds it, so CPU-only and memory-heavy runs are charged like GPU runs.
+Usage decays exponentially: usage that ended `h` half-lives ago counts `0.5 ** h`.
 The order is hierarchical: the team with the least usage goes next, then, inside it, the
 user with the least usage, then that user's own next run (priority, then submitted_at,
 then id). A user without a team is a team of one. Every run placed during a pass is
@@ -20,17 +23,17 @@ Group = tuple[str, str]  # ("team", name) or ("user", name) for a user without a
 
 @dataclass(frozen=True, slots=True)
 class UsageRecord:
-    """GPU-seconds one run used; `ended_at` None means still running (counted at full weight)."""
+    """Dominant-share-seconds one run used; `ended_at` None means still running (counted at full weight)."""
 
     user: str
     team: str | None
-    gpu_seconds: float
+    share_seconds: float
     ended_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
 class UsageTotals:
-    """Decayed GPU-seconds per user and per team, as they stood at `as_of`.
+    """Decayed dominant-share-seconds per user and per team, as they stood at `as_of`.
 
     Keep one of these between ticks and fold finished runs into it, or rebuild it from
     records with `usage_totals`; either way `plan_pass` ages it to its own `now`.
@@ -77,7 +80,7 @@ def usage_totals(
     by_team = dict(start.by_team)
     for record in records:
         weight = 1.0 if record.ended_at is None else decay_factor(now - record.ended_at, half_life_seconds)
-        used = record.gpu_seconds * weight
+        used = record.share_seconds * weight
         by_user[record.user] = by_user.get(record.user, 0.0) + used
         if record.team is not None:
             by_team[record.team] = by_team.get(record.team, 0.0) + used
@@ -114,7 +117,7 @@ class FairShareOrder:
     """Hands out queued runs one at a time in fair-share order; `charge` reorders what is left.
 
     `user_usage` and `team_usage` (by team name) are the starting keys: decayed history plus
-    whatever the caller adds, e.g. GPU-seconds committed to running jobs. They are updated
+    whatever the caller adds, e.g. share-seconds committed to running jobs. They are updated
     in place by `charge`. Heap entries are (usage, head's submitted_at, head's id, queue),
     so ties fall to the earliest head run, and run ids being unique, never to the queue.
     NOTE: a user with runs in two teams is re-ranked in the other team only when next taken.
@@ -157,11 +160,11 @@ class FairShareOrder:
         self._handed_out = True
         return queue.runs[queue.index]
 
-    def charge(self, run: QueuedRun, gpu_seconds: float) -> None:
-        """Count GPU-seconds promised to `run` against its user and team for the rest of the pass."""
-        self._user_usage[run.user] = self._user_usage.get(run.user, 0.0) + gpu_seconds
+    def charge(self, run: QueuedRun, share_seconds: float) -> None:
+        """Count share-seconds promised to `run` against its user and team for the rest of the pass."""
+        self._user_usage[run.user] = self._user_usage.get(run.user, 0.0) + share_seconds
         if run.team is not None:
-            self._team_usage[run.team] = self._team_usage.get(run.team, 0.0) + gpu_seconds
+            self._team_usage[run.team] = self._team_usage.get(run.team, 0.0) + share_seconds
 
     def remaining(self) -> Iterator[QueuedRun]:
         """Every run not handed out yet, in no particular order (for when nothing can start)."""

@@ -27,7 +27,7 @@ from django.db.models import Max
 
 from scheduler import inventory
 from scheduler.dispatch import Dispatcher
-from scheduler.policy import PolicyConfig, plan_pass
+from scheduler.policy import ClusterCapacity, PolicyConfig, plan_pass
 from scheduler.recovery import mark_lost, requeue_lost
 from webapp.cluster.selectors import workers_online
 from webapp.experiments.models import Run, RunEvent, RunState
@@ -56,8 +56,9 @@ class Scheduler:
         started = 0
         if queued:
             now = time.time()
-            plan = plan_pass(queued=queued, workers=inventory.worker_states(list(online.values())),
-                             usage=inventory.usage(self.policy, now), config=self.policy, now=now)
+            states = inventory.worker_states(list(online.values()))
+            usage = inventory.usage(self.policy, now, ClusterCapacity.of(states))
+            plan = plan_pass(queued=queued, workers=states, usage=usage, config=self.policy, now=now)
             started = self.dispatcher.start(plan.assignments, online)
             _set_pending_reasons(plan.pending_reasons)
         resent = self.dispatcher.resend_stuck(online)

@@ -4,11 +4,14 @@ One pass considers queued runs in this order:
 
 1. Runs queued longer than `starvation_after_seconds`, oldest first (aging, so nothing
    waits forever behind fairer users or its own user's higher-priority runs).
-2. Everyone else in fair-share order (`scheduler.fairshare`): the team with the fewest
-   decayed GPU-seconds, then the user in it with the fewest, then that user's runs by
-   priority (higher first), submitted_at, id. A user's usage is its decayed history plus
-   the GPU-seconds promised to its running jobs (GPUs x time left before `max_minutes`);
-   each run placed in the pass is charged the same way at once.
+2. Everyone else in fair-share order (`scheduler.fairshare`): the team with the least
+   decayed usage, then the user in it with the least, then that user's runs by priority
+   (higher first), submitted_at, id. Usage is dominant-resource fairness: a run is charged
+   its dominant share (the largest of its GPUs, CPU slots and memory as a fraction of what
+   all online workers hold, `ClusterCapacity`) times its run time, so CPU-only clusters
+   are as fair as GPU ones. A user's usage is its decayed history plus the share-seconds
+   promised to its running jobs (dominant share x time left before `max_minutes`); each
+   run placed in the pass is charged the same way at once.
 
 Each run, in that order: a run that can never fit gets `never_fits`'s reason; a code run
 that no isolated worker could ever hold waits with "no isolated worker"; a run over its
@@ -31,6 +34,7 @@ from scheduler.pending_reasons import count, gigabytes
 from scheduler.placement import HELD, ISOLATION, MEMORY, NO_ROOM, Miss, Request, WorkerPool
 from scheduler.policy_types import (
     Assignment,
+    ClusterCapacity,
     Plan,
     PolicyConfig,
     QueuedRun,
@@ -42,6 +46,7 @@ from scheduler.policy_types import (
 
 __all__ = [
     "Assignment",
+    "ClusterCapacity",
     "Plan",
     "PolicyConfig",
     "QueuedRun",
@@ -72,7 +77,7 @@ def plan_pass(
     Args:
         queued: every run in state `queued` (any order; the result does not depend on it).
         workers: the online workers, with what is free and running on each.
-        usage: decayed GPU-seconds so far, running jobs included up to now.
+        usage: decayed share-seconds so far, running jobs included up to now.
         config: half-life, quotas, aging.
         now: the current time, seconds since the epoch.
 
@@ -161,6 +166,7 @@ class _Pass:
         self.config = config
         self.workers = [worker for worker in workers if not worker.draining]  # the ones taking new runs
         self.pool = WorkerPool(self.workers, now)
+        self.capacity = ClusterCapacity.of(workers)  # draining workers are still part of the cluster
         aged = usage.decayed_to(now, config.half_life_seconds)
         self.user_usage = dict(aged.by_user)
         self.team_usage = dict(aged.by_team)
@@ -191,7 +197,7 @@ class _Pass:
         left = (
             self.config.unknown_duration_seconds if job.expected_end is None else job.expected_end - self.now
         )
-        promised = job.gpus * max(0.0, left)
+        promised = self.capacity.dominant_share(job.gpus, job.cpu_slots, job.memory_mb) * max(0.0, left)
         self.user_usage[job.user] = self.user_usage.get(job.user, 0.0) + promised
         if job.team is not None:
             self.team_usage[job.team] = self.team_usage.get(job.team, 0.0) + promised
@@ -237,8 +243,9 @@ class _Pass:
                 gpu_indices = self.pool.place(worker, shape, ends_at)
                 self.assignments.append(Assignment(run.id, worker.name, gpu_indices, cpu_slots))
                 self.gpus_in_use[user] = in_use + gpus
+                share = self.capacity.dominant_share(gpus, cpu_slots, run.memory_mb)
                 order.charge(
-                    run, gpus * (self.config.unknown_duration_seconds if duration is None else duration)
+                    run, share * (self.config.unknown_duration_seconds if duration is None else duration)
                 )
                 return
         self.reasons[run.id] = self._why_blocked(run, shape, miss)

@@ -6,7 +6,7 @@ All times are seconds since the epoch (floats); the loop converts its datetimes 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 DAY_SECONDS = 24 * 3600.0
@@ -73,6 +73,43 @@ class WorkerState:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterCapacity:
+    """What the online workers hold together; the denominators of dominant-resource fairness.
+
+    A dimension the cluster has none of (no GPUs, memory unknown everywhere) is left out.
+    """
+
+    gpus: int = 0
+    cpu_slots: int = 0
+    memory_mb: int = 0
+
+    @classmethod
+    def of(cls, workers: Iterable[WorkerState]) -> ClusterCapacity:
+        gpus = cpu_slots = memory_mb = 0
+        for worker in workers:
+            gpus += worker.gpu_count
+            cpu_slots += worker.cpu_slots
+            memory_mb += worker.memory_mb
+        return cls(gpus, cpu_slots, memory_mb)
+
+    def dominant_share(self, gpus: int, cpu_slots: int, memory_mb: int) -> float:
+        """The largest fraction of the cluster this request takes of any one resource (at most 1).
+
+        Example:
+            >>> ClusterCapacity(gpus=8, cpu_slots=64, memory_mb=256 * 1024).dominant_share(0, 16, 32 * 1024)
+            0.25
+        """
+        share = 0.0
+        if self.gpus:
+            share = gpus / self.gpus
+        if self.cpu_slots:
+            share = max(share, cpu_slots / self.cpu_slots)
+        if self.memory_mb:
+            share = max(share, memory_mb / self.memory_mb)
+        return min(1.0, share)
+
+
+@dataclass(frozen=True, slots=True)
 class Quotas:
     """Per-user limits on GPUs held at once; None means unlimited."""
 
@@ -88,12 +125,12 @@ class PolicyConfig:
     """Knobs of the placement policy.
 
     Args:
-        half_life_seconds: past GPU-seconds count half as much after this long.
+        half_life_seconds: past usage (dominant-share-seconds) counts half as much after this long.
         quotas: per-user concurrent-GPU limits.
         starvation_after_seconds: a run queued this long goes ahead of fair-share order
             (oldest first); None turns aging off.
         unknown_duration_seconds: how long a run without `max_minutes` is assumed to hold
-            its GPUs when charging it to fair share.
+            its resources when charging it to fair share.
     """
 
     half_life_seconds: float = 7 * DAY_SECONDS

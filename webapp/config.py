@@ -7,6 +7,7 @@ start-up with one clear line instead of failing later somewhere deep.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -23,6 +24,8 @@ EMBEDDED = "embedded"
 PRODUCTION = "production"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+MAX_WORKER_CPUS = 4096  # KILN_WORKER_CPUS: a sanity bound, past any one host
+MAX_WORKER_MEMORY_GB = 65536.0  # KILN_WORKER_MEMORY_GB: a sanity bound (64 TB)
 
 
 class ConfigError(Exception):
@@ -89,6 +92,8 @@ class Config:
     run_memory_gb: float = 4.0  # host memory a run may use unless its spec says (KILN_RUN_MEMORY_GB)
     allow_unisolated_code: bool = False  # KILN_ALLOW_UNISOLATED_CODE: code runs on workers whose sandbox failed its check
     bwrap: str = ""  # KILN_BWRAP: bubblewrap to wrap jobs in ("": found on PATH, "none": never)
+    worker_cpus: int | None = None  # KILN_WORKER_CPUS: CPU slots this worker offers (None: os.cpu_count())
+    worker_memory_gb: float | None = None  # KILN_WORKER_MEMORY_GB: memory runs may use here (None: 90 % of the host's)
     storage_dir: Path = field(init=False)
     broker_dir: Path = field(init=False)
 
@@ -174,6 +179,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         run_memory_gb=_positive_float(env, "KILN_RUN_MEMORY_GB", default=4.0),
         allow_unisolated_code=_bool(env, "KILN_ALLOW_UNISOLATED_CODE", default=False),
         bwrap=_bwrap(env.get("KILN_BWRAP", "").strip()),
+        worker_cpus=_worker_cpus(env),
+        worker_memory_gb=_worker_memory_gb(env),
     )
 
 
@@ -338,6 +345,31 @@ def _count(env: Mapping[str, str], name: str, *, default: int) -> int:
     if count is None:
         raise ConfigError(f"{name} must be a whole number from 0 to 10, got {raw!r}")
     return count
+
+
+def _worker_cpus(env: Mapping[str, str]) -> int | None:
+    raw = (env.get("KILN_WORKER_CPUS") or "").strip()
+    if not raw:
+        return None
+    cpus = parse_int(raw, low=1, high=MAX_WORKER_CPUS)
+    if cpus is None:
+        raise ConfigError(f"KILN_WORKER_CPUS must be a whole number from 1 to {MAX_WORKER_CPUS}, got {raw!r}")
+    return cpus
+
+
+def _worker_memory_gb(env: Mapping[str, str]) -> float | None:
+    raw = (env.get("KILN_WORKER_MEMORY_GB") or "").strip()
+    if not raw:
+        return None
+    try:
+        memory_gb = float(raw)
+    except ValueError:
+        memory_gb = math.nan
+    if not 0 < memory_gb <= MAX_WORKER_MEMORY_GB:  # NaN and inf fail this too
+        raise ConfigError(
+            f"KILN_WORKER_MEMORY_GB must be a number of GB above 0 and at most {MAX_WORKER_MEMORY_GB:g}, got {raw!r}"
+        )
+    return memory_gb
 
 
 def _list(env: Mapping[str, str], name: str, *, default: str) -> list[str]:

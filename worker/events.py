@@ -68,7 +68,7 @@ class EventReader:
 class Batch:
     points: list[MetricPoint] = field(default_factory=list)
     progress: dict[str, Any] | None = None
-    files: list[tuple[str, str, str, int | None]] = field(default_factory=list)  # kind, name, path, step
+    files: list[tuple[str, str, str, int | None, dict]] = field(default_factory=list)  # kind, name, path, step, metadata
 
 
 class EventIngestor:
@@ -98,8 +98,8 @@ class EventIngestor:
                 self.note(f"metrics not stored: {exc}")
         if batch.progress is not None:
             Run.objects.filter(id=self.run_id).update(progress=batch.progress)
-        for kind, name, path, step in batch.files:
-            self._store_file(kind, name, path, step)
+        for kind, name, path, step, metadata in batch.files:
+            self._store_file(kind, name, path, step, metadata)
 
     def _collect(self, event: dict[str, Any], batch: Batch) -> None:
         kind = event.get("type")
@@ -120,11 +120,13 @@ class EventIngestor:
             name = str(event["name"])
             if kind == "checkpoint":
                 name = f"checkpoints/{name}"
-            batch.files.append((kind, name, str(event["path"]), file_step))
+            batch.files.append((kind, name, str(event["path"]), file_step, {}))
+        elif kind == "model":
+            batch.files.append((kind, str(event["name"]), str(event["path"]), None, _model_metadata(event["metadata"])))
         else:
             raise ValueError(f"unknown event type {kind!r:.40}")
 
-    def _store_file(self, kind: str, name: str, relative: str, step: int | None) -> None:
+    def _store_file(self, kind: str, name: str, relative: str, step: int | None, metadata: dict) -> None:
         path = _inside(self.run_dir, relative)
         if path is None:
             self.note(f"{kind} {name!r} not stored: {relative!r} is not a regular file inside the run folder")
@@ -139,12 +141,24 @@ class EventIngestor:
                 self.note(f"{kind} {name!r} not stored: not a regular file")
                 return
             try:
-                artifact_store(run_id=self.run_id, name=name, kind=kind, file=File(handle), step=step)
+                artifact_store(run_id=self.run_id, name=name, kind=kind, file=File(handle), step=step, metadata=metadata)
             except ResultError as exc:
                 self.note(f"{kind} not stored: {exc}")
                 return
         if kind == "checkpoint" and step is not None:
             self.checkpoints.append(step)
+
+
+def _model_metadata(value: Any) -> dict:
+    """A model event's metadata: {"model", "format", "signature": {"inputs", "outputs"}}, at most 64 KB."""
+    if not isinstance(value, dict) or not isinstance(value.get("model"), str) or value.get("format") not in ("engine", "onnx"):
+        raise ValueError("model metadata needs a model name and a format (engine or onnx)")
+    signature = value.get("signature")
+    if not isinstance(signature, dict) or not all(isinstance(signature.get(k), list) for k in ("inputs", "outputs")):
+        raise ValueError("model metadata needs a signature with inputs and outputs lists")
+    if len(json.dumps(value)) > 65536:
+        raise ValueError("model metadata is larger than 64 KB")
+    return {"model": value["model"][:255], "format": value["format"], "signature": signature}
 
 
 def _step(value: Any) -> int:

@@ -29,6 +29,7 @@ from webapp.experiments.results import logs_append, metrics_log
 from webapp.experiments.superseding import metrics_supersede_after
 from worker.canary import isolation_verdict, refusal_reason
 from worker.cgroup import JobCgroup
+from worker.cpus import CPU_GRANTS
 from worker.diskusage import folder_usage, size_text
 from worker.events import EventIngestor, EventReader
 from worker.identity import cgroup_prefix
@@ -123,20 +124,27 @@ class _Execution:
                        f"({'memory cgroup' if memory_cgroup else 'RLIMIT_DATA: no memory cgroup here'})")
         if cgroup is None or not cgroup.limits_processes:
             self.pump.note("no pids cgroup here: the process limit is RLIMIT_NPROC only")
+        cpus = CPU_GRANTS.grant(self.cgroup_name, self.run_row.cpus)  # resources.cpus, pinned
+        if cpus:
+            self.pump.note(f"CPUs: {','.join(map(str, cpus))} (resources.cpus: {self.run_row.cpus})")
         try:
-            job = JobProcess(sandbox.argv(command), cwd=workdir.path, env=env,
-                             rlimits=self.limits.rlimits(memory_cgroup=memory_cgroup), cgroup=cgroup)
-        except OSError as exc:
-            if cgroup:
-                cgroup.remove()
-            return self._finish_early(f"could not start the job: {exc}")
-        assert job.popen.stdout is not None and job.popen.stderr is not None
-        self.pump.attach("stdout", job.popen.stdout)
-        self.pump.attach("stderr", job.popen.stderr)
-        ingestor = EventIngestor(self.run_row.id, workdir.path, self.pump.note, attempt=self.attempt)
-        outcome = self._supervise(job, EventReader(workdir.events), ingestor, sandboxed=sandbox.bwrap is not None)
-        shutil.rmtree(workdir.path, ignore_errors=True)  # not reached when results are unsaved: they stay on disk
-        return outcome
+            try:
+                job = JobProcess(sandbox.argv(command), cwd=workdir.path, env=env,
+                                 rlimits=self.limits.rlimits(memory_cgroup=memory_cgroup), cgroup=cgroup,
+                                 cpus=cpus)
+            except OSError as exc:
+                if cgroup:
+                    cgroup.remove()
+                return self._finish_early(f"could not start the job: {exc}")
+            assert job.popen.stdout is not None and job.popen.stderr is not None
+            self.pump.attach("stdout", job.popen.stdout)
+            self.pump.attach("stderr", job.popen.stderr)
+            ingestor = EventIngestor(self.run_row.id, workdir.path, self.pump.note, attempt=self.attempt)
+            outcome = self._supervise(job, EventReader(workdir.events), ingestor, sandboxed=sandbox.bwrap is not None)
+            shutil.rmtree(workdir.path, ignore_errors=True)  # not reached when results are unsaved: they stay on disk
+            return outcome
+        finally:
+            CPU_GRANTS.release(self.cgroup_name)
 
     def _supervise(self, job: JobProcess, reader: EventReader, ingestor: EventIngestor, *, sandboxed: bool) -> Outcome:
         try:

@@ -40,6 +40,7 @@ from webapp.cluster.services import (
     worker_record_isolation,
     worker_sign_off,
 )
+from webapp.config import Config
 from webapp.experiments.lifecycle import run_transition
 from webapp.experiments.models import Run, RunState
 from worker.canary import isolation_verdict
@@ -61,11 +62,11 @@ def run_worker() -> None:
     celeryd_after_setup.connect(_quiet_cancel_warning, weak=False)
     queue = worker_queue_name(config.worker_name)
     gpus = discover_gpus()
-    cpu_slots = os.cpu_count() or 1
+    cpu_slots = runs_cpu_slots(config)
     instance = instance_id()
     register = functools.partial(
         worker_claim_name, name=config.worker_name, hostname=os.uname().nodename, queue=queue,
-        cpu_slots=cpu_slots, gpus=gpus, instance_id=instance, pid=os.getpid(), memory_mb=runs_memory_mb(),
+        cpu_slots=cpu_slots, gpus=gpus, instance_id=instance, pid=os.getpid(), memory_mb=runs_memory_mb(config),
     )
     try:
         registration = register()
@@ -109,8 +110,16 @@ def run_worker() -> None:
         log.info("worker %s signed off", record.name)
 
 
-def runs_memory_mb() -> int:
-    """Host memory runs may use here (the scheduler counts it): most of it, a reserve left to the worker."""
+def runs_cpu_slots(config: Config) -> int:
+    """CPU slots this worker offers runs: KILN_WORKER_CPUS, else one per CPU of the host."""
+    return config.worker_cpus or os.cpu_count() or 1
+
+
+def runs_memory_mb(config: Config) -> int:
+    """Host memory runs may use here (the scheduler counts it): KILN_WORKER_MEMORY_GB, else most of the host's,
+    a reserve left to the worker."""
+    if config.worker_memory_gb is not None:
+        return int(config.worker_memory_gb * 1024)
     return int(psutil.virtual_memory().total * RUNS_MEMORY_SHARE) // 2**20
 
 

@@ -20,7 +20,7 @@ class JobProcess:
     """One job's process tree. `stop()` ends it all: SIGTERM, then SIGKILL after `grace` seconds."""
 
     def __init__(self, argv: list[str], *, cwd: Path, env: dict[str, str], rlimits: list[tuple[int, int]],
-                 cgroup: JobCgroup | None):
+                 cgroup: JobCgroup | None, cpus: tuple[int, ...] = ()):
         self.cgroup = cgroup
         procs_fds = cgroup.procs_fds() if cgroup else []
 
@@ -29,6 +29,8 @@ class JobProcess:
                 os.write(fd, str(os.getpid()).encode())
             _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
             apply_rlimits(rlimits)
+            if cpus:  # the job and everything it starts run only on its granted CPUs
+                os.sched_setaffinity(0, cpus)
 
         try:
             self.popen = subprocess.Popen(  # noqa: S603 -- argv built by worker.sandbox

@@ -54,6 +54,17 @@ def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> Path:
     return _current().log_artifact(path, name)
 
 
+def log_model(model: Any, example_inputs: Any, name: str = "model",
+              formats: tuple[str, ...] = ("engine", "onnx")) -> dict[str, Path]:
+    """Trace `model` on `example_inputs` and keep it as NAME.pt (engine.jit) and NAME.onnx (batch dim dynamic).
+
+    Both are artifacts of kind "model" whose metadata holds the input/output signature; outside
+    Kiln they go to the run folder's models/. "onnx" needs the onnx package (kiln[onnx]).
+    Returns {format: path}.
+    """
+    return _current().log_model(model, example_inputs, name, formats)
+
+
 def save_checkpoint(state: dict[str, Any], *, step: int) -> Path:
     """Save arrays, bytes and JSON values atomically as one safetensors file; returns its path."""
     return _current().save_checkpoint(state, step)
@@ -85,6 +96,7 @@ __all__ = [
     "init",
     "log",
     "log_artifact",
+    "log_model",
     "progress",
     "read_checkpoint",
     "resume",

@@ -6,6 +6,8 @@ Inside Kiln the worker sets KILN_EVENTS to a JSON-lines file it tails. One objec
     {"type": "progress", "epoch": 2, "epochs": 10, "eta_seconds": 41.5, "time": ...}
     {"type": "artifact", "name": "plots/curve.png", "path": "artifacts/plots/curve.png", "time": ...}
     {"type": "checkpoint", "name": "step-0000000010.safetensors", "path": "checkpoints/...", "step": 10, "time": ...}
+    {"type": "model", "name": "model.onnx", "path": "models/model.onnx", "time": ...,
+     "metadata": {"model": "model", "format": "onnx", "signature": {"inputs": [...], "outputs": [...]}}}
 
 Paths are relative to the run folder. Every line is flushed as written; a checkpoint
 line is also fsynced, and is only written after its file was renamed into place.
@@ -25,6 +27,7 @@ class Channel(Protocol):
     def progress(self, record: dict[str, Any]) -> None: ...
     def artifact(self, name: str, path: str, time: float) -> None: ...
     def checkpoint(self, name: str, path: str, step: int, time: float) -> None: ...
+    def model(self, name: str, path: str, time: float, metadata: dict[str, Any]) -> None: ...
     def close(self) -> None: ...
 
 
@@ -46,6 +49,9 @@ class KilnChannel:
     def checkpoint(self, name: str, path: str, step: int, time: float) -> None:
         self._write({"type": "checkpoint", "name": name, "path": path, "step": step, "time": time})
         os.fsync(self._file.fileno())
+
+    def model(self, name: str, path: str, time: float, metadata: dict[str, Any]) -> None:
+        self._write({"type": "model", "name": name, "path": path, "time": time, "metadata": metadata})
 
     def close(self) -> None:
         self._file.close()
@@ -76,6 +82,10 @@ class LocalChannel:
 
     def checkpoint(self, name: str, path: str, step: int, time: float) -> None:
         """Nothing to report: the file is already in the folder's checkpoints/."""
+
+    def model(self, name: str, path: str, time: float, metadata: dict[str, Any]) -> None:
+        """The signature beside the file: models/NAME.FORMAT.json."""
+        (self._dir / f"{path}.json").write_text(json.dumps(metadata, indent=2))
 
     def close(self) -> None:
         self._metrics.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.track.channel import Channel, KilnChannel, LocalChannel
 from engine.track.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint, write_checkpoint
+from engine.track.models import write_model
 
 LOCAL_ROOT = "kiln-runs"
 
@@ -81,6 +82,16 @@ class Session:
         path = write_checkpoint(self.run_dir / "checkpoints", state, step=step)
         self._channel.checkpoint(path.name, str(path.relative_to(self.run_dir)), step, time.time())
         return path
+
+    def log_model(self, model: Any, example_inputs: Any, name: str, formats: Any) -> dict[str, Path]:
+        name = _safe_name(name)
+        if "/" in name:
+            raise ValueError(f"model name {name!r} must not contain /")
+        paths, signature = write_model(self.run_dir / "models", model, example_inputs, name=name, formats=formats)
+        for fmt, path in paths.items():
+            metadata = {"model": name, "format": fmt, "signature": signature}
+            self._channel.model(path.name, str(path.relative_to(self.run_dir)), time.time(), metadata)
+        return paths
 
     def resume(self) -> Checkpoint | None:
         path = self._resume_path or latest_checkpoint(self.run_dir / "checkpoints")

@@ -129,3 +129,21 @@ def test_submit_to_a_missing_project_says_how_to_make_one(logged_in, capsys, tmp
     assert not Run.objects.exists()
     code, _, err = _kiln(capsys, "projects", "create", "Vision")  # the slug is taken
     assert code == 1 and "already a project called 'vision'" in err
+
+
+def test_download_model_fetches_only_that_models_file_in_the_chosen_format(logged_in, capsys, tmp_path):
+    config = tmp_path / "r.json"
+    config.write_text('{"recipe": {"model": "mlp"}}')
+    _kiln(capsys, "submit", str(config), "--project", logged_in.project_path)
+    run = Run.objects.get()
+    signature = {"inputs": [{"name": "input", "dtype": "float32", "shape": ["batch", 2]}], "outputs": []}
+    for fmt, name in (("engine", "model.pt"), ("onnx", "model.onnx")):
+        artifact_store(run_id=run.id, name=name, kind="model", file=ContentFile(fmt.encode(), name=name),
+                       metadata={"model": "model", "format": fmt, "signature": signature})
+    code, out, _ = _kiln(capsys, "download", str(run.id), "--model", "model", "--format", "onnx", "--dest", str(tmp_path / "o"))
+    assert code == 0 and [p.name for p in (tmp_path / "o").iterdir()] == ["model.onnx"]
+    assert (tmp_path / "o" / "model.onnx").read_bytes() == b"onnx" and out.strip().endswith("model.onnx")
+    code, _, _ = _kiln(capsys, "download", str(run.id), "--model", "model", "--format", "engine", "--dest", str(tmp_path / "e"))
+    assert code == 0 and (tmp_path / "e" / "model.pt").read_bytes() == b"engine"
+    code, _, err = _kiln(capsys, "download", str(run.id), "--model", "gpt", "--dest", str(tmp_path / "x"))
+    assert code == 1 and "no model 'gpt' (models: model)" in err

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from scheduler.policy import (
+    ClusterCapacity,
     Plan,
     PolicyConfig,
     QueuedRun,
@@ -103,7 +104,7 @@ class Simulator:
         self.now = start
         self.workers = {spec.name: _LiveWorker(spec) for spec in workers}
         self.queued: dict[int, QueuedRun] = {}
-        self.started: dict[int, Started] = {}
+        self.started: dict[int, Started] = {}  # in the order the runs started
         self.drained_at: dict[str, float] = {}
         self.passes = 0
         self.first_promised_start: dict[int, float] = {}
@@ -113,6 +114,7 @@ class Simulator:
         self._feeds: dict[str, _Feed] = {}
         self._endings: list[tuple[float, int]] = []
         self._history = UsageTotals(start)
+        self.capacity = ClusterCapacity.of(live.state() for live in self.workers.values())
 
     def submit_at(self, jobs: Iterable[SimJob]) -> None:
         """Each job arrives at its own `submit_at`."""
@@ -147,6 +149,14 @@ class Simulator:
                 return
             self.now = upcoming
 
+    def share_seconds_by_user(self, until: float) -> dict[str, float]:
+        """Dominant-share-seconds each user's jobs ran between the start and `until`."""
+        used: dict[str, float] = {}
+        for record in self.started.values():
+            seconds = max(0.0, min(record.ended_at, until) - record.started_at)
+            used[record.run.user] = used.get(record.run.user, 0.0) + seconds * self._share(record.run)
+        return used
+
     def gpu_seconds_by_user(self, until: float) -> dict[str, float]:
         """GPU-seconds each user's jobs ran between the start and `until`."""
         used: dict[str, float] = {}
@@ -160,7 +170,7 @@ class Simulator:
 
     def _usage(self) -> UsageTotals:
         running = [
-            UsageRecord(job.user, job.team, job.gpus * (self.now - self.started[job.run_id].started_at), None)
+            UsageRecord(job.user, job.team, self._share(job) * (self.now - self.started[job.run_id].started_at), None)
             for live in self.workers.values()
             for job in live.running.values()
         ]
@@ -177,11 +187,14 @@ class Simulator:
             live.free_gpus.update(record.gpu_indices)
             live.free_cpu += record.run.cpu_slots
             live.free_memory += record.run.memory_mb
-            used = record.run.gpus * (record.ended_at - record.started_at)
+            used = self._share(record.run) * (record.ended_at - record.started_at)
             finished = UsageRecord(record.run.user, record.run.team, used, record.ended_at)
             self._history = usage_totals(
                 [finished], now=self.now, half_life_seconds=self.config.half_life_seconds, base=self._history
             )
+
+    def _share(self, run: QueuedRun | RunningRun) -> float:
+        return self.capacity.dominant_share(run.gpus, run.cpu_slots, run.memory_mb)
 
     def _admit_arrivals(self) -> None:
         while self._arrivals and self._arrivals[0][0] <= self.now:

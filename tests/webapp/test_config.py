@@ -115,3 +115,22 @@ def test_kiln_bwrap_names_bubblewrap_or_turns_it_off(tmp_path):
     assert load_config({"KILN_DATA_DIR": str(tmp_path)}).bwrap == ""  # found on PATH
     assert load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_BWRAP": "none"}).bwrap == "none"
     assert load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_BWRAP": "/bin/sh"}).bwrap == "/bin/sh"
+
+
+def test_worker_capacity_is_detected_unless_set(tmp_path):
+    detected = load_config({"KILN_DATA_DIR": str(tmp_path)})
+    assert (detected.worker_cpus, detected.worker_memory_gb) == (None, None)
+    config = load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_WORKER_CPUS": " 6 ", "KILN_WORKER_MEMORY_GB": "12.5"})
+    assert (config.worker_cpus, config.worker_memory_gb) == (6, 12.5)
+
+
+@pytest.mark.parametrize("raw", ["0", "-2", "1.5", "four", "4097", "true"])
+def test_a_bad_worker_cpu_count_names_kiln_worker_cpus(tmp_path, raw):
+    with pytest.raises(ConfigError, match=r"KILN_WORKER_CPUS must be a whole number from 1 to 4096, got "):
+        load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_WORKER_CPUS": raw})
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "nan", "inf", "lots", "70000"])
+def test_a_bad_worker_memory_names_kiln_worker_memory_gb(tmp_path, raw):
+    with pytest.raises(ConfigError, match=r"KILN_WORKER_MEMORY_GB must be a number of GB above 0"):
+        load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_WORKER_MEMORY_GB": raw})

@@ -99,3 +99,16 @@ def test_memory_gb_is_optional_and_takes_fractions():
     assert spec.resources.memory_gb == 0.5
     with pytest.raises(SpecError, match="at most 4096 GB"):
         validate_spec({"recipe": {"model": "mlp"}, "resources": {"memory_gb": 5000}}, has_code=False)
+
+
+@pytest.mark.parametrize("cpus", [0, -1, 1025, 1.5, True, "two", [1], None])
+def test_a_bad_cpu_count_is_refused_naming_resources_cpus(cpus):
+    with pytest.raises(SpecError) as excinfo:
+        validate_spec({"recipe": {"model": "mlp"}, "resources": {"cpus": cpus}}, has_code=False)
+    assert _fields(excinfo) == ["resources.cpus"]
+
+
+def test_cpus_default_to_one_and_are_stored_in_the_spec():
+    assert validate_spec({"recipe": {"model": "mlp"}}, has_code=False).resources.cpus == 1
+    spec = validate_spec({"recipe": {"model": "mlp"}, "resources": {"cpus": 8}}, has_code=False)
+    assert spec.model_dump(mode="json")["resources"]["cpus"] == 8

@@ -26,3 +26,19 @@ def test_a_recipe_run_trains_and_stores_metrics_and_checkpoints(claimed, setting
     assert {"loss", "lr"} <= keys, keys
     assert Artifact.objects.filter(run=run, kind="checkpoint").exists()
     assert run.progress.get("epochs") == 2
+    _the_logged_onnx_model_runs(run)
+
+
+def _the_logged_onnx_model_runs(run) -> None:
+    """The recipe's final model is a `model` artifact whose ONNX file onnxruntime runs at any batch size."""
+    ort = pytest.importorskip("onnxruntime")
+    import numpy as np
+    from django.core.files.storage import default_storage
+
+    onnx_file = Artifact.objects.get(run=run, kind="model", name="model.onnx")
+    assert onnx_file.metadata["signature"]["inputs"][0]["shape"] == ["batch", 2]
+    with default_storage.open(onnx_file.storage_path, "rb") as handle:
+        session = ort.InferenceSession(handle.read())
+    (logits,) = session.run(None, {"input": np.zeros((5, 2), dtype=np.float32)})
+    assert logits.shape == (5, 3)
+    assert Artifact.objects.filter(run=run, kind="model", name="model.pt").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from django.http import FileResponse
 from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
@@ -131,6 +131,41 @@ def logs(request: ApiRequest, run_id: Id, params: Query[LogsIn]) -> dict:
 @router.get("/{run_id}/artifacts", response={200: list[ArtifactOut], 404: ErrorOut})
 def list_artifacts(request: ApiRequest, run_id: Id) -> list:
     return [artifact_out(a) for a in run_artifacts(run_for(request.auth, run_id))]
+
+
+class ModelFileOut(Schema):
+    format: str = Field(description='"engine" (engine.jit file) or "onnx"')
+    artifact_id: int
+    name: str
+    size: int
+    sha256: str
+    download_url: str
+
+
+class ModelOut(Schema):
+    name: str
+    signature: dict[str, Any] = Field(description='{"inputs", "outputs"}: [{"name", "dtype", "shape"}], "batch" for the dynamic dim')
+    files: list[ModelFileOut]
+
+
+@router.get("/{run_id}/models", response={200: list[ModelOut], 404: ErrorOut})
+def list_models(request: ApiRequest, run_id: Id) -> list:
+    """The models the run logged (engine.track.log_model), each with its signature and one file per format."""
+    run = run_for(request.auth, run_id)
+    found: dict[str, dict[str, Any]] = {}
+    for artifact in run_artifacts(run):
+        if artifact.kind != "model":
+            continue
+        meta = artifact.metadata or {}
+        model = found.setdefault(str(meta.get("model", artifact.name)),
+                                 {"name": str(meta.get("model", artifact.name)), "signature": meta.get("signature") or {},
+                                  "files": []})
+        model["files"].append({
+            "format": str(meta.get("format", "")), "artifact_id": artifact.id, "name": artifact.name,
+            "size": artifact.size, "sha256": artifact.sha256,
+            "download_url": f"/api/runs/{run.id}/artifacts/{artifact.id}/download",
+        })
+    return list(found.values())
 
 
 class ArtifactIn(Schema):

@@ -239,10 +239,12 @@ class ArtifactOut(Schema):
     size: int
     sha256: str
     created_at: datetime
+    metadata: dict[str, Any] = Field(default_factory=dict, description='A model\'s {"model", "format", "signature"}')
 
 
 def artifact_out(artifact: Artifact) -> dict[str, Any]:
     return {
         "id": artifact.id, "name": artifact.name, "kind": artifact.kind, "step": artifact.step,
         "size": artifact.size, "sha256": artifact.sha256, "created_at": artifact.created_at,
+        "metadata": artifact.metadata or {},
     }

@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     download = command("download", _download, "Download a run's artifacts.")
     download.add_argument("run", type=int, metavar="RUN")
     download.add_argument("--dest", default=".", help="folder to write into (default: the current one)")
+    download.add_argument("--model", metavar="NAME", help="download only this logged model's file")
+    download.add_argument("--format", choices=["onnx", "engine"], default="onnx",
+                          help="with --model: the ONNX file or the engine.jit file (default: onnx)")
     return parser
 
 
@@ -457,6 +460,9 @@ def _cancel(args: argparse.Namespace) -> int:
 def _download(args: argparse.Namespace) -> int:
     from webapp.client.client import Client
 
+    if args.model:
+        print(Client().download_model(args.run, args.model, format=args.format, dest=args.dest))
+        return 0
     paths = Client().download(args.run, args.dest)
     for path in paths:
         print(path)

@@ -225,6 +225,23 @@ class Client:
     def artifacts(self, run: RunRef) -> list[dict]:
         return self._call("GET", f"/api/runs/{_run_id(run)}/artifacts")
 
+    def models(self, run: RunRef) -> list[dict]:
+        """[{"name", "signature": {"inputs", "outputs"}, "files": [{"format", "artifact_id", "name", ...}]}]."""
+        return self._call("GET", f"/api/runs/{_run_id(run)}/models")
+
+    def download_model(self, run: RunRef, name: str = "model", *, format: str = "onnx", dest: str | Path = ".") -> Path:
+        """Download one logged model's file ("onnx" or "engine") into `dest`; returns its path."""
+        models = self.models(run)
+        model = next((m for m in models if m["name"] == name), None)
+        if model is None:
+            have = ", ".join(m["name"] for m in models) or "none"
+            raise KilnError(404, "not_found", f"run {_run_id(run)} has no model {name!r} (models: {have})")
+        file = next((f for f in model["files"] if f["format"] == format), None)
+        if file is None:
+            have = ", ".join(f["format"] for f in model["files"])
+            raise KilnError(404, "not_found", f"model {name!r} has no {format} file (formats: {have})")
+        return self._fetch(run, {"id": file["artifact_id"], "name": Path(file["name"]).name}, Path(dest).resolve())
+
     def upload(self, run: RunRef, path: str | Path, *, name: str | None = None, kind: str = "artifact") -> dict:
         form = {"name": name or Path(path).name, "kind": kind}
         return self._call("POST", f"/api/runs/{_run_id(run)}/artifacts", form=form, files={"file": Path(path)})
@@ -232,18 +249,18 @@ class Client:
     def download(self, run: RunRef, dest: str | Path = ".") -> list[Path]:
         """Download every artifact of the run under `dest`, keeping their relative names; returns the paths."""
         root = Path(dest).resolve()
-        written = []
-        for artifact in self.artifacts(run):
-            target = (root / artifact["name"]).resolve()
-            if root not in target.parents:
-                raise KilnError(0, "unsafe_name", f"artifact name {artifact['name']!r} leaves {root}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            url = f"/api/runs/{_run_id(run)}/artifacts/{artifact['id']}/download"
-            with self._open("GET", url) as response, open(target, "wb") as sink:
-                while chunk := response.read(_CHUNK):
-                    sink.write(chunk)
-            written.append(target)
-        return written
+        return [self._fetch(run, artifact, root) for artifact in self.artifacts(run)]
+
+    def _fetch(self, run: RunRef, artifact: dict, root: Path) -> Path:
+        target = (root / artifact["name"]).resolve()
+        if root not in target.parents:
+            raise KilnError(0, "unsafe_name", f"artifact name {artifact['name']!r} leaves {root}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        url = f"/api/runs/{_run_id(run)}/artifacts/{artifact['id']}/download"
+        with self._open("GET", url) as response, open(target, "wb") as sink:
+            while chunk := response.read(_CHUNK):
+                sink.write(chunk)
+        return target
 
     # HTTP ---------------------------------------------------------------------------------------
 

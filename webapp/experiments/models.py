@@ -23,6 +23,11 @@ def run_memory_gb(memory_gb: float | None) -> float:
     return memory_gb or settings.CONFIG.run_memory_gb
 
 
+def run_cpus(cpus: object) -> int:
+    """A run's CPU slots: `resources.cpus` of its stored spec (no column), 1 in specs from before the field."""
+    return cpus if isinstance(cpus, int) and not isinstance(cpus, bool) and cpus > 0 else 1
+
+
 class Sweep(models.Model):
     """A search over params: one submitted spec that became one run per point."""
 
@@ -91,6 +96,11 @@ class Run(models.Model):
     @property
     def memory_limit_gb(self) -> float:
         return run_memory_gb(self.memory_gb)
+
+    @property
+    def cpus(self) -> int:
+        resources = self.spec.get("resources") if isinstance(self.spec, dict) else None
+        return run_cpus(resources.get("cpus") if isinstance(resources, dict) else None)
 
 
 class RunTag(models.Model):
@@ -244,7 +254,7 @@ class LogLine(models.Model):
 class Artifact(models.Model):
     """A file a run produced (or its checkpoint), kept in Django storage."""
 
-    KIND_CHOICES = [("artifact", "Artifact"), ("checkpoint", "Checkpoint")]
+    KIND_CHOICES = [("artifact", "Artifact"), ("checkpoint", "Checkpoint"), ("model", "Model")]
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="artifacts")
     name = models.CharField(max_length=255)
@@ -253,6 +263,8 @@ class Artifact(models.Model):
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)
     storage_path = models.CharField(max_length=500)
+    # a model's {"model", "format", "signature": {"inputs", "outputs"}}; {} for other kinds
+    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

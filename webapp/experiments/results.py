@@ -362,7 +362,8 @@ def logs_append(*, run_id: int, lines: Iterable[tuple[int, str, str]]) -> int:
     return len(rows)
 
 
-def artifact_store(*, run_id: int, name: str, kind: str, file: File, step: int | None = None) -> Artifact:
+def artifact_store(*, run_id: int, name: str, kind: str, file: File, step: int | None = None,
+                   metadata: dict | None = None) -> Artifact:
     """Copy a file into artifact storage under the run, with its size and SHA-256; same name replaces."""
     if not _safe_artifact_name(name):
         raise ResultError(f"artifact name {name[:300]!r} must be a relative path with / between its parts "
@@ -382,7 +383,8 @@ def artifact_store(*, run_id: int, name: str, kind: str, file: File, step: int |
                 if old.storage_path != path:  # the replaced file goes only once its row's removal is committed
                     transaction.on_commit(functools.partial(_storage_delete, old.storage_path))
             return Artifact.objects.create(
-                run_id=run_id, name=name, kind=kind, step=step, size=size, sha256=digest.hexdigest(), storage_path=path
+                run_id=run_id, name=name, kind=kind, step=step, size=size, sha256=digest.hexdigest(), storage_path=path,
+                metadata=metadata or {},
             )
     except BaseException:
         _storage_delete(path)  # no row points at it: a failed store leaves no orphan file

@@ -31,6 +31,7 @@ def run_page_context(run: Run, *, access: Access, share_token: str | None) -> di
         "tags": sorted(run.tags.values_list("name", flat=True)),
         "artifacts": [a for a in artifacts if a.kind == "artifact"],
         "checkpoints": [a for a in artifacts if a.kind == "checkpoint"],
+        "models": _models([a for a in artifacts if a.kind == "model"]),
         "spec_yaml": yaml.safe_dump(run.spec, sort_keys=False, allow_unicode=True),
         "spec_json": json.dumps(run.spec, indent=2, sort_keys=True),
         "params": sorted(run.params.items()),
@@ -45,6 +46,27 @@ def run_page_context(run: Run, *, access: Access, share_token: str | None) -> di
             "interval_ms": 2000,
         },
     }
+
+
+def _models(files: list[Any]) -> list[dict[str, Any]]:
+    """Model artifacts grouped by model: {"name", "inputs", "outputs", "files"}; shapes as "batch, 16"."""
+    found: dict[str, dict[str, Any]] = {}
+    for artifact in files:
+        meta = artifact.metadata or {}
+        signature = meta.get("signature") or {}
+        model = found.setdefault(str(meta.get("model", artifact.name)), {
+            "name": str(meta.get("model", artifact.name)), "files": [],
+            **{side: [_io_line(spec) for spec in signature.get(side, [])] for side in ("inputs", "outputs")},
+        })
+        model["files"].append({"format": "ONNX" if meta.get("format") == "onnx" else "engine.jit", "artifact": artifact})
+    return list(found.values())
+
+
+def _io_line(spec: Any) -> str:
+    if not isinstance(spec, dict):
+        return "?"
+    shape = ", ".join(str(d) for d in spec.get("shape", []))
+    return f"{spec.get('name', '?')}: {spec.get('dtype', '?')}[{shape}]"
 
 
 def _url(name: str, run: Run, share_token: str | None) -> str:

@@ -33,6 +33,7 @@ ParamName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]
 TagName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
 MAX_SWEEP_RUNS = 1000
 MAX_MEMORY_GB = 4096.0  # resources.memory_gb: a sanity bound (4 TB), past any one host
+MAX_CPUS = 1024  # resources.cpus: a sanity bound, past any one host
 
 
 class SpecError(ValueError):
@@ -49,6 +50,7 @@ class _Strict(BaseModel):
 
 class Resources(_Strict):
     gpus: int = Field(0, ge=0, le=64)
+    cpus: int = Field(1, ge=1, le=MAX_CPUS, description="CPU slots the run holds on its worker.")
     max_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
     memory_gb: float | None = Field(None, description="Host memory the run may use, in GB (2**30 bytes); "
                                     "unset: the server's KILN_RUN_MEMORY_GB.")
@@ -58,6 +60,13 @@ class Resources(_Strict):
     def _memory_is_a_number(cls, value: Any) -> Any:
         if isinstance(value, bool):  # YAML's `yes` is not a size
             raise ValueError("must be a number of GB")
+        return value
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def _cpus_is_a_count(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a whole number of CPUs")
         return value
 
     @field_validator("memory_gb")

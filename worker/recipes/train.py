@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import time
 from typing import Any
 
@@ -64,6 +66,7 @@ def run_recipe(config: Recipe | dict[str, Any], *, device: str | None = None, st
     if done >= recipe.epochs:  # nothing left to train: report the finished model
         summary.update({f"val_{key}": value for key, value in evaluate(model, val_loader, task, where).items()})
     _save_final_model(model)
+    _log_final_model(model.cpu(), task)  # training is over: files traced on the CPU load anywhere
     return summary
 
 
@@ -145,3 +148,24 @@ def _save_final_model(model) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     engine.save({name: t.detach().cpu() for name, t in model.state_dict().items()}, path)
     track.log_artifact(path, "model.safetensors")
+
+
+def _log_final_model(model, task: Task) -> None:
+    """The trained model via track.log_model: engine.jit and ONNX (engine only without onnx), said in the run log."""
+    example = engine.stack([task.val[i][0] for i in range(min(2, len(task.val)))])
+    formats = ("engine", "onnx") if importlib.util.find_spec("onnx") is not None else ("engine",)
+    if formats == ("engine",):
+        print("kiln recipe: onnx is not installed (pip install 'kiln[onnx]'): logging the model as engine.jit only",
+              file=sys.stderr)
+    try:
+        paths = track.log_model(model, (example,), name="model", formats=formats)
+    except Exception as exc:  # a model that won't trace or export still leaves its weights and a finished run
+        print(f"kiln recipe: the model could not be logged as {' and '.join(formats)}: {exc}", file=sys.stderr)
+        if formats == ("engine",):
+            return
+        try:
+            paths = track.log_model(model, (example,), name="model", formats=("engine",))
+        except Exception as again:
+            print(f"kiln recipe: the model could not be logged as engine: {again}", file=sys.stderr)
+            return
+    print(f"kiln recipe: logged the model as {', '.join(p.name for p in paths.values())}", file=sys.stderr)

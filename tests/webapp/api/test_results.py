@@ -107,6 +107,28 @@ def test_artifacts_upload_list_and_download(world, run):
     assert 'filename="weights.bin"' in download["Content-Disposition"]
 
 
+def test_a_runs_models_are_listed_with_their_signature_and_one_file_per_format(world, run):
+    from django.core.files.base import ContentFile
+
+    from webapp.experiments.results import artifact_store
+
+    signature = {"inputs": [{"name": "input", "dtype": "float32", "shape": ["batch", 16]}],
+                 "outputs": [{"name": "output", "dtype": "float32", "shape": ["batch", 3]}]}
+    for fmt, name in (("engine", "model.pt"), ("onnx", "model.onnx")):
+        artifact_store(run_id=run.id, name=name, kind="model", file=ContentFile(fmt.encode(), name=name),
+                       metadata={"model": "model", "format": fmt, "signature": signature})
+    artifact_store(run_id=run.id, name="notes.txt", kind="artifact", file=ContentFile(b"n", name="notes.txt"))
+    api = world.api("viewer")
+    [model] = api.get(f"/api/runs/{run.id}/models").json()
+    assert model["name"] == "model" and model["signature"] == signature
+    files = {f["format"]: f for f in model["files"]}
+    assert set(files) == {"engine", "onnx"} and files["onnx"]["name"] == "model.onnx"
+    assert b"".join(api.get(files["onnx"]["download_url"]).streaming_content) == b"onnx"
+    listed = {a["name"]: a for a in api.get(f"/api/runs/{run.id}/artifacts").json()}
+    assert listed["model.pt"]["kind"] == "model" and listed["model.pt"]["metadata"]["format"] == "engine"
+    assert listed["notes.txt"]["metadata"] == {}
+
+
 def test_an_artifact_of_another_run_is_not_found(world, run):
     other = world.submit()
     created = world.api("owner").multipart(f"/api/runs/{other.id}/artifacts", {"file": _file("a.txt", b"a")}).json()

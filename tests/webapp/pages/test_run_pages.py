@@ -27,6 +27,21 @@ def test_run_page_shows_header_timeline_config_params_and_checkpoint(world):
     assert 'id="run-live"' in page and f"/assets/plotly-{PLOTLY_VERSION}.min.js" in page
 
 
+def test_run_page_lists_models_with_their_signature_and_a_link_per_format(world):
+    from django.core.files.base import ContentFile
+
+    from webapp.experiments.results import artifact_store
+
+    signature = {"inputs": [{"name": "input", "dtype": "float32", "shape": ["batch", 16]}],
+                 "outputs": [{"name": "output", "dtype": "float32", "shape": ["batch", 3]}]}
+    ids = [artifact_store(run_id=world.run.id, name=name, kind="model", file=ContentFile(b"m", name=name),
+                          metadata={"model": "model", "format": fmt, "signature": signature}).id
+           for fmt, name in (("engine", "model.pt"), ("onnx", "model.onnx"))]
+    page = world.client("viewer").get(f"/runs/{world.run.id}/").content.decode()
+    assert "<h2>Models</h2>" in page and "input: float32[batch, 16]" in page and "output: float32[batch, 3]" in page
+    assert all(f"/runs/{world.run.id}/artifacts/{i}/" in page for i in ids) and ">ONNX</a>" in page
+
+
 def test_live_data_is_embedded_for_the_first_paint(world):
     response = world.client("owner").get(f"/runs/{world.run.id}/")
     live = response.context["live"]
