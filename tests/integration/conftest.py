@@ -24,6 +24,21 @@ from factories import ProjectFactory
 from services import reachable
 
 
+class FakeCelery:
+    """Records the doorbells a scheduler tick sends instead of ringing them."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, list, str]] = []
+
+    def send_task(self, name, args, queue):
+        self.sent.append((name, args, queue))
+
+
+@pytest.fixture
+def app():
+    return FakeCelery()
+
+
 @pytest.fixture(scope="module")
 def cluster(django_db_setup, django_db_blocker, tmp_path_factory):
     redis_url = os.environ.get("REDIS_URL") or None

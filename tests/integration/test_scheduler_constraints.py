@@ -13,19 +13,6 @@ from webapp.experiments.models import Run, RunState
 from webapp.experiments.submit import CodeUpload, run_submit
 
 
-class FakeCelery:
-    def __init__(self):
-        self.sent: list[tuple[str, list, str]] = []
-
-    def send_task(self, name, args, queue):
-        self.sent.append((name, args, queue))
-
-
-@pytest.fixture
-def app():
-    return FakeCelery()
-
-
 @pytest.fixture
 def project(db, settings, tmp_path):
     storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}}

@@ -14,11 +14,6 @@ from webapp.experiments.models import Run, RunState
 from webapp.experiments.submit import run_submit
 
 
-class FakeCelery:
-    def send_task(self, name, args, queue):
-        pass
-
-
 def submit(project, count: int, *, cpus: int = 1) -> list[Run]:
     spec = {"recipe": {"model": "mlp"}, "resources": {"gpus": 0, "cpus": cpus, "max_minutes": 2}}
     return [run_submit(user=project.owner_user, project=project, spec=spec).runs[0] for _ in range(count)]
@@ -35,12 +30,12 @@ def finish_scheduled() -> list[int]:
 
 
 @pytest.mark.django_db
-def test_cpu_only_users_alternate_on_a_two_slot_worker():
+def test_cpu_only_users_alternate_on_a_two_slot_worker(app):
     worker_register(name="w1", hostname="h", queue="q", cpu_slots=2, gpus=[])
     alice, bob = ProjectFactory(), ProjectFactory()
     alice_runs = submit(alice, 20)
     bob_runs = submit(bob, 5)
-    scheduler = Scheduler(app=FakeCelery())
+    scheduler = Scheduler(app=app)
     order: list[int] = []
     for _ in range(20):
         scheduler.tick()
@@ -53,11 +48,11 @@ def test_cpu_only_users_alternate_on_a_two_slot_worker():
 
 
 @pytest.mark.django_db
-def test_resources_cpus_hold_that_many_slots():
+def test_resources_cpus_hold_that_many_slots(app):
     worker_register(name="w1", hostname="h", queue="q", cpu_slots=4, gpus=[])
     project = ProjectFactory()
     big, second = submit(project, 1, cpus=3) + submit(project, 1, cpus=2)
-    scheduler = Scheduler(app=FakeCelery())
+    scheduler = Scheduler(app=app)
 
     scheduler.tick()
     scheduler.tick()  # the scheduled run's 3 slots are still held on the second tick

@@ -17,19 +17,6 @@ from webapp.experiments.submit import run_submit
 from worker.celery_app import RUN_TASK
 
 
-class FakeCelery:
-    def __init__(self):
-        self.sent: list[tuple[str, list, str]] = []
-
-    def send_task(self, name, args, queue):
-        self.sent.append((name, args, queue))
-
-
-@pytest.fixture
-def app():
-    return FakeCelery()
-
-
 @pytest.fixture
 def submit(db):
     project = ProjectFactory()

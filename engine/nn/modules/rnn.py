@@ -25,22 +25,30 @@ def _rnn_relu_step(gi, h, w_hh, b_hh):
     return (gi + linear(h, w_hh, b_hh)).relu()
 
 
-def _lstm_step(gi, state, w_hh, b_hh):
-    h, c = state
-    gates = gi + linear(h, w_hh, b_hh)
+def lstm_cell_update(gates, c):
+    """LSTM's gate math from the summed input and recurrent projections: (h, c) of the next step."""
     i, f, g, o = gates.chunk(4, -1)
     c = f.sigmoid() * c + i.sigmoid() * g.tanh()
     return o.sigmoid() * c.tanh(), c
 
 
-def _gru_step(gi, h, w_hh, b_hh):
-    gh = linear(h, w_hh, b_hh)
+def gru_cell_update(gi, gh, h):
+    """GRU's gate math from the input projection `gi` and the recurrent one `gh`: h of the next step."""
     r_i, z_i, n_i = gi.chunk(3, -1)
     r_h, z_h, n_h = gh.chunk(3, -1)
     r = (r_i + r_h).sigmoid()
     z = (z_i + z_h).sigmoid()
     n = (n_i + r * n_h).tanh()
     return n + z * (h - n)
+
+
+def _lstm_step(gi, state, w_hh, b_hh):
+    h, c = state
+    return lstm_cell_update(gi + linear(h, w_hh, b_hh), c)
+
+
+def _gru_step(gi, h, w_hh, b_hh):
+    return gru_cell_update(gi, linear(h, w_hh, b_hh), h)
 
 
 class RNNBase(Module):

@@ -47,18 +47,11 @@ def weight_qparams(w: QTensor):
     return np.asarray(w._scales, np.float32), np.asarray(w._zero_points, np.int64)
 
 
-class _WeightedQuantized(nn.Module):
-    """State shared by quantized Linear / Conv2d: int8 weight, float bias, output qparams."""
+class _PackedWeight(nn.Module):
+    """An int8 weight and a float bias held outside the parameters, with torch's accessors (static and dynamic)."""
 
-    _FLOAT = "weight"
-
-    def _set_state(self, w_q: QTensor, bias, scale: float, zero_point: int) -> None:
-        self._weight = w_q
-        self._bias = None if bias is None else bias.detach().float()
-        self.scale, self.zero_point = float(scale), int(zero_point)
-
-    def _get_name(self) -> str:
-        return "Quantized" + type(self).__name__
+    _weight: QTensor
+    _bias: Tensor | None
 
     def weight(self) -> QTensor:
         return self._weight
@@ -73,6 +66,21 @@ class _WeightedQuantized(nn.Module):
 
     def set_weight_bias(self, w: QTensor, b) -> None:
         self._weight, self._bias = w, b
+
+
+class _WeightedQuantized(_PackedWeight):
+    """State shared by quantized Linear / Conv2d: int8 weight, float bias, output qparams."""
+
+    _FLOAT = "weight"
+
+    def _set_state(self, w_q: QTensor, bias, scale: float, zero_point: int) -> None:
+        self._weight = w_q
+        self._bias = None if bias is None else bias.detach().float()
+        self.scale, self.zero_point = float(scale), int(zero_point)
+
+    def _get_name(self) -> str:
+        return "Quantized" + type(self).__name__
+
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         destination[prefix + "weight"] = self._weight

@@ -10,9 +10,10 @@ import numpy as np
 
 from engine import nn
 from engine.ao.nn.quantized import kernels
-from engine.ao.nn.quantized.modules import quantize_weight
+from engine.ao.nn.quantized.modules import _PackedWeight, quantize_weight
 from engine.ao.quantization.qtensor import QTensor
 from engine.dtypes import as_dtype
+from engine.nn.modules.rnn import gru_cell_update, lstm_cell_update
 from engine.ops.shape import stack
 from engine.tensor import Tensor, _make
 
@@ -31,7 +32,7 @@ def _apply(x: Tensor, w: QTensor, bias, reduce_range: bool = True) -> Tensor:
     return _make(out.reshape(*data.shape[:-1], out.shape[-1]), as_dtype("float32"), x._device)
 
 
-class Linear(nn.Module):
+class Linear(_PackedWeight):
     """Dynamic quantized Linear (``torch.ao.nn.quantized.dynamic.Linear``): float in, float out.
 
     Example:
@@ -50,19 +51,6 @@ class Linear(nn.Module):
     def _get_name(self) -> str:
         return "DynamicQuantizedLinear"
 
-    def weight(self) -> QTensor:
-        return self._weight
-
-    def _apply(self, fn, recurse: bool = True):
-        self._weight = fn(self._weight)
-        self._bias = None if self._bias is None else fn(self._bias)
-        return super()._apply(fn, recurse)
-
-    def bias(self):
-        return self._bias
-
-    def set_weight_bias(self, w: QTensor, b) -> None:
-        self._weight, self._bias = w, b
 
     def forward(self, x):
         _float(x, self)
@@ -215,10 +203,7 @@ class LSTM(_RNNBase):
     @staticmethod
     def _cell(gi, state, w_hh, b_hh):
         h, c = state
-        gates = gi + _apply(h, w_hh, b_hh)
-        i, f, g, o = gates.chunk(4, -1)
-        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
-        return o.sigmoid() * c.tanh(), c
+        return lstm_cell_update(gi + _apply(h, w_hh, b_hh), c)
 
 
 class GRU(_RNNBase):
@@ -228,10 +213,4 @@ class GRU(_RNNBase):
 
     @staticmethod
     def _cell(gi, h, w_hh, b_hh):
-        gh = _apply(h, w_hh, b_hh)
-        r_i, z_i, n_i = gi.chunk(3, -1)
-        r_h, z_h, n_h = gh.chunk(3, -1)
-        r = (r_i + r_h).sigmoid()
-        z = (z_i + z_h).sigmoid()
-        n = (n_i + r * n_h).tanh()
-        return n + z * (h - n)
+        return gru_cell_update(gi, _apply(h, w_hh, b_hh), h)
