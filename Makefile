@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean mlflow-server
 
 ## run: start Kiln on http://127.0.0.1:8000 (web server, scheduler, one local worker); Ctrl-C stops all
 run: $(VENV)/.installed-runtime
@@ -24,7 +24,7 @@ bench: $(VENV)/.installed-dev
 	@eval "$$($(PY) tests/services.py)"; for script in tests/benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(MLFLOW_VENV) .pytest_cache .ruff_cache .mypy_cache
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Kiln needs Python 3.11 or newer"'
@@ -33,6 +33,15 @@ $(VENV)/bin/python:
 
 $(VENV)/.installed-runtime: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+# The MLflow tracking server the `kiln import mlflow` test and its benchmark start (test-only; its own
+# venv because mlflow pins gunicorn<27, which Kiln's web server cannot use).
+MLFLOW_VENV ?= .venv-mlflow
+mlflow-server: $(MLFLOW_VENV)/.installed
+$(MLFLOW_VENV)/.installed:
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet 'mlflow>=3,<4'
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python

@@ -165,6 +165,7 @@ from engine.ops.reduction import (
     var,
     var_mean,
 )
+from engine.ops.rnn import gru, lstm, rnn_relu, rnn_tanh
 from engine.ops.shape import (
     atleast_1d,
     atleast_2d,
@@ -374,6 +375,7 @@ __all__ = [
     "get_rng_state",
     "greater",
     "greater_equal",
+    "gru",
     "gt",
     "half",
     "hardtanh",
@@ -413,6 +415,7 @@ __all__ = [
     "logspace",
     "logsumexp",
     "long",
+    "lstm",
     "lt",
     "manual_seed",
     "masked_fill",
@@ -465,6 +468,8 @@ __all__ = [
     "reshape",
     "result_type",
     "return_types",
+    "rnn_relu",
+    "rnn_tanh",
     "roll",
     "round",
     "rsqrt",
@@ -529,12 +534,50 @@ from engine.amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa
 from engine.serialization import load, save  # noqa: E402
 
 __all__ += ["amp", "autocast", "get_autocast_dtype", "is_autocast_enabled", "load", "optim", "save", "utils"]
+from engine import accelerator, hub  # noqa: E402 - torch.accelerator (over engine.cuda), torch.hub weights
+from engine.threads import get_num_threads, set_num_threads  # noqa: E402
+
+__all__ += ["accelerator", "get_num_threads", "hub", "set_num_threads"]
+from engine import linalg  # noqa: E402 - torch.linalg: decompositions, solvers, norms (with autograd)
+from engine.linalg.toplevel import (  # noqa: E402 - torch.det, torch.svd, torch.inverse ... (older spellings)
+    chain_matmul,
+    cholesky,
+    cholesky_inverse,
+    cholesky_solve,
+    cross,
+    det,
+    geqrf,
+    inverse,
+    logdet,
+    lu,
+    lu_solve,
+    lu_unpack,
+    matrix_exp,
+    matrix_power,
+    orgqr,
+    ormqr,
+    pinverse,
+    qr,
+    slogdet,
+    svd,
+    triangular_solve,
+    vander,
+)
+from engine.linalg.toplevel import install_methods as _install_linalg_methods  # noqa: E402
+
+_install_linalg_methods()
+__all__ += ["chain_matmul", "cholesky", "cholesky_inverse", "cholesky_solve", "cross", "det", "geqrf", "inverse",
+            "linalg", "logdet", "lu", "lu_solve", "lu_unpack", "matrix_exp", "matrix_power", "orgqr", "ormqr",
+            "pinverse", "qr", "slogdet", "svd", "triangular_solve", "vander"]
 
 
 # --- nn ---
 from engine import nn  # noqa: E402 - nn builds on everything above
 
 __all__ += ["nn"]
+from engine import distributions  # noqa: E402 - torch.distributions: sampling, log_prob, kl_divergence
+
+__all__ += ["distributions"]
 from engine import distributed, multiprocessing  # noqa: E402 - as torch.distributed; builds on nn
 
 __all__ += ["distributed", "multiprocessing"]
@@ -567,3 +610,12 @@ fx.registry.install()
 from engine import export, jit, onnx  # noqa: E402
 
 __all__ += ["export", "fx", "jit", "onnx"]
+from engine import backends  # noqa: E402 - torch.backends: kernel settings (engine.backends.quantized ...)
+
+__all__ += ["backends"]
+
+# --- engine.compile (capture with guards, replay, fused backends) ---
+from engine import _dynamo, compiler  # noqa: E402, F401 - _dynamo: torch._dynamo (explain, reset, config)
+from engine._dynamo.eval_frame import compile  # noqa: E402
+
+__all__ += ["compile", "compiler"]

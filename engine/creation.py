@@ -32,6 +32,17 @@ def _size(size) -> tuple:
     return out
 
 
+def _size_arg(name: str, args: tuple, size) -> tuple:
+    """``f(2, 3)``, ``f((2, 3))`` or PyTorch's keyword ``f(size=(2, 3))`` (a sequence, as PyTorch requires)."""
+    if size is None:
+        return _size(args)
+    if args:
+        raise TypeError(f"{name}() got multiple values for argument 'size'")
+    if not isinstance(size, list | tuple):
+        raise TypeError(f"{name}(): argument 'size' must be tuple of ints, not {type(size).__name__}")
+    return _size((size,))
+
+
 def _finish(data, dtype, device, requires_grad: bool) -> Tensor:
     t = _make(data, dtype, device)
     if requires_grad:
@@ -137,20 +148,20 @@ def _factory_dtype(dtype):
     return get_default_dtype() if dtype is None else as_dtype(dtype)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False, out=None, layout=None) -> Tensor:
-    dtype, device = _factory_dtype(dtype), as_device(device)
-    return _finish(_alloc(device, lambda xp: xp.zeros(_size(size), dtype.np)), dtype, device, requires_grad)
+def zeros(*args, size=None, dtype=None, device=None, requires_grad: bool = False, out=None, layout=None) -> Tensor:
+    dtype, device, shape = _factory_dtype(dtype), as_device(device), _size_arg("zeros", args, size)
+    return _finish(_alloc(device, lambda xp: xp.zeros(shape, dtype.np)), dtype, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False, out=None, layout=None) -> Tensor:
-    dtype, device = _factory_dtype(dtype), as_device(device)
-    return _finish(_alloc(device, lambda xp: xp.ones(_size(size), dtype.np)), dtype, device, requires_grad)
+def ones(*args, size=None, dtype=None, device=None, requires_grad: bool = False, out=None, layout=None) -> Tensor:
+    dtype, device, shape = _factory_dtype(dtype), as_device(device), _size_arg("ones", args, size)
+    return _finish(_alloc(device, lambda xp: xp.ones(shape, dtype.np)), dtype, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad: bool = False, out=None, layout=None,
+def empty(*args, size=None, dtype=None, device=None, requires_grad: bool = False, out=None, layout=None,
           pin_memory: bool = False, memory_format=None) -> Tensor:
-    dtype, device = _factory_dtype(dtype), as_device(device)
-    return _finish(_alloc(device, lambda xp: xp.empty(_size(size), dtype.np)), dtype, device, requires_grad)
+    dtype, device, shape = _factory_dtype(dtype), as_device(device), _size_arg("empty", args, size)
+    return _finish(_alloc(device, lambda xp: xp.empty(shape, dtype.np)), dtype, device, requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False, layout=None) -> Tensor:
@@ -249,17 +260,17 @@ def _float_dtype(dtype, name: str):
     return dtype
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def rand(*args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Uniform samples on [0, 1)."""
-    dtype, device = _float_dtype(dtype, "rand"), as_device(device)
-    data = _alloc(device, lambda xp: _generator(generator, device).uniform_array(_size(size), dtype.np))
+    dtype, device, shape = _float_dtype(dtype, "rand"), as_device(device), _size_arg("rand", args, size)
+    data = _alloc(device, lambda xp: _generator(generator, device).uniform_array(shape, dtype.np))
     return _finish(data, dtype, device, requires_grad)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def randn(*args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples."""
-    dtype, device = _float_dtype(dtype, "randn"), as_device(device)
-    data = _alloc(device, lambda xp: _generator(generator, device).normal_array(_size(size), dtype.np))
+    dtype, device, shape = _float_dtype(dtype, "randn"), as_device(device), _size_arg("randn", args, size)
+    data = _alloc(device, lambda xp: _generator(generator, device).normal_array(shape, dtype.np))
     return _finish(data, dtype, device, requires_grad)
 
 

@@ -15,6 +15,11 @@ _DEFAULT_SEED = 67280421310721  # PyTorch's default initial seed
 class Generator:
     """A random-number stream for one device; on CPU it wraps NumPy's PCG64.
 
+    On CUDA it is counter-based, as PyTorch's Philox generator: its state is (seed, offset), each draw hashes
+    the counters offset .. offset + n - 1 in one kernel (``engine.ops.cuda_kernels``) and moves the offset on,
+    so ``get_state``/``set_state`` (16 bytes: seed and offset, little-endian, PyTorch's CUDA layout) restore a
+    stream exactly and checkpoints resume bit-for-bit.
+
     Example:
         >>> g = engine.Generator().manual_seed(0)
         >>> a = engine.rand(3, generator=g)
@@ -35,9 +40,9 @@ class Generator:
         if self.device.type == "cpu":
             self._rng = np.random.Generator(np.random.PCG64(seed))
         else:
-            cupy = backend.cupy_or_raise()
-            with cupy.cuda.Device(self.device.index):
-                self._rng = cupy.random.RandomState(seed % (1 << 63))
+            from engine.ops.cuda_kernels import splitmix64
+
+            self._key, self._offset = splitmix64(seed), 0
         return self
 
     def seed(self) -> int:
@@ -55,16 +60,23 @@ class Generator:
         from engine.dtypes import uint8
 
         if self.device.type != "cpu":
-            raise NotImplementedError("get_state() of a CUDA generator is not supported; re-seed it instead")
+            raw = self._initial_seed.to_bytes(8, "little") + self._offset.to_bytes(8, "little")
+            return tensor(list(raw), dtype=uint8)
         payload = {"seed": self._initial_seed, "bit_generator": self._rng.bit_generator.state}
         raw = json.dumps(payload, sort_keys=True).encode()
         return tensor(list(raw), dtype=uint8)
 
     def set_state(self, new_state) -> Generator:
-        if self.device.type != "cpu":
-            raise NotImplementedError("set_state() of a CUDA generator is not supported; re-seed it instead")
         raw = bytes(np.asarray(new_state.numpy() if hasattr(new_state, "numpy") else new_state,
                                dtype=np.uint8).tolist())
+        if self.device.type != "cpu":
+            if len(raw) != 16:
+                raise RuntimeError(f"Expected a CUDA generator state of 16 bytes (seed, offset), got {len(raw)}")
+            from engine.ops.cuda_kernels import splitmix64
+
+            self._initial_seed = int.from_bytes(raw[:8], "little")
+            self._key, self._offset = splitmix64(self._initial_seed), int.from_bytes(raw[8:], "little")
+            return self
         payload = json.loads(raw.decode())
         self._initial_seed = payload["seed"]
         self._rng = np.random.Generator(np.random.PCG64())
@@ -77,7 +89,7 @@ class Generator:
             kind = np_dtype if np_dtype in (np.float32, np.float64) else np.float32
             out = self._rng.random(shape, dtype=kind)
         else:
-            out = self._rng.random_sample(shape, dtype=np.float32 if np_dtype != np.float64 else np.float64)
+            out = self._cuda_draw("uniform", shape, np.float64 if np_dtype == np.float64 else np.float32)
         return out if out.dtype == np_dtype else out.astype(np_dtype)
 
     def normal_array(self, shape, np_dtype):
@@ -85,16 +97,36 @@ class Generator:
             kind = np_dtype if np_dtype in (np.float32, np.float64) else np.float32
             out = self._rng.standard_normal(shape, dtype=kind)
         else:
-            out = self._rng.standard_normal(shape, dtype=np.float32 if np_dtype != np.float64 else np.float64)
+            out = self._cuda_draw("normal", shape, np.float64 if np_dtype == np.float64 else np.float32)
         return out if out.dtype == np_dtype else out.astype(np_dtype)
 
     def integers_array(self, low: int, high: int, shape, np_dtype):
         if self.device.type == "cpu":
             return self._rng.integers(low, high, shape, dtype=np.int64).astype(np_dtype, copy=False)
-        return self._rng.randint(low, high, shape, dtype=np.int64).astype(np_dtype, copy=False)
+        if high <= low:
+            raise ValueError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+        return self._cuda_draw("randint", shape, np.int64, low, high).astype(np_dtype, copy=False)
 
     def permutation_array(self, n: int):
-        return self._rng.permutation(n)
+        if self.device.type == "cpu":
+            return self._rng.permutation(n)
+        return self._cuda_draw("uniform", (n,), np.float64).argsort()
+
+    def take_offset(self, n: int) -> int:
+        """CUDA only: reserve ``n`` counters for one draw; returns the first."""
+        start = self._offset
+        self._offset += n
+        return start
+
+    def _cuda_draw(self, kind: str, shape, np_dtype, *bounds):
+        from engine.ops import cuda_kernels
+
+        cupy = backend.cupy_or_raise()
+        with cupy.cuda.Device(self.device.index):
+            out = cupy.empty(shape, dtype=np_dtype)
+            counters = out.size * (2 if kind == "normal" else 1)
+            getattr(cuda_kernels, kind)(out, self._key, self.take_offset(counters), *bounds)
+        return out
 
 
 default_generator = Generator(CPU)

@@ -8,6 +8,13 @@ tensor is a reference by name. A flat ``{name: tensor}`` state dict keeps its na
 
 Loading parses the header and the JSON itself and builds only tensors, arrays, bytes and plain
 Python values: a file cannot name a class or a function, so it cannot run code.
+
+PyTorch's own checkpoints are read too (``engine.load`` tells the formats apart by their content):
+the zip format and the legacy pickle stream, through a restricted unpickler with
+``torch.load(weights_only=True)``'s rules (``engine._torch_format``). ``engine.save`` writes
+PyTorch's zip format, which ``torch.load(path, weights_only=True)`` reads, when asked with
+``format="torch"`` or ``_use_new_zipfile_serialization=True``, or when the path ends in ``.pt`` /
+``.pth`` (and no format is given); otherwise it writes safetensors.
 """
 
 from __future__ import annotations
@@ -36,30 +43,64 @@ _DTYPES = {"BOOL": np.dtype(np.bool_), "U8": np.dtype(np.uint8), "I8": np.dtype(
 
 
 # ----- save --------------------------------------------------------------------------------------
-def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True) -> None:
-    """Save tensors, state dicts and nested checkpoints to one safetensors file (written atomically).
+TORCH_SUFFIXES = (".pt", ".pth")
+
+
+def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=None, *,
+         format=None) -> None:
+    """Save tensors, state dicts and nested checkpoints to one file (written atomically).
 
     Args:
         obj: a tensor, array, number, string, bytes, None, or lists/tuples/dicts of them
             (module, optimizer and scheduler state dicts, ``engine.get_rng_state()`` ...).
         f: a path (written to a temporary name, then renamed) or a binary file object.
+        format: ``"safetensors"`` (Kiln's format) or ``"torch"`` (PyTorch's zip format, read by
+            ``torch.load(f, weights_only=True)``). By default a path ending in ``.pt``/``.pth`` gets
+            PyTorch's format and anything else safetensors; ``_use_new_zipfile_serialization=True``
+            also asks for PyTorch's format.
 
     Example:
         >>> engine.save({"model": model.state_dict(), "epoch": 3}, "ckpt.safetensors")  # doctest: +SKIP
         >>> engine.load("ckpt.safetensors")["epoch"]  # doctest: +SKIP
         3
+        >>> engine.save(model.state_dict(), "model.pt")  # torch.load("model.pt") reads it  # doctest: +SKIP
     """
     if pickle_module is not None:
-        raise ValueError("engine.save never pickles: pickle_module is not supported")
-    data = dumps(obj)
+        raise ValueError("engine.save never pickles arbitrary objects: pickle_module is not supported")
+    if pickle_protocol not in (None, 2):
+        raise ValueError("engine.save writes PyTorch's format with pickle protocol 2 only")
+    if _wants_torch_format(f, format, _use_new_zipfile_serialization):
+        from engine import _torch_format
+
+        data = _torch_format.dumps(obj)
+    else:
+        data = dumps(obj)
     if hasattr(f, "write"):
         f.write(data)
         return
     _write_atomically(os.fspath(f), data)
 
 
+def _wants_torch_format(f, format, use_new_zipfile) -> bool:
+    if format not in (None, "torch", "safetensors"):
+        raise ValueError(f"engine.save format must be 'torch' or 'safetensors', got {format!r}")
+    if use_new_zipfile is False:
+        raise ValueError("engine.save does not write PyTorch's legacy (pre-1.6) format; use "
+                         "_use_new_zipfile_serialization=True or format='torch'")
+    if format is not None:
+        if use_new_zipfile and format != "torch":
+            raise ValueError("_use_new_zipfile_serialization=True asks for PyTorch's format, but format="
+                             f"{format!r}")
+        return format == "torch"
+    if use_new_zipfile:
+        return True
+    if hasattr(f, "write"):
+        return False
+    return os.fspath(f).lower().endswith(TORCH_SUFFIXES)
+
+
 def dumps(obj) -> bytes:
-    """The bytes ``engine.save`` writes for ``obj``."""
+    """The safetensors bytes ``engine.save`` writes for ``obj``."""
     writer = _Writer()
     if _is_flat_state_dict(obj):
         tree = {name: writer.tensor(value, name) for name, value in obj.items()}
@@ -191,20 +232,25 @@ def _write_atomically(path: str, data: bytes) -> None:
 
 # ----- load --------------------------------------------------------------------------------------
 def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **kwargs):
-    """Load what ``engine.save`` wrote, or any safetensors file (as ``{name: tensor}``).
+    """Load what ``engine.save`` wrote, any safetensors file (as ``{name: tensor}``) or a PyTorch checkpoint.
 
     Args:
         f: a path or a binary file object.
         map_location: where tensors go: a device (``"cpu"``), a dict mapping saved devices to new
             ones (``{"cuda:0": "cpu"}``) or ``fn(tensor, saved_device) -> tensor``. By default
             each tensor returns to the device it was saved from.
-        weights_only: accepted for PyTorch compatibility; loading is always weights-only safe.
+        weights_only: accepted for PyTorch compatibility; loading is always weights-only safe. A
+            PyTorch checkpoint (``torch.save``'s zip or legacy format) is read with
+            ``torch.load(weights_only=True)``'s rules whatever the value: tensors, parameters,
+            dtypes, devices, ``torch.Size``, containers and plain values; any other object raises
+            ``pickle.UnpicklingError`` naming it, and nothing in the file runs (classes you trust
+            can be allowed with ``engine.serialization.add_safe_globals``, as in PyTorch).
 
     Example:
         >>> state = engine.load("model.safetensors", map_location="cpu")  # doctest: +SKIP
     """
     if pickle_module is not None:
-        raise ValueError("engine.load never unpickles: pickle_module is not supported")
+        raise ValueError("engine.load never runs an arbitrary unpickler: pickle_module is not supported")
     if hasattr(f, "read"):
         data = bytearray(f.read())
     else:
@@ -214,7 +260,12 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
 
 
 def loads(data, map_location=None):
-    """Decode bytes written by ``engine.save`` (or any safetensors bytes)."""
+    """Decode bytes written by ``engine.save`` (or any safetensors bytes, or a PyTorch checkpoint)."""
+    if not _looks_like_safetensors(data):
+        from engine import _torch_format
+
+        if _torch_format.is_zip(data) or _torch_format.is_pickle(data) or _torch_format.is_tar(data):
+            return _torch_format.load(data, map_location)
     arrays, metadata = _read_safetensors(data)
     reader = _Reader(arrays, map_location)
     tree = metadata.get(TREE_KEY)
@@ -227,14 +278,22 @@ def loads(data, map_location=None):
     return reader.decode(decoded)
 
 
+def _looks_like_safetensors(data) -> bool:
+    """A little-endian header length that fits, then a JSON object (a zip or pickle never starts so)."""
+    if len(data) < 9:
+        return False
+    (header_len,) = struct.unpack("<Q", bytes(data[:8]))
+    return header_len <= len(data) - 8 and data[8] == ord("{")
+
+
 def _read_safetensors(data: bytearray) -> tuple[dict, dict]:
     """Arrays (views into ``data``) and metadata of a safetensors buffer, validated."""
     if len(data) < 8:
         raise ValueError("not a safetensors file: too short")
     (header_len,) = struct.unpack("<Q", bytes(data[:8]))
     if header_len > min(_MAX_HEADER, len(data) - 8):
-        raise ValueError("not a safetensors file (a pickle or zip checkpoint? engine.load reads only "
-                         "safetensors files; re-save the object with engine.save or safetensors)")
+        raise ValueError("not a safetensors file, nor a PyTorch checkpoint (engine.load reads safetensors "
+                         "files and torch.save's zip and legacy formats)")
     try:
         header = json.loads(bytes(data[8:8 + header_len]).decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -367,4 +426,12 @@ def _as_parameter(t, requires_grad: bool):
     return Parameter(t, requires_grad=requires_grad)
 
 
-__all__ = ["dumps", "load", "loads", "save"]
+from engine._torch_format import (  # noqa: E402 - torch.serialization's allow-list API, for PyTorch checkpoints
+    add_safe_globals,
+    clear_safe_globals,
+    get_safe_globals,
+    safe_globals,
+)
+
+__all__ = ["add_safe_globals", "clear_safe_globals", "dumps", "get_safe_globals", "load", "loads", "safe_globals",
+           "save"]

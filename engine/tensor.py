@@ -52,6 +52,13 @@ class Tensor:
     __array_ufunc__ = None
     __hash__ = object.__hash__
     is_quantized = False  # engine.ao.quantization.qtensor.QTensor says True
+    # NOTE: devices and layouts the engine never makes, answered as PyTorch answers for a dense tensor.
+    is_sparse = False
+    is_sparse_csr = False
+    is_mps = False
+    is_xpu = False
+    is_meta = False
+    is_nested = False
 
     def __new__(cls, *args, **kwargs):
         self = _new(cls)
@@ -97,6 +104,10 @@ class Tensor:
     @property
     def is_cuda(self) -> bool:
         return self._device.type == "cuda"
+
+    @property
+    def is_cpu(self) -> bool:
+        return self._device.type == "cpu"
 
     @property
     def ndim(self) -> int:
@@ -248,7 +259,10 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        array = backend.to_numpy(self._data)
+        if self._device.type != "cpu":  # as PyTorch: no implicit copy of device memory to the host
+            raise TypeError(f"can't convert {self._device} device type tensor to numpy. "
+                            "Use Tensor.cpu() to copy the tensor to host memory first.")
+        array = self._data
         if dtype is not None and np.dtype(dtype) != array.dtype:
             return array.astype(dtype)
         return array.copy() if copy else array

@@ -37,21 +37,27 @@ class UsageTotals:
 
     Keep one of these between ticks and fold finished runs into it, or rebuild it from
     records with `usage_totals`; either way `plan_pass` ages it to its own `now`.
+    `week_gpu_seconds_by_user`/`_by_team` are GPU-seconds used in the 7 days before `as_of`
+    (not decayed), for GPU-hours-per-week quotas.
     """
 
     as_of: float
     by_user: Mapping[str, float] = field(default_factory=dict)
     by_team: Mapping[str, float] = field(default_factory=dict)
+    week_gpu_seconds_by_user: Mapping[str, float] = field(default_factory=dict)
+    week_gpu_seconds_by_team: Mapping[str, float] = field(default_factory=dict)
 
     def decayed_to(self, now: float, half_life_seconds: float) -> UsageTotals:
         """The same totals seen from `now` (never from the past: time does not run back)."""
         factor = decay_factor(now - self.as_of, half_life_seconds)
+        week = (self.week_gpu_seconds_by_user, self.week_gpu_seconds_by_team)
         if factor == 1.0:
-            return UsageTotals(max(now, self.as_of), self.by_user, self.by_team)
+            return UsageTotals(max(now, self.as_of), self.by_user, self.by_team, *week)
         return UsageTotals(
             now,
             {user: used * factor for user, used in self.by_user.items()},
             {team: used * factor for team, used in self.by_team.items()},
+            *week,
         )
 
 
@@ -84,7 +90,7 @@ def usage_totals(
         by_user[record.user] = by_user.get(record.user, 0.0) + used
         if record.team is not None:
             by_team[record.team] = by_team.get(record.team, 0.0) + used
-    return UsageTotals(now, by_user, by_team)
+    return UsageTotals(now, by_user, by_team, start.week_gpu_seconds_by_user, start.week_gpu_seconds_by_team)
 
 
 def group_of(user: str, team: str | None) -> Group:

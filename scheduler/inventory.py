@@ -2,42 +2,65 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
-from django.utils import timezone
+from django.db.models import F
 
+from scheduler.accounting import SUBJECT_FIELDS, DurationHistory, estimates_for_rows
 from scheduler.policy import (
-    ClusterCapacity,
-    PolicyConfig,
     QueuedRun,
     RunningRun,
-    UsageRecord,
-    UsageTotals,
     WorkerState,
-    usage_totals,
 )
 from webapp.cluster.models import Worker
-from webapp.experiments.models import Run, RunState, run_cpus, run_memory_gb
+from webapp.experiments.models import Run, RunNode, RunState, run_cpus, run_memory_gb
 
 CPUS = "spec__resources__cpus"  # resources.cpus lives in the stored spec only (no Run column): `run_cpus`
 HOLDING = (RunState.SCHEDULED, RunState.RUNNING)
-USAGE_HISTORY_HALF_LIVES = 5  # older finished runs weigh < 3% and are not read
 
 
-def queued_runs() -> list[QueuedRun]:
-    """Every queued run; user code (kind "code") needs an isolated worker, built-in recipes do not."""
-    rows = Run.objects.filter(state=RunState.QUEUED).values_list(
+def queued_runs(durations: DurationHistory | None = None) -> list[QueuedRun]:
+    """Every queued run; user code (kind "code") needs an isolated worker, built-in recipes do not.
+
+    With `durations`, each run carries its expected run time from the history of its recipe or code.
+    """
+    rows = list(Run.objects.filter(state=RunState.QUEUED).values_list(
         "id", "owner__username", "project__team__slug", "project__owner_user_id", "priority", "gpus",
-        "created_at", "max_minutes", "memory_gb", "kind", CPUS,
-    )
-    return [
+        "created_at", "max_minutes", "memory_gb", "kind", CPUS, *SUBJECT_FIELDS,
+    ))
+    estimates = estimates_for_rows(durations, rows)
+    runs = [
         QueuedRun(run_id, user, team if owner_user is None else None, priority, gpus, run_cpus(cpus),
-                  created.timestamp(), float(minutes), memory_mb(memory_gb), kind == "code")
-        for run_id, user, team, owner_user, priority, gpus, created, minutes, memory_gb, kind, cpus in rows
+                  created.timestamp(), float(minutes), memory_mb(memory_gb), kind == "code",
+                  None if estimate is None else estimate.minutes)
+        for (run_id, user, team, owner_user, priority, gpus, created, minutes, memory_gb, kind, cpus, *_), estimate
+        in zip(rows, estimates, strict=True)
     ]
+    return _gangs_whole(runs)
+
+
+def _gangs_whole(runs: list[QueuedRun]) -> list[QueuedRun]:
+    """Multi-node runs as the policy sees them: `nodes`, and every node's GPUs, CPU slots and memory together."""
+    nodes = dict(Run.objects.filter(state=RunState.QUEUED, nodes__gt=1).values_list("id", "nodes"))
+    if not nodes:
+        return runs
+    return [
+        replace(run, nodes=n, gpus=run.gpus * n, cpu_slots=run.cpu_slots * n, memory_mb=run.memory_mb * n)
+        if (n := nodes.get(run.id, 1)) > 1 else run
+        for run in runs
+    ]
+
+
+def _hold_other_nodes(holding: dict[int, list[dict[str, Any]]]) -> None:
+    """Nodes 1.. of multi-node runs hold their share on their own workers (the run's row names node 0's)."""
+    gang_rows = {row["id"]: row for rows in holding.values() for row in rows}
+    for run_id, worker_id, gpu_indices in RunNode.objects.filter(
+        run__state__in=HOLDING, attempt=F("run__attempt"), node_rank__gt=0, worker_id__in=list(holding),
+    ).values_list("run_id", "worker_id", "gpu_indices"):
+        if run_id in gang_rows:
+            holding[worker_id].append({**gang_rows[run_id], "worker_id": worker_id, "gpu_indices": gpu_indices})
 
 
 def memory_mb(memory_gb: float) -> int:
@@ -45,19 +68,24 @@ def memory_mb(memory_gb: float) -> int:
     return round(run_memory_gb(memory_gb) * 1024)
 
 
-def worker_states(online: list[Worker]) -> list[WorkerState]:
+def worker_states(online: list[Worker], durations: DurationHistory | None = None) -> list[WorkerState]:
     """Each online worker with the GPUs, CPU slots and memory its scheduled and running runs hold.
 
     A worker runs code when its isolation check held, or everywhere once the admin set
-    KILN_ALLOW_UNISOLATED_CODE; a draining one keeps its jobs but gets nothing new.
+    KILN_ALLOW_UNISOLATED_CODE; a draining one keeps its jobs but gets nothing new. With
+    `durations`, a job is expected to end after its estimated run time (at most its max_minutes).
     """
     allow_unisolated = settings.CONFIG.allow_unisolated_code
     holding: dict[int, list[dict[str, Any]]] = {worker.id: [] for worker in online}
-    for row in Run.objects.filter(state__in=HOLDING, worker_id__in=holding).values(
+    rows = list(Run.objects.filter(state__in=HOLDING, worker_id__in=holding).values(
         "id", "worker_id", "gpus", "gpu_indices", "owner__username", "project__team__slug",
-        "project__owner_user_id", "started_at", "scheduled_at", "max_minutes", "memory_gb", CPUS,
-    ):
-        holding[row["worker_id"]].append(dict(row))
+        "project__owner_user_id", "started_at", "scheduled_at", "max_minutes", "memory_gb", CPUS, *SUBJECT_FIELDS,
+    ))
+    estimates = estimates_for_rows(durations, [tuple(row[field] for field in SUBJECT_FIELDS) for row in rows])
+    for row, estimate in zip(rows, estimates, strict=True):
+        row["expected_minutes"] = None if estimate is None else estimate.minutes
+        holding[row["worker_id"]].append(row)
+    _hold_other_nodes(holding)
     states = []
     for worker in online:
         rows = holding[worker.id]
@@ -75,30 +103,11 @@ def worker_states(online: list[Worker]) -> list[WorkerState]:
     return states
 
 
-def usage(config: PolicyConfig, now: float, capacity: ClusterCapacity) -> UsageTotals:
-    """Decayed dominant-share-seconds of recent and running runs, per user and team.
-
-    Shares are taken of today's `capacity` (the online workers), for past runs too.
-    """
-    horizon = timezone.now() - timedelta(seconds=config.half_life_seconds * USAGE_HISTORY_HALF_LIVES)
-    rows = Run.objects.filter(started_at__isnull=False).filter(
-        Q(finished_at__isnull=True) | Q(finished_at__gte=horizon)
-    ).values_list("owner__username", "project__team__slug", "project__owner_user_id", "gpus", "memory_gb",
-                  "started_at", "finished_at", CPUS)
-    records = []
-    for user, team, owner_user, gpus, memory_gb, started, finished, cpus in rows:
-        if started is None:
-            continue
-        ended = finished.timestamp() if finished else None
-        seconds = max(0.0, (ended or now) - started.timestamp())
-        share = capacity.dominant_share(gpus, run_cpus(cpus), memory_mb(memory_gb))
-        records.append(UsageRecord(user, team if owner_user is None else None, share * seconds, ended))
-    return usage_totals(records, now=now, half_life_seconds=config.half_life_seconds)
-
-
 def _running(row: dict[str, Any]) -> RunningRun:
     began = row["started_at"] or row["scheduled_at"]
-    expected_end = began.timestamp() + row["max_minutes"] * 60.0 if began else None
+    minutes = row["max_minutes"] if row.get("expected_minutes") is None else min(row["expected_minutes"],
+                                                                                   row["max_minutes"])
+    expected_end = began.timestamp() + minutes * 60.0 if began else None
     team = row["project__team__slug"] if row["project__owner_user_id"] is None else None
     return RunningRun(row["id"], row["owner__username"], team, row["gpus"], run_cpus(row[CPUS]), expected_end,
                       memory_mb(row["memory_gb"]))

@@ -26,6 +26,7 @@ from django.db import close_old_connections
 from django.db.models import Max
 
 from scheduler import inventory
+from scheduler.accounting import DurationHistory, UsageLedger, policy_quotas, with_admin_quotas
 from scheduler.dispatch import Dispatcher
 from scheduler.policy import ClusterCapacity, PolicyConfig, plan_pass
 from scheduler.recovery import mark_lost, requeue_lost
@@ -46,19 +47,23 @@ class Scheduler:
                  resend_after: float = RESEND_AFTER_SECONDS):
         self.policy = policy or PolicyConfig()
         self.dispatcher = Dispatcher(app or make_celery_app(), resend_after=resend_after)
+        self.usage = UsageLedger()  # finished runs are read once, then only the newly finished each tick
+        self.durations = DurationHistory()  # run-time estimates, read at most every 30 s
 
     def tick(self) -> dict[str, int]:
         """Recover, place, re-send; returns counts for the log."""
         lost = mark_lost(settings.CONFIG.worker_timeout_seconds)
         requeued = requeue_lost()
         online = {worker.name: worker for worker in workers_online()}
-        queued = inventory.queued_runs()
+        queued = inventory.queued_runs(self.durations)
         started = 0
         if queued:
             now = time.time()
-            states = inventory.worker_states(list(online.values()))
-            usage = inventory.usage(self.policy, now, ClusterCapacity.of(states))
-            plan = plan_pass(queued=queued, workers=states, usage=usage, config=self.policy, now=now)
+            states = inventory.worker_states(list(online.values()), self.durations)
+            config = with_admin_quotas(self.policy, policy_quotas())
+            usage = self.usage.totals(config, now, ClusterCapacity.of(states),
+                                      week_gpu_seconds=config.quotas.counts_gpu_hours)
+            plan = plan_pass(queued=queued, workers=states, usage=usage, config=config, now=now)
             started = self.dispatcher.start(plan.assignments, online)
             _set_pending_reasons(plan.pending_reasons)
         resent = self.dispatcher.resend_stuck(online)

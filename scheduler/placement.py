@@ -7,11 +7,15 @@ GPU machines while CPU-only machines have room. Capacity only shrinks during a p
 request that failed once fails for the rest of it and is remembered. A worker whose memory
 is unknown (0) is not limited by memory; a code run only goes to a worker that `runs_code`.
 
+Multi-node runs (a gang of `nodes` workers, `find_gang`) need `nodes` distinct workers that each
+have a node's share free right now: all of them start together or none does.
+
 Backfill is EASY backfilling with one reservation: the first run in policy order that is
 blocked for lack of room gets the worker where it can start soonest (from the expected
-ends of jobs there). Any later run may still start anywhere else, and on that worker too
-if it is sure to end before the reservation starts (its `max_minutes` is enforced) or if it
-only uses room the reserved run will not need.
+ends of jobs there); a blocked gang gets the `nodes` workers that together free up soonest,
+and its start is the latest of theirs. Any later run may still start anywhere else, and on
+a reserved worker too if it is sure to end before the reservation starts (its `max_minutes`
+is enforced) or if it only uses room the reserved run will not need there.
 """
 
 from __future__ import annotations
@@ -37,10 +41,13 @@ Request = tuple[int, int, int, bool]
 
 
 class Miss(NamedTuple):
-    """`find`'s answer when nothing fits: the blocker, and (for MEMORY) the most free where the rest fit."""
+    """`find`'s answer when nothing fits: the blocker, and (for MEMORY) the most free where the rest fit.
+
+    `available`: for a gang, how many workers could take a node now (fewer than it needs)."""
 
     blocker: str
     most_free_memory_mb: float = 0.0
+    available: int = 0
 
 
 NO_ROOM = Miss(ROOM)
@@ -82,23 +89,34 @@ class _FreeWorker:
 
 
 @dataclass(slots=True)
-class _Hold:
-    """The reservation while the pass runs: what the reserved worker can still spare."""
+class _Spare:
+    """What one reserved worker can still spare for jobs that outlive the reservation's start."""
 
-    reservation: Reservation
-    worker: _FreeWorker
-    spare_gpus: int
-    spare_cpu: int
-    spare_memory: float
+    gpus: int
+    cpu: int
+    memory: float
 
     def leaves_room(self, request: Request) -> bool:
-        """True when a job that outlives the reservation's start still leaves it enough."""
         gpus, cpu_slots, memory, _ = request
         return (
-            (gpus == 0 or gpus <= self.spare_gpus)
-            and (cpu_slots == 0 or cpu_slots <= self.spare_cpu)
-            and (memory == 0 or memory <= self.spare_memory)
+            (gpus == 0 or gpus <= self.gpus)
+            and (cpu_slots == 0 or cpu_slots <= self.cpu)
+            and (memory == 0 or memory <= self.memory)
         )
+
+
+@dataclass(slots=True)
+class _Hold:
+    """The reservation while the pass runs: its worker (a gang's workers) and what each can still spare."""
+
+    reservation: Reservation
+    workers: list[_FreeWorker]
+    spares: dict[str, _Spare]
+
+    def blocks(self, worker: _FreeWorker, request: Request, ends_first: bool) -> bool:
+        """True when `worker` is reserved and a job there that outlives the start would take what it needs."""
+        spare = self.spares.get(worker.name)
+        return spare is not None and not ends_first and not spare.leaves_room(request)
 
 
 class WorkerPool:
@@ -147,8 +165,10 @@ class WorkerPool:
             return Miss(MEMORY, self.most_free_memory)
         hold = self.hold
         ends_first = hold is not None and _ends_before(ends_at, hold.reservation.start_at)
-        if ends_first and hold is not None and hold.worker.fits_now(request):
-            return hold.worker
+        if ends_first and hold is not None:
+            for held in hold.workers:
+                if held.fits_now(request):
+                    return held
         key = (request, ends_first)
         miss = self._failed.get(key)
         if miss is not None:
@@ -165,7 +185,7 @@ class WorkerPool:
                 if code and not worker.runs_code:
                     unisolated_room = True
                     continue
-                if hold is not None and worker is hold.worker and not ends_first and not hold.leaves_room(request):
+                if hold is not None and hold.blocks(worker, request, ends_first):
                     held_back = True
                     continue
                 return worker
@@ -177,6 +197,48 @@ class WorkerPool:
             miss = Miss(ISOLATION) if unisolated_room else NO_ROOM
         self._failed[key] = miss
         return miss
+
+    def find_gang(self, request: Request, nodes: int, ends_at: float | None) -> list[_FreeWorker] | Miss:
+        """`nodes` distinct workers that can each start one node of this request now, or what stopped it.
+
+        `request` is one node's share. The same best fit as `find`, worker by worker."""
+        gpus, cpu_slots, memory, code = request
+        hold = self.hold
+        ends_first = hold is not None and _ends_before(ends_at, hold.reservation.start_at)
+        chosen: list[_FreeWorker] = []
+        held_back = unisolated_room = False
+        most_free_memory = -1.0
+        for free in range(gpus, self.largest_free_gpus + 1):
+            for worker in self._buckets[free]:
+                if worker.free_cpu < cpu_slots:
+                    continue
+                if worker.free_memory < memory:
+                    most_free_memory = max(most_free_memory, worker.free_memory)
+                    continue
+                if code and not worker.runs_code:
+                    unisolated_room = True
+                    continue
+                if hold is not None and hold.blocks(worker, request, ends_first):
+                    held_back = True
+                    continue
+                chosen.append(worker)
+                if len(chosen) == nodes:
+                    return chosen
+        available = len(chosen)
+        if held_back:
+            return Miss(HELD, available=available)
+        if most_free_memory >= 0 and not available:
+            return Miss(MEMORY, most_free_memory, available)
+        return Miss(ISOLATION, available=available) if unisolated_room and not available else Miss(ROOM, available=available)
+
+    def fitted_gang_at_start(self, request: Request, nodes: int) -> bool:
+        """Whether `nodes` workers could each hold one node of this request before the pass placed anything."""
+        gpus, cpu_slots, memory, code = request
+        fitting = sum(
+            1 for free_gpus, free_cpu, free_memory, runs_code in self._at_start
+            if free_gpus >= gpus and free_cpu >= cpu_slots and free_memory >= memory and (runs_code or not code)
+        )
+        return fitting >= nodes
 
     def place(self, worker: _FreeWorker, request: Request, ends_at: float | None) -> tuple[int, ...]:
         """Take the request's GPUs (lowest indices), CPU slots and memory on `worker`; returns the GPU indices."""
@@ -190,14 +252,11 @@ class WorkerPool:
         bisect.insort(self._buckets[len(worker.free_gpus)], worker, key=_sort_key)
         worker.releases.append((math.inf if ends_at is None else ends_at, gpus, cpu_slots, memory))
         hold = self.hold
-        if (
-            hold is not None
-            and worker is hold.worker
-            and not _ends_before(ends_at, hold.reservation.start_at)
-        ):
-            hold.spare_gpus -= gpus
-            hold.spare_cpu -= cpu_slots
-            hold.spare_memory -= memory
+        spare = None if hold is None else hold.spares.get(worker.name)
+        if spare is not None and hold is not None and not _ends_before(ends_at, hold.reservation.start_at):
+            spare.gpus -= gpus
+            spare.cpu -= cpu_slots
+            spare.memory -= memory
         while self.largest_free_gpus > 0 and not self._buckets[self.largest_free_gpus]:
             self.largest_free_gpus -= 1
         if worker.free_cpu + cpu_slots == self.most_free_cpu:
@@ -206,10 +265,12 @@ class WorkerPool:
             self.most_free_memory = max(w.free_memory for w in self._workers)
         return taken
 
-    def reserve(self, run_id: int, request: Request) -> Reservation | None:
-        """Hold the worker where this blocked request can start soonest; None if none is big enough."""
+    def reserve(self, run_id: int, request: Request, nodes: int = 1) -> Reservation | None:
+        """Hold the worker (a gang: the `nodes` workers) where this blocked request can start soonest.
+
+        None if not enough workers are big enough. A gang starts when the last of its workers is free."""
         gpus, cpu_slots, memory, code = request
-        best: tuple[tuple[bool, float, int, int, float, str], _FreeWorker, float | None] | None = None
+        ranked: list[tuple[tuple[bool, float, int, int, float, str], _FreeWorker, float | None]] = []
         for worker in self._workers:
             if (
                 worker.gpu_count < gpus
@@ -222,15 +283,22 @@ class WorkerPool:
             gpu_gap = max(0, gpus - len(worker.free_gpus))
             cpu_gap = max(0, cpu_slots - worker.free_cpu)
             memory_gap = max(0.0, memory - worker.free_memory)
-            rank = (start_at is None, start_at or 0.0, gpu_gap, cpu_gap, memory_gap, worker.name)
-            if best is None or rank < best[0]:
-                best = (rank, worker, start_at)
-        if best is None:
+            ranked.append(((start_at is None, start_at or 0.0, gpu_gap, cpu_gap, memory_gap, worker.name),
+                           worker, start_at))
+        if len(ranked) < nodes:
             return None
-        _, worker, start_at = best
-        free_gpus, free_cpu, free_memory = _free_at(worker, math.inf if start_at is None else start_at)
-        reservation = Reservation(run_id, worker.name, start_at, gpus, cpu_slots, memory)
-        self.hold = _Hold(reservation, worker, free_gpus - gpus, free_cpu - cpu_slots, free_memory - memory)
+        ranked.sort(key=lambda entry: entry[0])
+        chosen = ranked[:nodes]
+        starts = [start_at for _, _, start_at in chosen]
+        start_at = None if any(start is None for start in starts) else max(s for s in starts if s is not None)
+        spares = {}
+        for _, worker, _ in chosen:
+            free_gpus, free_cpu, free_memory = _free_at(worker, math.inf if start_at is None else start_at)
+            spares[worker.name] = _Spare(free_gpus - gpus, free_cpu - cpu_slots, free_memory - memory)
+        workers = [worker for _, worker, _ in chosen]
+        reservation = Reservation(run_id, workers[0].name, start_at, gpus, cpu_slots, memory,
+                                  workers=tuple(worker.name for worker in workers) if nodes > 1 else ())
+        self.hold = _Hold(reservation, workers, spares)
         self._failed.clear()
         return reservation
 

@@ -14,14 +14,27 @@ One pass considers queued runs in this order:
    run placed in the pass is charged the same way at once.
 
 Each run, in that order: a run that can never fit gets `never_fits`'s reason; a code run
-that no isolated worker could ever hold waits with "no isolated worker"; a run over its
-user's GPU quota waits; otherwise it starts on the best-fitting worker that has ALL its
-GPUs, CPU slots and memory free (gang placement: never partial) and, for user code, runs
-code (its sandbox check held, or the admin allowed unisolated code). Draining workers
-take nothing new; their jobs still count for usage and quotas. The first run that finds
-no room holds the pass's one reservation and later runs backfill around it without
-delaying it (`scheduler.placement`). Once every worker is full the rest only get their
-reasons.
+that no isolated worker could ever hold waits with "no isolated worker"; a run that would
+take its user or its team past a quota an admin set (GPUs, CPU slots, memory or runs at
+once, GPU-hours in the last 7 days; `scheduler.quotas`) waits with that quota as its
+reason ("your quota: 4 of 4 GPUs in use", "team ml's quota: ..."), and other users' runs
+go ahead; otherwise it starts on the best-fitting worker that has ALL its GPUs, CPU slots
+and memory free (gang placement: never partial) and, for user code, runs code (its sandbox
+check held, or the admin allowed unisolated code). Draining workers take nothing new;
+their jobs still count for usage and quotas. The first run that finds no room holds the
+pass's one reservation and later runs backfill around it without delaying it
+(`scheduler.placement`). Once every worker is full the rest only get their reasons.
+
+Multi-node runs (`QueuedRun.nodes` > 1) are gangs: `nodes` distinct workers that each have one
+node's share free, all placed in the same pass (one `Assignment` per node, `node_rank` 0..n-1)
+or none; fair share and quotas charge the whole gang; a blocked gang reserves the `nodes`
+workers that free up soonest and starts when the last of them does.
+
+Durations: a run is expected to run for its estimate (`QueuedRun.expected_minutes`, from
+the history of the same recipe or code, at most `max_minutes`) or else its `max_minutes`;
+running jobs' `expected_end` is built the same way. Reservations ("starts in about"),
+backfill and the share-seconds charged to a placed run all use that expectation. The
+reservation is made again at every pass, so a job that outlives its estimate only moves it.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ from scheduler.placement import HELD, ISOLATION, MEMORY, NO_ROOM, Miss, Request,
 from scheduler.policy_types import (
     Assignment,
     ClusterCapacity,
+    Limits,
     Plan,
     PolicyConfig,
     QueuedRun,
@@ -43,10 +57,12 @@ from scheduler.policy_types import (
     RunningRun,
     WorkerState,
 )
+from scheduler.quotas import QuotaLedger, over_quota
 
 __all__ = [
     "Assignment",
     "ClusterCapacity",
+    "Limits",
     "Plan",
     "PolicyConfig",
     "QueuedRun",
@@ -58,6 +74,7 @@ __all__ = [
     "WorkerState",
     "never_fits",
     "plan_pass",
+    "queue_order",
     "usage_totals",
 ]
 
@@ -90,6 +107,37 @@ def plan_pass(
     return _Pass(workers, usage, config, now).run(queued)
 
 
+def queue_order(
+    *,
+    queued: Sequence[QueuedRun],
+    workers: Sequence[WorkerState],
+    usage: UsageTotals,
+    config: PolicyConfig,
+    now: float,
+) -> tuple[list[QueuedRun], dict[str, float], dict[str, float]]:
+    """The queue as passes take it, for people to read: aged runs first, then fair-share order.
+
+    Each run is charged its expected share-seconds as it is taken, as if it started, so the
+    order is the one runs would start in as room appears. Also returns the usage keys the
+    order began from (decayed history plus what running jobs are promised), by user and team.
+    """
+    state = _Pass(workers, usage, config, now)
+    promoted, rest = state._split_starving(queued)
+    order = FairShareOrder(rest, state.user_usage, state.team_usage)
+    users, teams = dict(state.user_usage), dict(state.team_usage)  # every queued run's user and team included
+    for aged in promoted:
+        users.setdefault(aged.user, 0.0)
+        if aged.team is not None:
+            teams.setdefault(aged.team, 0.0)
+    ordered = list(promoted)
+    while (run := order.next_run()) is not None:
+        ordered.append(run)
+        duration = run.expected_seconds
+        share = state.capacity.dominant_share(run.gpus, run.cpu_slots, run.memory_mb)
+        order.charge(run, share * (config.unknown_duration_seconds if duration is None else duration))
+    return ordered, users, teams
+
+
 def never_fits(run: QueuedRun, workers: Sequence[WorkerState], quotas: Quotas) -> str | None:
     """Why `run` could never start on these workers under these quotas, or None if it could.
 
@@ -97,11 +145,13 @@ def never_fits(run: QueuedRun, workers: Sequence[WorkerState], quotas: Quotas) -
     a cluster that is still starting up is no reason to refuse a run.
     """
     request = _request(run)
-    return _impossible_request(request) or _no_worker_big_enough(request, workers) or _over_quota(run, quotas)
+    return (_impossible_request(request) or _no_worker_big_enough(request, workers, run.nodes)
+            or over_quota(run, quotas))
 
 
 def _request(run: QueuedRun) -> Request:
-    return (run.gpus, run.cpu_slots, run.memory_mb, run.needs_isolation)
+    """What the run needs on each worker (all of it, for a one-worker run)."""
+    return run.node_request
 
 
 def _impossible_request(request: Request) -> str | None:
@@ -113,15 +163,10 @@ def _impossible_request(request: Request) -> str | None:
     return None
 
 
-def _over_quota(run: QueuedRun, quotas: Quotas) -> str | None:
-    limit = quotas.gpu_limit(run.user)
-    if limit is not None and run.gpus > limit:
-        return pending_reasons.over_quota(run.gpus, limit)
-    return None
-
-
-def _no_worker_big_enough(request: Request, workers: Sequence[WorkerState]) -> str | None:
+def _no_worker_big_enough(request: Request, workers: Sequence[WorkerState], nodes: int = 1) -> str | None:
     gpus, cpu_slots, memory, _ = request
+    if nodes > 1:
+        return _too_few_workers_big_enough(request, workers, nodes)
     if not workers or any(
         w.gpu_count >= gpus and w.cpu_slots >= cpu_slots and (w.memory_mb == 0 or w.memory_mb >= memory)
         for w in workers
@@ -147,14 +192,28 @@ def _no_worker_big_enough(request: Request, workers: Sequence[WorkerState]) -> s
     )
 
 
-def _no_isolated_worker(request: Request, workers: Sequence[WorkerState]) -> str | None:
+def _too_few_workers_big_enough(request: Request, workers: Sequence[WorkerState], nodes: int) -> str | None:
+    """Why fewer than `nodes` workers could ever hold one node of a multi-node run, or None."""
+    gpus, cpu_slots, memory, _ = request
+    if not workers:
+        return None
+    big_enough = sum(
+        1 for w in workers
+        if w.gpu_count >= gpus and w.cpu_slots >= cpu_slots and (w.memory_mb == 0 or w.memory_mb >= memory)
+    )
+    if big_enough >= nodes:
+        return None
+    return pending_reasons.gang_never_fits(nodes, gpus, cpu_slots, memory, big_enough)
+
+
+def _no_isolated_worker(request: Request, workers: Sequence[WorkerState], nodes: int = 1) -> str | None:
     """Why no worker that runs code could ever hold this code run, or None if one could."""
     if not request[3] or not workers:  # needs_isolation
         return None
     isolated = [w for w in workers if w.runs_code]
     if not isolated:
         return pending_reasons.NO_ISOLATED_WORKER
-    too_small = _no_worker_big_enough(request, isolated)
+    too_small = _no_worker_big_enough(request, isolated, nodes)
     return None if too_small is None else pending_reasons.no_isolated_worker_big_enough(too_small)
 
 
@@ -170,12 +229,11 @@ class _Pass:
         aged = usage.decayed_to(now, config.half_life_seconds)
         self.user_usage = dict(aged.by_user)
         self.team_usage = dict(aged.by_team)
-        self.gpus_in_use: dict[str, int] = {}
+        self.quotas = QuotaLedger(config.quotas, usage.week_gpu_seconds_by_user, usage.week_gpu_seconds_by_team)
         for worker in workers:
             for job in worker.running:
                 self._count_running(job)
         self.shape_problems: dict[Request, str | None] = {}
-        self.limits: dict[str, int | None] = {}
         self.assignments: list[Assignment] = []
         self.reasons: dict[int, str] = {}
 
@@ -201,7 +259,7 @@ class _Pass:
         self.user_usage[job.user] = self.user_usage.get(job.user, 0.0) + promised
         if job.team is not None:
             self.team_usage[job.team] = self.team_usage.get(job.team, 0.0) + promised
-        self.gpus_in_use[job.user] = self.gpus_in_use.get(job.user, 0) + job.gpus
+        self.quotas.hold_running(job)
 
     def _split_starving(self, queued: Sequence[QueuedRun]) -> tuple[list[QueuedRun], list[QueuedRun]]:
         patience = self.config.starvation_after_seconds
@@ -215,40 +273,57 @@ class _Pass:
         return promoted, [run for run in queued if run.submitted_at > cutoff]
 
     def _consider(self, run: QueuedRun, order: FairShareOrder, *, may_start: bool) -> None:
-        gpus, cpu_slots, user = run.gpus, run.cpu_slots, run.user
-        shape = (gpus, cpu_slots, run.memory_mb, run.needs_isolation)  # a `Request`
-        shape_problem = (
-            self.shape_problems[shape] if shape in self.shape_problems else self._shape_problem(shape)
-        )
+        gpus, cpu_slots = run.gpus, run.cpu_slots
+        shape = run.node_request  # a `Request`: the whole run, or one node of a gang
+        if run.nodes > 1:
+            shape_problem = self._gang_shape_problem(shape, run.nodes)
+        else:
+            shape_problem = (
+                self.shape_problems[shape] if shape in self.shape_problems else self._shape_problem(shape)
+            )
         if shape_problem is not None:
             self.reasons[run.id] = shape_problem
             return
-        limit = self.limits[user] if user in self.limits else self._limit(user)
-        in_use = self.gpus_in_use.get(user, 0)
-        if limit is not None and gpus > 0 and in_use + gpus > limit:
-            self.reasons[run.id] = (
-                pending_reasons.over_quota(gpus, limit)
-                if gpus > limit
-                else pending_reasons.user_quota_full(in_use, limit)
-            )
-            return
+        if not self.quotas.off:
+            over = self.quotas.blocked(run)
+            if over is not None:
+                self.reasons[run.id] = over
+                return
         miss = NO_ROOM
         if may_start:
-            duration = run.max_seconds
+            duration = run.expected_seconds
             ends_at = None if duration is None else self.now + duration
-            worker = self.pool.find(shape, ends_at)
-            if isinstance(worker, Miss):
-                miss = worker
+            placed = self.pool.find(shape, ends_at) if run.nodes == 1 else self._place_gang(run, shape, ends_at)
+            if isinstance(placed, Miss):
+                miss = placed
             else:
-                gpu_indices = self.pool.place(worker, shape, ends_at)
-                self.assignments.append(Assignment(run.id, worker.name, gpu_indices, cpu_slots))
-                self.gpus_in_use[user] = in_use + gpus
-                share = self.capacity.dominant_share(gpus, cpu_slots, run.memory_mb)
+                if placed is not None:  # one worker; a gang's nodes were placed by `_place_gang`
+                    gpu_indices = self.pool.place(placed, shape, ends_at)
+                    self.assignments.append(Assignment(run.id, placed.name, gpu_indices, cpu_slots))
+                self.quotas.hold(run)
+                share = self.capacity.dominant_share(gpus, cpu_slots, run.memory_mb)  # a gang: all its nodes
                 order.charge(
                     run, share * (self.config.unknown_duration_seconds if duration is None else duration)
                 )
                 return
         self.reasons[run.id] = self._why_blocked(run, shape, miss)
+
+    def _place_gang(self, run: QueuedRun, shape: Request, ends_at: float | None) -> Miss | None:
+        """Place every node of a multi-node run now (one assignment per node), or none: the Miss."""
+        workers = self.pool.find_gang(shape, run.nodes, ends_at)
+        if isinstance(workers, Miss):
+            return workers
+        for node_rank, worker in enumerate(workers):
+            gpu_indices = self.pool.place(worker, shape, ends_at)
+            self.assignments.append(Assignment(run.id, worker.name, gpu_indices, shape[1], node_rank=node_rank))
+        return None
+
+    def _gang_shape_problem(self, shape: Request, nodes: int) -> str | None:
+        return (
+            _impossible_request(shape)
+            or _no_worker_big_enough(shape, self.workers, nodes)
+            or _no_isolated_worker(shape, self.workers, nodes)
+        )
 
     def _shape_problem(self, shape: Request) -> str | None:
         problem = (
@@ -259,18 +334,17 @@ class _Pass:
         self.shape_problems[shape] = problem
         return problem
 
-    def _limit(self, user: str) -> int | None:
-        limit = self.limits[user] = self.config.quotas.gpu_limit(user)
-        return limit
-
     def _why_blocked(self, run: QueuedRun, shape: Request, miss: Miss) -> str:
         pool = self.pool
         if not self.workers:
             return NO_WORKERS
         if miss.blocker == HELD and pool.hold is not None:
             return pending_reasons.reserved_for_other(pool.hold.reservation, self.now)
-        if pool.fitted_at_start(shape):
+        gang = run.nodes > 1
+        if pool.fitted_gang_at_start(shape, run.nodes) if gang else pool.fitted_at_start(shape):
             waiting = pending_reasons.BEHIND_OTHERS
+        elif gang:
+            waiting = pending_reasons.waiting_for_gang(run.nodes, shape[0], shape[1], shape[2], miss.available)
         elif miss.blocker == MEMORY:
             waiting = pending_reasons.waiting_for_memory(run.memory_mb, miss.most_free_memory_mb)
         elif miss.blocker == ISOLATION:
@@ -280,7 +354,7 @@ class _Pass:
                 run.gpus, run.cpu_slots, pool.largest_free_gpus, pool.most_free_cpu
             )
         if pool.hold is None:
-            reservation = pool.reserve(run.id, shape)
+            reservation = pool.reserve(run.id, shape, run.nodes)
             if reservation is not None:
                 return pending_reasons.holds_reservation(waiting, reservation, self.now)
         return waiting

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from pathlib import Path
 from urllib.parse import urlparse
 
 # NOTE: named after the calling shell, so test runs started side by side never share a database
 # (pytest-django creates test_<name> and drops it at the end of the run).
 LOCAL_POSTGRES = f"postgresql://postgres@127.0.0.1:5432/kiln_{os.getppid()}"
 LOCAL_REDIS = "redis://127.0.0.1:6379/15"
+REPO = Path(__file__).resolve().parent.parent
 
 
 def in_ci() -> bool:
@@ -33,6 +35,14 @@ def reachable(url: str, default_port: int, timeout: float = 1.0) -> bool:
 
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def mlflow_server_binary() -> Path | None:
+    """The `mlflow` command of the test-only MLflow server (`make mlflow-server`), if installed."""
+    for candidate in (os.environ.get("KILN_MLFLOW_SERVER", ""), str(REPO / ".venv-mlflow" / "bin" / "mlflow")):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
 
 
 def require(condition: bool, reason: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORM = ("django", "celery", "kombu", "webapp", "worker", "scheduler", "ninja")
-POLICY_MODULES = ["policy.py", "policy_types.py", "fairshare.py", "placement.py", "pending_reasons.py"]
+POLICY_MODULES = ["policy.py", "policy_types.py", "fairshare.py", "placement.py", "pending_reasons.py", "quotas.py"]
 
 
 def _imports(path: Path) -> set[str]:

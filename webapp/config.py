@@ -25,6 +25,7 @@ PRODUCTION = "production"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 MAX_WORKER_CPUS = 4096  # KILN_WORKER_CPUS: a sanity bound, past any one host
+MAX_WORKER_GPUS = 1024  # KILN_WORKER_GPUS: indices below this
 MAX_WORKER_MEMORY_GB = 65536.0  # KILN_WORKER_MEMORY_GB: a sanity bound (64 TB)
 
 
@@ -92,8 +93,12 @@ class Config:
     run_memory_gb: float = 4.0  # host memory a run may use unless its spec says (KILN_RUN_MEMORY_GB)
     allow_unisolated_code: bool = False  # KILN_ALLOW_UNISOLATED_CODE: code runs on workers whose sandbox failed its check
     bwrap: str = ""  # KILN_BWRAP: bubblewrap to wrap jobs in ("": found on PATH, "none": never)
+    # KILN_DISTRIBUTED_HOST_NETWORK: multi-node runs whose workers are on different hosts share the host's
+    # network (weaker: their jobs can reach what the host can); off, such runs fail with that reason
+    distributed_host_network: bool = False
     worker_cpus: int | None = None  # KILN_WORKER_CPUS: CPU slots this worker offers (None: os.cpu_count())
     worker_memory_gb: float | None = None  # KILN_WORKER_MEMORY_GB: memory runs may use here (None: 90 % of the host's)
+    worker_gpus: tuple[int, ...] | None = None  # KILN_WORKER_GPUS: device indices this worker offers (None: all found)
     storage_dir: Path = field(init=False)
     broker_dir: Path = field(init=False)
 
@@ -179,8 +184,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         run_memory_gb=_positive_float(env, "KILN_RUN_MEMORY_GB", default=4.0),
         allow_unisolated_code=_bool(env, "KILN_ALLOW_UNISOLATED_CODE", default=False),
         bwrap=_bwrap(env.get("KILN_BWRAP", "").strip()),
+        distributed_host_network=_bool(env, "KILN_DISTRIBUTED_HOST_NETWORK", default=False),
         worker_cpus=_worker_cpus(env),
         worker_memory_gb=_worker_memory_gb(env),
+        worker_gpus=_worker_gpus(env),
     )
 
 
@@ -355,6 +362,20 @@ def _worker_cpus(env: Mapping[str, str]) -> int | None:
     if cpus is None:
         raise ConfigError(f"KILN_WORKER_CPUS must be a whole number from 1 to {MAX_WORKER_CPUS}, got {raw!r}")
     return cpus
+
+
+def _worker_gpus(env: Mapping[str, str]) -> tuple[int, ...] | None:
+    """KILN_WORKER_GPUS: "0,2" offers GPUs 0 and 2 only; "" or unset offers every GPU found; "none" offers none."""
+    raw = (env.get("KILN_WORKER_GPUS") or "").strip()
+    if not raw:
+        return None
+    if raw.lower() == "none":
+        return ()
+    indices = [parse_int(part.strip(), low=0, high=MAX_WORKER_GPUS - 1) for part in raw.split(",")]
+    if any(i is None for i in indices) or len(set(indices)) != len(indices):
+        raise ConfigError("KILN_WORKER_GPUS must be distinct GPU indices separated by commas (e.g. 0,1,3), "
+                          f"or none, got {raw!r}")
+    return tuple(i for i in indices if i is not None)
 
 
 def _worker_memory_gb(env: Mapping[str, str]) -> float | None:

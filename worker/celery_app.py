@@ -44,6 +44,9 @@ def worker_queue_name(worker_name: str) -> str:
     return f"kiln.worker.{worker_name}"
 
 
-def send_run(app: Celery, *, run_id: int, attempt: int, worker_name: str) -> None:
-    """Ring worker `worker_name`'s doorbell for one attempt (call it after the claim commits)."""
-    app.send_task(RUN_TASK, args=[run_id, attempt, worker_name], queue=worker_queue_name(worker_name))
+def send_run(app: Celery, *, run_id: int, attempt: int, worker_name: str, node_rank: int = 0) -> None:
+    """Ring worker `worker_name`'s doorbell for one attempt (call it after the claim commits).
+
+    A multi-node run rings each of its workers, with the node it runs (`node_rank`)."""
+    args: list[object] = [run_id, attempt, worker_name] + ([node_rank] if node_rank else [])
+    app.send_task(RUN_TASK, args=args, queue=worker_queue_name(worker_name))

@@ -8,12 +8,22 @@ While the database is unreachable the job goes on: events stay in the job's file
 lines in memory until it answers again. When the job has ended, its last results are stored
 with retries for `db_patience` seconds; past that the attempt is left running with its folder
 kept (`ResultsUnsaved`), and the worker's heartbeat later hands it back as lost.
+
+Distributed runs (`distributed.processes_per_node`, `resources.nodes`) start the entrypoint through
+`python -m engine.distributed.run` inside the same sandbox: one node's ranks share it (loopback is all
+they need). Each node of a multi-node run is its own execution on its own worker (`node_rank`); its
+ranks meet the other nodes' through a FileStore in the run folder that `worker.rendezvous_bridge`
+copies to and from the attempt's key space, and reach them over `worker.gang_network` (nodes on one
+host) or, only with KILN_DISTRIBUTED_HOST_NETWORK, the host's network. Node k > 0 logs its system
+metrics under sys/node<k>/; log lines of every node go to the run's one log, each rank's prefixed
+"[rank N]" by the launcher.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import shutil
 import sys
 import time
@@ -24,14 +34,15 @@ from django.conf import settings
 from django.db.models import Max
 
 from webapp.cluster.services import isolation_holds
-from webapp.experiments.models import LogLine, Run, RunState
-from webapp.experiments.results import logs_append, metrics_log
+from webapp.experiments.models import LogLine, Run, RunNode, RunState
+from webapp.experiments.results import logs_append, logs_append_next, metrics_log, system_next_step
 from webapp.experiments.superseding import metrics_supersede_after
 from worker.canary import isolation_verdict, refusal_reason
 from worker.cgroup import JobCgroup
 from worker.cpus import CPU_GRANTS
 from worker.diskusage import folder_usage, size_text
 from worker.events import EventIngestor, EventReader
+from worker.gang_network import GangNetwork, NetworkUnavailable, gang_network_possible, sweep_stale
 from worker.identity import cgroup_prefix
 from worker.job_env import job_environment
 from worker.limits import JobLimits, limits_for_run
@@ -49,14 +60,17 @@ from worker.outcome import (
     refused_allocation,
 )
 from worker.process import JobProcess
-from worker.sandbox import JOB_CODE_DIRS, sandbox_for
+from worker.rendezvous_bridge import RendezvousBridge, key_space
+from worker.sandbox import JOB_CODE_DIRS, NETWORK_GANG, NETWORK_HOST, Sandbox, sandbox_for
 from worker.shutdown import worker_stopping
 from worker.sysmetrics import SystemSampler
-from worker.workdir import prepare_workdir
+from worker.workdir import attempt_folder, prepare_workdir
 
 log = logging.getLogger(__name__)
 ENGINE_PARENT = Path(__file__).resolve().parent.parent  # the folder holding the `engine` package
 RECIPE_COMMAND = ("-m", "worker.recipes.run")
+LAUNCHER = ("-m", "engine.distributed.run")
+RENDEZVOUS_FILE = "rendezvous/store.json"  # in the run folder: the ranks' FileStore the worker bridges
 TICK = 0.25
 FLUSH_EVERY = 0.5
 STATE_EVERY = 1.0
@@ -66,26 +80,41 @@ DB_PATIENCE = 30.0
 
 
 def execute(run: Run, *, attempt: int, worker_name: str, data_dir: Path, limits: JobLimits | None = None,
-            db_patience: float = DB_PATIENCE) -> Outcome:
+            db_patience: float = DB_PATIENCE, node_rank: int = 0) -> Outcome:
     """Run `run` (already claimed as running at `attempt`) to the end and say how it ended.
 
+    `node_rank`: which node of a multi-node run this worker runs (0 for every other run).
     Raises ResultsUnsaved when the database stayed away `db_patience` seconds after the job ended.
     """
     limits = limits or limits_for_run(run.max_minutes, memory_gb=run.memory_limit_gb)
-    return _Execution(run, attempt, worker_name, data_dir, limits, db_patience).run()
+    return _Execution(run, attempt, worker_name, data_dir, limits, db_patience, node_rank).run()
+
+
+def launcher_command(run: Run, attempt: int, node_rank: int, entrypoint: Path) -> list[str]:
+    """`python -m engine.distributed.run ...` for one node of a distributed run (torchrun's flags)."""
+    flags = [f"--nnodes={run.nodes}", f"--node-rank={node_rank}", f"--nproc-per-node={run.processes_per_node}",
+             f"--rdzv-id=kiln-{run.id}-{attempt}"]
+    if run.nodes == 1:
+        flags.append("--standalone")
+    return [sys.executable, "-u", *LAUNCHER, *flags, str(entrypoint)]
 
 
 class _Execution:
     def __init__(self, run: Run, attempt: int, worker_name: str, data_dir: Path, limits: JobLimits,
-                 db_patience: float):
+                 db_patience: float, node_rank: int = 0):
         self.run_row, self.attempt, self.limits, self.data_dir = run, attempt, limits, data_dir
         self.db_patience = db_patience
+        self.node_rank = node_rank
+        self.gang = run.nodes > 1
+        self.network: GangNetwork | None = None
         self.cgroup_name = f"{cgroup_prefix(worker_name)}{run.id}-{attempt}"  # only this instance's clean-up removes it
-        self.run_dir = data_dir / "runs" / str(run.id) / str(attempt)
-        first_seq = (LogLine.objects.filter(run_id=run.id).aggregate(m=Max("seq"))["m"] or -1) + 1
+        self.run_dir = attempt_folder(data_dir, run.id, attempt, node_rank)
+        last_seq = LogLine.objects.filter(run_id=run.id).aggregate(m=Max("seq"))["m"]
+        first_seq = 0 if last_seq is None else last_seq + 1
         self.pump = LogPump(first_seq=first_seq, max_bytes=limits.log_bytes, max_lines=limits.log_lines,
                             kill_bytes=limits.output_kill_bytes)
-        self.pump.note(f"attempt {attempt} on worker {worker_name}")
+        where = f" (node {node_rank} of {run.nodes})" if self.gang else ""
+        self.pump.note(f"attempt {attempt} on worker {worker_name}{where}")
         self.db = DatabaseGate(self.pump.note)
         self.unstored: list[dict] = []  # events read from the job's file that the database has not taken yet
         self.disk_check_at = 0.0
@@ -100,8 +129,49 @@ class _Execution:
                 self.pump.note(f"this job is NOT isolated ({verdict['summary']}); it runs because "
                                "KILN_ALLOW_UNISOLATED_CODE is set")
         sandbox = sandbox_for(self.run_row.id, self.run_dir, JOB_CODE_DIRS, data_dir=self.data_dir, bwrap=config.bwrap)
+        if self.gang:
+            sandbox_or_refusal = self._gang_sandbox(sandbox, config.distributed_host_network)
+            if isinstance(sandbox_or_refusal, str):
+                return self._finish_early(sandbox_or_refusal)
+            sandbox = sandbox_or_refusal
         try:
-            workdir = prepare_workdir(self.run_row, self.attempt, self.data_dir, owner_uid=sandbox.uid)
+            return self._run_in(sandbox)
+        finally:
+            if self.network is not None:
+                self.network.remove()
+
+    def _gang_sandbox(self, sandbox: Sandbox, host_network_allowed: bool) -> Sandbox | str:
+        """The sandbox of one node of a multi-node run, or why it cannot run here.
+
+        Nodes all on this host: a namespace joined only to the other nodes' (`worker.gang_network`).
+        Otherwise the host's network, only where the operator set KILN_DISTRIBUTED_HOST_NETWORK."""
+        if sandbox.bwrap is None:  # no sandbox network to begin with (the job is not isolated at all)
+            return sandbox
+        hosts = set(RunNode.objects.filter(run_id=self.run_row.id, attempt=self.attempt)
+                    .values_list("worker__hostname", flat=True))
+        if hosts == {os.uname().nodename} and gang_network_possible():
+            sweep_stale()  # what a worker killed mid-run left behind
+            network = GangNetwork.for_node(str(self.data_dir.resolve()), self.run_row.id, self.attempt,
+                                           self.node_rank)
+            try:
+                network.create()
+            except NetworkUnavailable as exc:
+                if not host_network_allowed:
+                    return f"could not make the network between the run's nodes: {exc}"
+                self.pump.note(f"could not make the network between the run's nodes ({exc}): using the host's")
+            else:
+                self.network = network
+                return replace(sandbox, network=NETWORK_GANG, netns=network.netns)
+        if not host_network_allowed:
+            return (f"this run's {self.run_row.nodes} nodes are on hosts {', '.join(sorted(h or '?' for h in hosts))}: "
+                    "nodes on different hosts (or a worker that is not root with iproute2) need the host's network, which "
+                    "the operator allows with KILN_DISTRIBUTED_HOST_NETWORK=1 (weaker isolation)")
+        return replace(sandbox, network=NETWORK_HOST)
+
+    def _run_in(self, sandbox: Sandbox) -> Outcome:
+        try:
+            workdir = prepare_workdir(self.run_row, self.attempt, self.data_dir, owner_uid=sandbox.uid,
+                                      node_rank=self.node_rank)
             # the points earlier attempts logged past the resume point give way to this attempt's
             metrics_supersede_after(run_id=self.run_row.id, step=workdir.resume_step, attempt=self.attempt)
         except Exception as exc:  # missing code, a full disk: the run fails, the worker serves on
@@ -113,10 +183,28 @@ class _Execution:
         env = job_environment(
             run_id=self.run_row.id, attempt=self.attempt, run_dir=workdir.path, events=workdir.events,
             config=workdir.config, resume=workdir.resume, python_path=ENGINE_PARENT,
-            gpu_indices=list(self.run_row.gpu_indices), python_bin=Path(sys.executable).parent,
+            gpu_indices=self.gpu_indices, python_bin=Path(sys.executable).parent,
         )
         program = [str(workdir.entrypoint)] if workdir.entrypoint else list(RECIPE_COMMAND)
         command = [sys.executable, "-u", *program]
+        bridge = None
+        if self.run_row.is_distributed and workdir.entrypoint:
+            command = launcher_command(self.run_row, self.attempt, self.node_rank, workdir.entrypoint)
+            self.pump.note(f"distributed: {self.run_row.processes_per_node} process(es) on each of "
+                           f"{self.run_row.nodes} node(s), started by engine.distributed.run")
+        if self.gang:
+            store = workdir.path / RENDEZVOUS_FILE
+            store.parent.mkdir(exist_ok=True)
+            if sandbox.uid is not None:
+                os.chown(store.parent, sandbox.uid, sandbox.uid)
+            env["KILN_RENDEZVOUS_URL"] = f"file://{store}"
+            env["UCX_TLS"] = "tcp,self"  # NOTE: nodes on one host have separate /dev/shm: shared memory would hang
+            if self.network is not None:
+                env["UCX_NET_DEVICES"] = self.network.device
+            rendezvous_id = RunNode.objects.filter(run_id=self.run_row.id, attempt=self.attempt).values_list(
+                "rendezvous_id", flat=True).first() or ""
+            bridge = RendezvousBridge(store, key_space(settings.CONFIG.redis_url, self.run_row.id, self.attempt,
+                                                       rendezvous_id))
         cgroup = JobCgroup.create(self.cgroup_name, max_pids=self.limits.processes,
                                   memory_bytes=self.limits.memory_bytes)
         memory_cgroup = cgroup is not None and cgroup.limits_memory
@@ -128,6 +216,8 @@ class _Execution:
         if cpus:
             self.pump.note(f"CPUs: {','.join(map(str, cpus))} (resources.cpus: {self.run_row.cpus})")
         try:
+            if bridge is not None:
+                bridge.start()
             try:
                 job = JobProcess(sandbox.argv(command), cwd=workdir.path, env=env,
                                  rlimits=self.limits.rlimits(memory_cgroup=memory_cgroup), cgroup=cgroup,
@@ -145,6 +235,10 @@ class _Execution:
             return outcome
         finally:
             CPU_GRANTS.release(self.cgroup_name)
+            if bridge is not None and bridge.started:
+                bridge.stop()
+                if self.node_rank == 0:
+                    bridge.clear()
 
     def _supervise(self, job: JobProcess, reader: EventReader, ingestor: EventIngestor, *, sandboxed: bool) -> Outcome:
         try:
@@ -175,7 +269,8 @@ class _Execution:
     def _watch(self, job: JobProcess, reader: EventReader, ingestor: EventIngestor) -> tuple[int, Outcome | None]:
         """Until the job exits or must stop: (exit status, why it was stopped or None)."""
         started = time.monotonic()
-        sampler = SystemSampler(job.pids, list(self.run_row.gpu_indices))
+        prefix = f"sys/node{self.node_rank}/" if self.node_rank else "sys/"
+        sampler: SystemSampler | None = None  # made once the run's system sequence is read (it continues it)
         last_flush = last_state = 0.0
         last_system = started
         while (code := job.poll()) is None:
@@ -188,8 +283,13 @@ class _Execution:
                 self.db.attempt(lambda: self._flush(reader, ingestor))
                 last_flush = now
             if now - last_system >= SYSTEM_EVERY:
-                # a sample the database cannot take now is dropped
-                self.db.attempt(functools.partial(metrics_log, run_id=self.run_row.id, points=sampler.sample(), attempt=self.attempt))
+                if sampler is None:
+                    read, first_step = self.db.attempt(functools.partial(system_next_step, self.run_row.id))
+                    if read and first_step is not None:
+                        sampler = SystemSampler(job.pids, self.gpu_indices, prefix=prefix, first_step=first_step)
+                if sampler is not None:  # a sample the database cannot take now is dropped
+                    self.db.attempt(functools.partial(metrics_log, run_id=self.run_row.id, points=sampler.sample(),
+                                                      attempt=self.attempt))
                 last_system = now
             if now - last_state >= STATE_EVERY:
                 last_state = now
@@ -268,14 +368,28 @@ class _Execution:
         lines = self.pump.take()
         if lines:
             try:
-                logs_append(run_id=self.run_row.id, lines=lines)
+                self._append_logs(lines)
             except BaseException:
                 self.pump.put_back(lines)
                 raise
 
+    def _append_logs(self, lines: list[tuple[int, str, str]]) -> None:
+        """Nodes of a gang share the run's log: their lines take the next free seqs (their own would collide)."""
+        if self.gang:
+            logs_append_next(run_id=self.run_row.id, lines=lines)
+        else:
+            logs_append(run_id=self.run_row.id, lines=lines)
+
+    @property
+    def gpu_indices(self) -> list[int]:
+        if self.gang:
+            return list(RunNode.objects.filter(run_id=self.run_row.id, attempt=self.attempt, node_rank=self.node_rank)
+                        .values_list("gpu_indices", flat=True).first() or [])
+        return list(self.run_row.gpu_indices)
+
     def _finish_early(self, reason: str) -> Outcome:
         self.pump.note(reason)
         lines = self.pump.take()
-        self.db.insist(lambda: logs_append(run_id=self.run_row.id, lines=lines), patience=self.db_patience,
+        self.db.insist(lambda: self._append_logs(lines), patience=self.db_patience,
                        what=f"run {self.run_row.id} attempt {self.attempt}: storing its log")
         return Outcome(FAILED, reason=reason)

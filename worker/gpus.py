@@ -35,3 +35,19 @@ def discover_gpus(timeout: float = 60.0) -> list[dict]:
     except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as exc:
         log.warning("GPU discovery failed (%s); offering CPU slots only", exc)
         return []
+
+
+def select_gpus(found: list[dict], wanted: tuple[int, ...] | None) -> list[dict]:
+    """The GPUs this worker offers: those KILN_WORKER_GPUS names (all found when None), in its order.
+
+    Jobs are pinned with CUDA_VISIBLE_DEVICES from the offered indices only. An index that was not found is an
+    error at start-up, not a silently smaller worker.
+    """
+    if wanted is None:
+        return list(found)
+    by_index = {gpu["index"]: gpu for gpu in found}
+    missing = [i for i in wanted if i not in by_index]
+    if missing:
+        raise ValueError(f"KILN_WORKER_GPUS names GPU(s) {missing} but this machine has "
+                         f"{sorted(by_index) or 'no GPUs'}")
+    return [by_index[i] for i in wanted]

@@ -29,6 +29,7 @@ from celery.exceptions import CPendingDeprecationWarning
 from celery.signals import celeryd_after_setup, worker_shutting_down
 from django.conf import settings
 from django.db import close_old_connections
+from django.db.models import F, Q
 
 from webapp.cluster.services import (
     Registration,
@@ -42,11 +43,11 @@ from webapp.cluster.services import (
 )
 from webapp.config import Config
 from webapp.experiments.lifecycle import run_transition
-from webapp.experiments.models import Run, RunState
+from webapp.experiments.models import NodeState, Run, RunState
 from worker.canary import isolation_verdict
 from worker.celery_app import make_celery_app, worker_queue_name
 from worker.cgroup import remove_stale
-from worker.gpus import discover_gpus
+from worker.gpus import discover_gpus, select_gpus
 from worker.identity import EXIT_NAME_TAKEN, cgroup_prefix, instance_id
 from worker.outage import UNREACHABLE, first_line
 from worker.sandbox import bubblewrap_hint
@@ -61,7 +62,11 @@ def run_worker() -> None:
     config = settings.CONFIG
     celeryd_after_setup.connect(_quiet_cancel_warning, weak=False)
     queue = worker_queue_name(config.worker_name)
-    gpus = discover_gpus()
+    try:
+        gpus = select_gpus(discover_gpus(), config.worker_gpus)
+    except ValueError as exc:
+        print(f"kiln worker: refusing to start: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     cpu_slots = runs_cpu_slots(config)
     instance = instance_id()
     register = functools.partial(
@@ -194,7 +199,9 @@ def _hand_back_orphans(worker_id: int, worker_name: str, why: str,
     """Runs the database says are running here but no task of this process holds become lost.
 
     `started`: only these attempts (the heartbeat's: this process's own); None: all (a predecessor's, at start)."""
-    running = list(Run.objects.filter(worker_id=worker_id, state=RunState.RUNNING).values_list("id", "attempt"))
+    mine = Q(worker_id=worker_id) | Q(  # a multi-node run: any of its nodes here (the run's row names node 0's worker)
+        nodes_of__worker_id=worker_id, nodes_of__attempt=F("attempt"), nodes_of__state=NodeState.RUNNING)
+    running = list(Run.objects.filter(mine, state=RunState.RUNNING).distinct().values_list("id", "attempt"))
     held = attempts_in_hand()  # NOTE: read after the query: a task adds its attempt before it claims the run
     for run_id, attempt in running:
         if (run_id, attempt) in held or (started is not None and (run_id, attempt) not in started):

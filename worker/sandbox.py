@@ -33,6 +33,9 @@ UID_BASE = 200_000
 UID_SPAN = 100_000
 UID_OFFSETS = 40_000  # per-installation blocks of UID_SPAN uids: the largest uid stays below 2**32 - 1
 UID_OFFSET_FILE = "uid_offset"
+# A job's network: none but loopback (every one-worker run, its ranks included), a namespace joined only
+# to the other nodes of its own multi-node run (`worker.gang_network`), or the host's (operator opt-in).
+NETWORK_NONE, NETWORK_GANG, NETWORK_HOST = "none", "gang", "host"
 BWRAP_NONE = "none"  # KILN_BWRAP=none: never use bubblewrap (jobs are then not isolated)
 _SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc")
 _JOB_TMP = "/tmp"  # noqa: S108 -- a fresh tmpfs inside the sandbox, private to the job
@@ -49,6 +52,8 @@ class Sandbox:
     run_dir: Path
     read_only: tuple[Path, ...]
     hidden: tuple[Path, ...] = ()  # folders (the data folder) covered by an empty tmpfs if a bind exposes them
+    network: str = NETWORK_NONE
+    netns: str = ""  # NETWORK_GANG: the named network namespace (`ip netns`) the job starts in
 
     def argv(self, command: list[str]) -> list[str]:
         inner = command
@@ -59,17 +64,23 @@ class Sandbox:
             inner = [*drop, "--", *command]
         if self.bwrap is None:
             return inner
-        return [self.bwrap, *self._bwrap_args(), "--", *inner]
+        wrapped = [self.bwrap, *self._bwrap_args(), "--", *inner]
+        if self.network == NETWORK_GANG:
+            return [shutil.which("ip") or "ip", "netns", "exec", self.netns, *wrapped]
+        return wrapped
 
     def describe(self) -> str:
         user = f"uid {self.uid}" if self.uid is not None else f"uid {os.geteuid()}"
         if self.bwrap:
-            return f"sandbox: bubblewrap (no network, own PID namespace), {user}"
+            network = {NETWORK_NONE: "no network", NETWORK_GANG: "network only to the run's other nodes",
+                       NETWORK_HOST: "the HOST's network (KILN_DISTRIBUTED_HOST_NETWORK)"}[self.network]
+            return f"sandbox: bubblewrap ({network}, own PID namespace), {user}"
         return (f"sandbox: NOT isolated, plain subprocess (no working bubblewrap: the job shares the network, "
                 f"the processes and the files of this machine), {user}")
 
     def _bwrap_args(self) -> list[str]:
-        args = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+        args = ["--unshare-net"] if self.network == NETWORK_NONE else []
+        args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
                 "--new-session"]
         made: set[str] = set()
         for system in _SYSTEM_DIRS:
@@ -80,6 +91,10 @@ class Sandbox:
             args += ["--perms", "01777", "--size", str(JOB_TMP_BYTES)]
         args += ["--tmpfs", _JOB_TMP, "--proc", "/proc", "--dev", "/dev"]
         made |= {_JOB_TMP, "/proc", "/dev"}
+        if bwrap_sizes_tmpfs(self.bwrap):  # POSIX shared memory, private to the job: MPI's ranks of one node use it
+            args += ["--perms", "01777", "--size", str(JOB_TMP_BYTES), "--tmpfs", "/dev/shm"]  # noqa: S108 - a fresh tmpfs
+        if self.network != NETWORK_NONE:  # MPI's TCP transport lists the network devices (the namespace's own)
+            args += ["--ro-bind", "/sys", "/sys"]
         for path in self.read_only:
             args += [*_parents(path, made), "--ro-bind", str(path), str(path)]
         bound = [Path(d) for d in _SYSTEM_DIRS if d in made] + list(self.read_only)

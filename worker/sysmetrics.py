@@ -1,7 +1,10 @@
 """System metrics of a running job: CPU and memory of its processes, and its GPUs through NVML.
 
-Logged as ordinary metrics under `sys/`, with the wall-clock second as the step, so the
-samples of every attempt line up on one time axis and never collide.
+Logged as metrics under `sys/` (`results.SYSTEM_PREFIX`): series over wall time. Each point's
+`wall_time` is when it was sampled (what the run page and the API chart them against); its step is
+the sample's number in the run's system sequence (as MLflow's system metrics count theirs), which
+an attempt continues from the run's stored sequence (`results.system_next_step`), so the samples
+of every attempt stay distinct and a resent sample is stored once.
 """
 
 from __future__ import annotations
@@ -22,7 +25,11 @@ PREFIX = "sys/"
 class SystemSampler:
     """`sample()` returns metric points for the processes `pids()` names and the job's GPUs."""
 
-    def __init__(self, pids: Callable[[], list[int]], gpu_indices: list[int]):
+    def __init__(self, pids: Callable[[], list[int]], gpu_indices: list[int], prefix: str = PREFIX, first_step: int = 0):
+        if isinstance(first_step, bool) or not isinstance(first_step, int) or first_step < 0:
+            raise ValueError(f"first_step must be a non-negative integer, got {first_step!r:.40}")
+        self._prefix = prefix  # a multi-node run's node k > 0 logs under sys/node<k>/
+        self._step = first_step  # the next sample's number
         self._pids = pids
         self._gpu_indices = gpu_indices
         self._procs: dict[int, psutil.Process] = {}
@@ -30,7 +37,8 @@ class SystemSampler:
 
     def sample(self) -> list[MetricPoint]:
         now = time.time()
-        step = int(now)
+        step = self._step
+        self._step += 1
         cpu = rss = 0.0
         alive: dict[int, psutil.Process] = {}
         for pid in self._pids():
@@ -48,22 +56,33 @@ class SystemSampler:
         self._procs = alive
         values = {"cpu_percent": cpu, "memory_mb": rss / 2**20, "processes": float(len(alive))}
         values.update(self._gpu_values())
-        return [MetricPoint(key=PREFIX + key, step=step, value=value, wall_time=now) for key, value in values.items()]
+        return [MetricPoint(key=self._prefix + key, step=step, value=value, wall_time=now) for key, value in values.items()]
 
     def _gpu_values(self) -> dict[str, float]:
+        """Per pinned GPU: utilisation, memory used/total, power and temperature (what NVML answers)."""
         if self._nvml is None:
             return {}
+        nvml = self._nvml
+        readings: dict[str, Callable[[Any], float]] = {
+            "util_percent": lambda h: float(nvml.nvmlDeviceGetUtilizationRates(h).gpu),
+            "memory_util_percent": lambda h: float(nvml.nvmlDeviceGetUtilizationRates(h).memory),
+            "memory_mb": lambda h: nvml.nvmlDeviceGetMemoryInfo(h).used / 2**20,
+            "memory_total_mb": lambda h: nvml.nvmlDeviceGetMemoryInfo(h).total / 2**20,
+            "power_watts": lambda h: nvml.nvmlDeviceGetPowerUsage(h) / 1000.0,  # NVML reports milliwatts
+            "temperature_c": lambda h: float(nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU)),
+        }
         values: dict[str, float] = {}
         for index in self._gpu_indices:
             try:
-                handle = self._nvml.nvmlDeviceGetHandleByIndex(index)
-                util = self._nvml.nvmlDeviceGetUtilizationRates(handle)
-                memory = self._nvml.nvmlDeviceGetMemoryInfo(handle)
+                handle = nvml.nvmlDeviceGetHandleByIndex(index)
             except Exception as exc:  # NVML raises its own error types per failure
-                log.debug("NVML sample of GPU %s failed: %s", index, exc)
+                log.debug("NVML has no GPU %s: %s", index, exc)
                 continue
-            values[f"gpu{index}/util_percent"] = float(util.gpu)
-            values[f"gpu{index}/memory_mb"] = memory.used / 2**20
+            for key, read in readings.items():
+                try:
+                    values[f"gpu{index}/{key}"] = read(handle)
+                except Exception as exc:  # e.g. NVMLError_NotSupported: power on some boards
+                    log.debug("NVML %s of GPU %s failed: %s", key, index, exc)
         return values
 
 

@@ -27,9 +27,14 @@ class WorkDir:
     resume_step: int | None
 
 
-def prepare_workdir(run: Run, attempt: int, data_dir: Path, *, owner_uid: int | None) -> WorkDir:
+def attempt_folder(data_dir: Path, run_id: int, attempt: int, node_rank: int = 0) -> Path:
+    """runs/<run>/<attempt>; node k > 0 of a multi-node run: runs/<run>/<attempt>-node<k> (workers may share a disk)."""
+    return data_dir / "runs" / str(run_id) / (f"{attempt}-node{node_rank}" if node_rank else str(attempt))
+
+
+def prepare_workdir(run: Run, attempt: int, data_dir: Path, *, owner_uid: int | None, node_rank: int = 0) -> WorkDir:
     """Unpack the run's code, write its params and copy in its last checkpoint; a fresh folder per attempt."""
-    path = data_dir / "runs" / str(run.id) / str(attempt)
+    path = attempt_folder(data_dir, run.id, attempt, node_rank)
     if path.exists():
         shutil.rmtree(path)  # a leftover of this very attempt: never trusted
     path.mkdir(parents=True)

@@ -43,25 +43,44 @@ class _GradModeContext:
         return self.__class__()
 
 
-class no_grad(_GradModeContext):
+class _BareDecoratorContext(_GradModeContext):
+    """Also a bare decorator: ``@no_grad`` as well as ``@no_grad()``, as PyTorch allows."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        if not callable(orig_func):
+            raise TypeError(f"{cls.__name__}() takes no arguments (a function when used as a bare decorator)")
+        return cls()(orig_func)
+
+
+class no_grad(_BareDecoratorContext):
     """Disable graph recording inside the block (or the decorated function).
 
     Example:
         >>> with engine.no_grad():
         ...     y = x * 2          # y.requires_grad is False
+        >>> @engine.no_grad
+        ... def evaluate(model, x):
+        ...     return model(x)
     """
 
     _target = False
 
 
-class enable_grad(_GradModeContext):
-    """Re-enable graph recording inside a ``no_grad`` block."""
+class enable_grad(_BareDecoratorContext):
+    """Re-enable graph recording inside a ``no_grad`` block (``@enable_grad`` works bare too)."""
 
     _target = True
 
 
 class inference_mode(_GradModeContext):
-    """Like ``no_grad``; ``inference_mode(False)`` leaves grad mode unchanged."""
+    """Like ``no_grad``; ``inference_mode(False)`` leaves grad mode unchanged; ``@inference_mode`` works bare."""
+
+    def __new__(cls, mode=True):
+        if isinstance(mode, bool):
+            return super().__new__(cls)
+        return cls()(mode)
 
     def __init__(self, mode: bool = True):
         self._mode = mode

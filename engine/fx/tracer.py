@@ -202,7 +202,7 @@ class Tracer:
         name = self.params.get(id(t))
         if name is None:
             name = f"_tensor_constant{len(self.constants)}"
-            self.constants[name] = t.detach().clone()
+            self.constants[name] = self._run(_copy, (t,), {})  # not recorded: detach/clone are ops too
         node = self.graph.get_attr(name)
         self._bind(t, node)
         return node
@@ -210,6 +210,10 @@ class Tracer:
     def is_traced(self, t: Tensor) -> bool:
         node = self.env.get(id(t))
         return node is not None and node.op != "get_attr"
+
+
+def _copy(t: Tensor) -> Tensor:
+    return t.detach().clone()
 
 
 def _tensors(value) -> list:

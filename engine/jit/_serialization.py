@@ -17,7 +17,7 @@ def save(m, f, _extra_files=None, _record=None) -> None:
     """Write a traced module (``engine.jit.trace``'s result or a loaded one) to a path or file object."""
     from engine.fx.graph_module import GraphModule
     from engine.fx.serialize import graph_to_json
-    from engine.serialization import save as save_tensors
+    from engine.serialization import _write_atomically, dumps
 
     if not isinstance(m, GraphModule):
         raise TypeError(f"engine.jit.save expects a traced module (engine.jit.trace), got {type(m).__name__}; "
@@ -40,8 +40,13 @@ def save(m, f, _extra_files=None, _record=None) -> None:
               **(_record or {})}
     if FORMAT in state:
         raise ValueError(f"engine.jit.save can't store a parameter or buffer named {FORMAT!r}")
-    # NOTE: weights at the top level keep their state-dict names as safetensors tensor names.
-    save_tensors({**state, FORMAT: record}, f)
+    # NOTE: weights at the top level keep their state-dict names as safetensors tensor names; always
+    # safetensors, whatever the file's suffix (engine.save writes PyTorch's zip format for ".pt").
+    data = dumps({**state, FORMAT: record})
+    if hasattr(f, "write"):
+        f.write(data)
+    else:
+        _write_atomically(os.fspath(f), data)
 
 
 def load(f, map_location=None, _extra_files=None, _cls=None):

@@ -8,7 +8,8 @@ import numpy as np
 
 # engine dtype name -> ONNX TensorProto element type
 ELEM_TYPES = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7, "bool": 9,
-              "float16": 10, "float64": 11, "uint32": 12, "uint64": 13, "bfloat16": 16}
+              "float16": 10, "float64": 11, "uint32": 12, "uint64": 13, "bfloat16": 16,
+              "quint8": 2, "qint8": 3, "qint32": 6}  # a quantized value is its integers (qparams kept aside)
 
 
 class UnsupportedOperatorError(RuntimeError):
@@ -24,6 +25,7 @@ class LoweringContext:
         self.nodes: list = []
         self.initializers: list = []
         self.dtypes: dict[str, Any] = {}  # value name -> engine dtype (where known)
+        self.qparams: dict[str, Any] = {}  # quantized value name -> its QParams (engine.onnx.quantized_lowerings)
         self._count = 0
 
     def fresh(self, hint: str) -> str:

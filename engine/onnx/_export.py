@@ -12,6 +12,7 @@ from engine.onnx._context import ELEM_TYPES, LoweringContext, UnsupportedOperato
 from engine.tensor import Tensor
 
 _exporting = [False]
+_QUANTIZED = ("quint8", "qint8", "qint32")
 
 
 def is_in_onnx_export() -> bool:
@@ -102,6 +103,11 @@ def _lower(gm, opset, input_names, output_names, dynamic_axes, export_params, he
             value = gm.get_attr_value(node.target)
             env[node] = node.target
             ctx.dtypes[node.target] = value.dtype
+            if getattr(value, "is_quantized", False):  # int8 weights: the integers, their qparams aside
+                from engine.onnx.quantized_lowerings import QParams
+
+                ctx.qparams[node.target] = QParams.of(value)
+                value = value.int_repr()
             array = np.ascontiguousarray(value.detach().numpy(force=True))
             if export_params or node.target in gm._constant_names:
                 ctx.initializers.append(numpy_helper.from_array(array, node.target))
@@ -123,6 +129,13 @@ def _lower(gm, opset, input_names, output_names, dynamic_axes, export_params, he
             env[node] = value
             if isinstance(value, str) and "dtype" in node.meta:
                 ctx.dtypes[value] = node.meta["dtype"]
+                if node.meta["dtype"].name in _QUANTIZED and value not in ctx.qparams:
+                    # NOTE: only value-preserving ops run on a QTensor (dropout in eval ...): same qparams.
+                    operands: list = []
+                    map_arg(node.args, lambda n, found=operands: found.append(env[n]))
+                    source = next((q for q in operands if isinstance(q, str) and q in ctx.qparams), None)
+                    if source is not None:
+                        ctx.qparams[value] = ctx.qparams[source]
         else:
             results: list = []
             map_arg(node.args[0], results.append)

@@ -62,6 +62,17 @@ def _pair(v, n: int = 2) -> list:
     return list(v) if isinstance(v, tuple | list) else [v] * n
 
 
+def _dims(ctx, x: str, start: int, stop: int) -> str:
+    """The sizes of dims start..stop-1 of ``x`` as a 1-D int64 value (symbolic where the input is)."""
+    return ctx.op("Slice", [ctx.op("Shape", [x]), ctx.ints([start]), ctx.ints([stop])])
+
+
+def _sizes(a: dict, keyword: str) -> list:
+    """A sizes argument given as ``f(x, 2, 3)``, ``f(x, (2, 3))`` or ``f(x, keyword=(2, 3))``."""
+    value = a.get(keyword)
+    return _shape_arg(a.get("args", ()) if value is None else (value,))
+
+
 def _shape_arg(shape) -> list:
     return list(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple | list) else list(shape)
 
@@ -73,11 +84,18 @@ def install() -> None:
     _elementwise()
     _layers()
     _shapes()
-    from engine.onnx import shape_lowerings
-
-    shape_lowerings.install()
     _norms()
     _more_layers()
+    from engine.onnx import (
+        linalg_lowerings,
+        quantized_lowerings,
+        rnn_lowerings,
+        shape_lowerings,
+        tensor_lowerings,
+    )
+
+    for module in (shape_lowerings, rnn_lowerings, tensor_lowerings, linalg_lowerings, quantized_lowerings):
+        module.install()  # after the ones above: some reuse their lowerings
     for composite in (F.multi_head_attention_forward, F.rms_norm):
         _entry(composite).decompose = True
 
@@ -137,15 +155,48 @@ def _elementwise() -> None:
         return ctx.op("Identity", [a["input"]])
 
 
+_ARITHMETIC = ("Add", "Sub", "Mul", "Div", "Max", "Min")
+
+
 def _binary(op_type: str, reflected: bool):
     def lower(ctx, node, a, b, *rest, **kwargs):
         if kwargs.get("alpha", 1) != 1:
             b = ctx.op("Mul", [ctx.tensor(b, a), ctx.tensor(kwargs["alpha"], a)])
         first = a if isinstance(a, str) else b
         x, y = ctx.tensor(a, first), ctx.tensor(b, first)
-        return ctx.op(op_type, [y, x] if reflected else [x, y])
+        if op_type in _ARITHMETIC and "dtype" in node.meta:  # NOTE: ONNX has no type promotion: cast to the result's
+            x, y = (_cast_to(ctx, v, node.meta["dtype"]) for v in (x, y))
+        out = ctx.op(op_type, [y, x] if reflected else [x, y])
+        mode = kwargs.get("rounding_mode")
+        floating = node.meta["dtype"].is_floating_point
+        if mode == "floor":
+            out = ctx.op("Floor", [out]) if floating else floor_divide_ints(ctx, x, y, node.meta["dtype"])
+        elif mode == "trunc" and floating:  # integer Div already truncates
+            out = ctx.op("Mul", [ctx.op("Floor", [ctx.op("Abs", [out])]), ctx.op("Sign", [out])])
+        return out
 
     return lower
+
+
+def floor_divide_ints(ctx, x: str, y: str, dtype) -> str:
+    """x // y for integers (ONNX's integer Div truncates: step down where the signs differ and it is inexact)."""
+    from engine.onnx._context import ELEM_TYPES
+
+    q = ctx.op("Div", [x, y])
+    inexact = ctx.op("Not", [ctx.op("Equal", [ctx.op("Mul", [q, y]), x])])
+    negative = ctx.op("Less", [ctx.op("Mul", [x, y]), ctx.tensor(0, x)])
+    return ctx.op("Sub", [q, ctx.op("Cast", [ctx.op("And", [inexact, negative])], to=ELEM_TYPES[dtype.name])])
+
+
+def _cast_to(ctx, name: str, dtype) -> str:
+    from engine.onnx._context import ELEM_TYPES
+
+    known = ctx.dtypes.get(name)
+    if known is None or known is dtype or dtype.name not in ELEM_TYPES:
+        return name
+    out = ctx.op("Cast", [name], to=ELEM_TYPES[dtype.name])
+    ctx.dtypes[out] = dtype
+    return out
 
 
 def _layers() -> None:
@@ -212,20 +263,23 @@ def _shapes() -> None:
 
     @_bound([T.view, engine.reshape])
     def reshape(ctx, node, a):
-        return ctx.op("Reshape", [a["input"], ctx.ints(_shape_arg(a["shape"]))])
+        if a.get("dtype") is not None:
+            raise _unsupported(node, "view(dtype=...) (a reinterpretation of the bytes)")
+        return ctx.op("Reshape", [a["input"], ctx.ints(_sizes(a, "shape" if "shape" in a else "size"))])
 
     @_bound([engine.flatten])
     def flatten(ctx, node, a):
         rank = _rank(node)
+        if rank == 0:
+            return ctx.op("Reshape", [a["input"], ctx.ints([1])])
         start, end = a["start_dim"] % rank, a["end_dim"] % rank
-        if end != rank - 1:
-            raise _unsupported(node, "flatten with end_dim other than the last dimension")
-        if start == 0:
+        if start == 0 and end == rank - 1:
             return ctx.op("Reshape", [a["input"], ctx.ints([-1])])
-        if start == 1:
-            return ctx.op("Flatten", [a["input"]], axis=1)
-        shape = ctx.op("Slice", [ctx.op("Shape", [a["input"]]), ctx.ints([0]), ctx.ints([start])])
-        return ctx.op("Reshape", [a["input"], ctx.op("Concat", [shape, ctx.ints([-1])], axis=0)])
+        if end == rank - 1:
+            return ctx.op("Flatten", [a["input"]], axis=start) if start == 1 else ctx.op(
+                "Reshape", [a["input"], ctx.op("Concat", [_dims(ctx, a["input"], 0, start), ctx.ints([-1])], axis=0)])
+        parts = [_dims(ctx, a["input"], 0, start), ctx.ints([-1]), _dims(ctx, a["input"], end + 1, rank)]
+        return ctx.op("Reshape", [a["input"], ctx.op("Concat", parts if start else parts[1:], axis=0)])
 
     @_bound([engine.transpose])
     def transpose(ctx, node, a):
@@ -246,7 +300,7 @@ def _shapes() -> None:
 
     @_bound([engine.permute])
     def permute(ctx, node, a):
-        return ctx.op("Transpose", [a["input"]], perm=[d % _rank(node) for d in _shape_arg(a["dims"])])
+        return ctx.op("Transpose", [a["input"]], perm=[d % _rank(node) for d in _sizes(a, "dims")])
 
     @_bound([engine.cat])
     def cat(ctx, node, a):
@@ -299,6 +353,9 @@ def _more_layers() -> None:
     def clip(ctx, node, a):
         x = a["input"]
         low, high = (a.get("min"), a.get("max")) if "min" in a else (a.get("min_val", 0.0), a.get("max_val", 6.0))
+        if isinstance(low, str) or isinstance(high, str):  # tensor bounds: Clip takes scalars only
+            y = x if low is None else ctx.op("Max", [x, ctx.tensor(low, x)])
+            return y if high is None else ctx.op("Min", [y, ctx.tensor(high, x)])
         return ctx.op("Clip", [x, None if low is None else ctx.tensor(low, x), None if high is None
                                else ctx.tensor(high, x)])
 

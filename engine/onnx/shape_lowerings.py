@@ -54,7 +54,8 @@ def install() -> None:
     @_bound([engine.zeros, engine.ones])
     def filled(ctx, node, a):
         value = np.array([0 if "zeros" in node.op_name else 1], dtype=node.meta["dtype"].np)
-        return ctx.op("ConstantOfShape", [ctx.ints(_shape_arg(a["size"]))],
+        size = a["size"] if a.get("size") is not None else a.get("args", ())  # zeros(2, 3) or zeros(size=(2, 3))
+        return ctx.op("ConstantOfShape", [ctx.ints(_shape_arg(tuple(size)))],
                       value=ctx.numpy_helper.from_array(value, ctx.fresh("value")))
 
     @_bound([engine.tril, engine.triu])
@@ -110,10 +111,16 @@ def _is_bool(node, mask, a) -> bool:
 
 def _getitem(ctx, node, x, index):
     items = index if isinstance(index, tuple) else (index,)
+    raw = node.args[1] if isinstance(node.args[1], tuple) else (node.args[1],)
     rank = len(node.args[0].meta["shape"])
-    explicit = sum(1 for i in items if i is not None and i is not Ellipsis)
+    tensors = [i for i in items if isinstance(i, str)]
+    if len(tensors) > 1:
+        raise _unsupported(node, "indexing with more than one tensor (advanced indexing that broadcasts indices)")
+    masks = [i for i in tensors if _is_bool_index(node, i, ctx)]
+    explicit = sum(len(r.meta["shape"]) if isinstance(i, str) and i in masks else 1
+                   for i, r in zip(items, raw, strict=True) if i is not None and i is not Ellipsis)
     axis = 0
-    for item in items:
+    for item, source in zip(items, raw, strict=True):
         if item is Ellipsis:
             axis += rank - explicit
         elif item is None:
@@ -126,8 +133,15 @@ def _getitem(ctx, node, x, index):
                 x = ctx.op("Slice", [x, ctx.ints([start]), ctx.ints([stop]), ctx.ints([axis]),
                                      ctx.ints([1 if item.step is None else item.step])])
             axis += 1
-        elif isinstance(item, int) or (isinstance(item, str) and not _is_bool_index(node, item, ctx)):
+        elif item in masks:
+            if axis != 0:
+                raise _unsupported(node, "a boolean mask after other indices (x[..., mask])")
+            # NOTE: x[mask] = GatherND(x, NonZero(mask)^T); the result's length depends on the data.
+            x = ctx.op("GatherND", [x, ctx.op("Transpose", [ctx.op("NonZero", [item])], perm=[1, 0])])
+            axis += 1
+        elif isinstance(item, int) or isinstance(item, str):
             x = ctx.op("Gather", [x, ctx.scalar_int(item)], axis=axis)
+            axis += len(source.meta.get("shape", ())) if isinstance(item, str) else 0
         else:
             raise _unsupported(node, f"indexing with {type(item).__name__} (ints, slices, None and ... lower)")
     return x

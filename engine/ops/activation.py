@@ -10,11 +10,12 @@ import numpy as np
 from engine.amp import autocast_state
 from engine.autograd.function import Op
 from engine.autograd.grad_mode import state
+from engine.ops import cuda_kernels
 from engine.ops import grad_math as gm
 from engine.ops.promotion import to_float
 from engine.ops.reduction import normalize_dim
 from engine.ops.unary import erf_array
-from engine.tensor import result_like
+from engine.tensor import _make, result_like
 
 _ZEROS: dict = {}
 
@@ -109,6 +110,8 @@ class Gelu(Op):
         ctx.approximate = approximate
         data = x._data
         xp = x._device.xp
+        if cuda_kernels.fusable(data):  # one fused kernel on the GPU
+            return cuda_kernels.gelu(data, approximate)
         if approximate == "tanh":
             inner = math.sqrt(2 / math.pi) * (data + 0.044715 * data * data * data)
             out = 0.5 * data * (1 + xp.tanh(inner))
@@ -119,6 +122,8 @@ class Gelu(Op):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
+        if not state.enabled and cuda_kernels.fusable(g._data):
+            return _make(cuda_kernels.gelu_backward(g._data, x._data, ctx.approximate), g._dtype, g._device), None
         if ctx.approximate == "tanh":
             k = math.sqrt(2 / math.pi)
             inner = k * (x + 0.044715 * x * x * x)
@@ -136,7 +141,26 @@ def gelu(input, approximate: str = "none"):
     return Gelu.apply(input, approximate)
 
 
+class Silu(Op):
+    """x * sigmoid(x) as one fused kernel, for CUDA tensors (the CPU path composes the two ops)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return cuda_kernels.silu(x._data)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        if not state.enabled and cuda_kernels.fusable(g._data):
+            return _make(cuda_kernels.silu_backward(g._data, x._data), g._dtype, g._device)
+        s = x.sigmoid()
+        return g * s * (1 + x * (1 - s))
+
+
 def silu(input):
+    if cuda_kernels.fusable(input._data):
+        return Silu.apply(input)
     return input * input.sigmoid()
 
 
@@ -188,16 +212,20 @@ class Softmax(Op):
     def forward(ctx, x, dim):
         data = x._data
         xp = x._device.xp
+        ctx.dim = dim
+        if data.size and cuda_kernels.fusable(data):
+            return cuda_kernels.softmax(data, dim)
         # NOTE: subtracting the row max keeps exp() <= 1, so large logits never overflow.
         shifted = data - data.max(axis=dim, keepdims=True) if data.size else data
         e = xp.exp(shifted)
         e /= e.sum(axis=dim, keepdims=True)
-        ctx.dim = dim
         return e
 
     @staticmethod
     def backward(ctx, g):
         out = ctx.output
+        if state.arrays and cuda_kernels.fusable(g):
+            return cuda_kernels.softmax_backward(g, out, ctx.dim), None
         gy = g * out
         return gy - out * gm.sum_keepdim(gy, ctx.dim), None
 
@@ -212,15 +240,19 @@ class LogSoftmax(Op):
     def forward(ctx, x, dim):
         data = x._data
         xp = x._device.xp
+        ctx.dim = dim
+        if data.size and cuda_kernels.fusable(data):
+            return cuda_kernels.log_softmax(data, dim)
         # NOTE: log_softmax = (x - max) - log(sum(exp(x - max))): exact and overflow-free.
         shifted = data - data.max(axis=dim, keepdims=True) if data.size else data
         out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
-        ctx.dim = dim
         return out
 
     @staticmethod
     def backward(ctx, g):
         out = ctx.output
+        if state.arrays and cuda_kernels.fusable(g):
+            return cuda_kernels.log_softmax_backward(g, out, ctx.dim), None
         return g - gm.exp(out) * gm.sum_keepdim(g, ctx.dim), None
 
 

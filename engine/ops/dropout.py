@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine import random
 from engine.autograd.function import Op
+from engine.ops import cuda_kernels
 from engine.tensor import Tensor, wrap
 
 
@@ -18,6 +19,23 @@ class MaskedScale(Op):
     @staticmethod
     def backward(ctx, g):
         return MaskedScale.apply(g, ctx.mask), None
+
+    def _release_extra(self) -> None:
+        self.mask = None
+
+
+class FusedDropout(Op):
+    """Dropout on the GPU in one kernel: the keep mask comes from the generator's counters, as ``_keep_mask``
+    would draw it, and is applied in the same pass."""
+
+    @staticmethod
+    def forward(ctx, x, generator, p):
+        out, ctx.mask = cuda_kernels.dropout(x._data, generator._key, generator.take_offset(x._data.size), p)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return MaskedScale.apply(g, ctx.mask), None, None
 
     def _release_extra(self) -> None:
         self.mask = None
@@ -44,7 +62,10 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         return input
     if p == 1.0:
         return input * 0.0
-    out = MaskedScale.apply(input, _keep_mask(input, p, input._data.shape))
+    if cuda_kernels.fusable(input._data):
+        out = FusedDropout.apply(input, random.generator_for(input._device), float(p))
+    else:
+        out = MaskedScale.apply(input, _keep_mask(input, p, input._data.shape))
     if inplace:
         from engine.ops.inplace import copy_
 

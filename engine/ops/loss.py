@@ -7,6 +7,7 @@ from engine.amp import autocast_state
 from engine.autograd.function import Op
 from engine.autograd.grad_mode import enable_grad, state
 from engine.dtypes import bfloat16, float16, float32
+from engine.ops import cuda_kernels
 from engine.tensor import Tensor, _make, wrap
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -42,11 +43,15 @@ class CrossEntropy(Op):
         if x._dtype is float16 or x._dtype is bfloat16:
             data = data.astype(float32.np)
         m, c = data.shape
-        # NOTE: log_softmax = (x - max) - log(sum(exp(x - max))): no overflow for large logits.
-        shifted = data - data.max(axis=1, keepdims=True)
-        e = xp.exp(shifted)
-        total = e.sum(axis=1, keepdims=True)
-        logp = shifted - xp.log(total)
+        if cuda_kernels.fusable(data):  # fused kernels on the GPU
+            logp = cuda_kernels.log_softmax(data, 1)
+            e, total = None, None
+        else:
+            # NOTE: log_softmax = (x - max) - log(sum(exp(x - max))): no overflow for large logits.
+            shifted = data - data.max(axis=1, keepdims=True)
+            e = xp.exp(shifted)
+            total = e.sum(axis=1, keepdims=True)
+            logp = shifted - xp.log(total)
         w = None if weight is None else weight._data.astype(data.dtype, copy=False)
         rows = xp.arange(m)
         if target._dtype.is_floating_point:
@@ -72,7 +77,7 @@ class CrossEntropy(Op):
             q = None
         if ctx._recording:
             ctx.logp_for_target = logp if q is not None and ctx.needs_input_grad[1] else None
-            ctx.arrays = (e / total, q, sparse, w)
+            ctx.arrays = (xp.exp(logp) if e is None else e / total, q, sparse, w)
             ctx.meta = (smoothing, reduction, denom)
             ctx.save_for_backward(x)
         if reduction == "none":

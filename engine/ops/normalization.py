@@ -8,6 +8,7 @@ from engine.autograd.function import Op
 from engine.autograd.grad_mode import enable_grad, no_grad, state
 from engine.backend import array_module_of
 from engine.dtypes import bfloat16, float16, float32
+from engine.ops import cuda_kernels
 from engine.tensor import Tensor, _make, wrap
 
 
@@ -35,9 +36,12 @@ class Standardize(Op):
     def forward(ctx, x, axes, eps, stats):
         data = x._data
         xp = x._device.xp
-        mean, var = moments(data, axes) if stats is None else stats
-        rstd = 1.0 / xp.sqrt(var + eps)
-        xhat = (data - mean) * rstd
+        if stats is None and cuda_kernels.fusable(data):  # three fused kernels on the GPU
+            xhat, rstd = cuda_kernels.standardize(data, axes, eps)
+        else:
+            mean, var = moments(data, axes) if stats is None else stats
+            rstd = 1.0 / xp.sqrt(var + eps)
+            xhat = (data - mean) * rstd
         if ctx._recording:
             ctx.arrays = (xhat, rstd)
             ctx.meta = (axes, eps)
@@ -56,6 +60,9 @@ class Standardize(Op):
             return grad(out, x, g, create_graph=True)[0], None, None, None
         xhat, rstd = ctx.arrays
         gd = g._data.astype(xhat.dtype, copy=False)
+        if cuda_kernels.fusable(gd) and rstd.dtype == gd.dtype:
+            gx = cuda_kernels.standardize_backward(gd, xhat, rstd, axes)
+            return _make(gx.astype(g._dtype.np, copy=False), g._dtype, g._device), None, None, None
         gx = rstd * (gd - gd.mean(axis=axes, keepdims=True) - xhat * (gd * xhat).mean(axis=axes, keepdims=True))
         return _make(gx.astype(g._dtype.np, copy=False), g._dtype, g._device), None, None, None
 
@@ -174,8 +181,43 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> 
     dims = tuple(range(input._data.ndim - len(shape), input._data.ndim))
     if eps is None:
         eps = float(array_module_of(input._data).finfo(input._dtype.np).eps)
-    out = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    if cuda_kernels.fusable(input._data):
+        out = RmsNorm.apply(input, dims, float(eps))
+    else:
+        out = _composite_rms_norm(input, dims, eps)
     return out if weight is None else out * weight
+
+
+def _composite_rms_norm(x: Tensor, dims: tuple, eps: float) -> Tensor:
+    return x * ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
+
+
+class RmsNorm(Op):
+    """x / sqrt(mean(x^2) + eps) over ``dims`` in fused kernels (CUDA tensors; the CPU path composes ops)."""
+
+    @staticmethod
+    def forward(ctx, x, dims, eps):
+        out, rstd = cuda_kernels.rms_norm(x._data, dims, eps)
+        if ctx._recording:
+            ctx.rstd, ctx.meta = rstd, (dims, eps)
+            ctx.save_for_backward(x)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        dims, eps = ctx.meta
+        if state.enabled:  # create_graph: differentiate the composite form so it can be differentiated again
+            from engine.autograd.graph import grad
+
+            with enable_grad():
+                out = _composite_rms_norm(x, dims, eps)
+            return grad(out, x, g, create_graph=True)[0], None, None
+        gx = cuda_kernels.rms_norm_backward(g._data, x._data, ctx.rstd, dims)
+        return _make(gx, g._dtype, g._device), None, None
+
+    def _release_extra(self) -> None:
+        self.rstd = None
 
 
 def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:

@@ -19,6 +19,15 @@ def shape_args(args) -> tuple:
     return tuple(int(a) for a in args)
 
 
+def keyword_or_args(name: str, args: tuple, value, keyword: str) -> tuple:
+    """The sizes given positionally (``f(2, 3)``, ``f((2, 3))``) or as PyTorch's keyword (``f(size=(2, 3))``)."""
+    if value is None:
+        return args
+    if args:
+        raise TypeError(f"{name}() got multiple values for argument '{keyword}'")
+    return (value,)
+
+
 def infer_shape(shape: tuple, numel: int) -> tuple:
     """Resolve one -1 entry and check the element count."""
     if shape.count(-1) > 1:
@@ -52,14 +61,15 @@ class Reshape(Op):
         return g.reshape(ctx.input_shape), None
 
 
-def reshape(input, *shape) -> Tensor:
-    shape = infer_shape(shape_args(shape), input._data.size)
+def reshape(input, *args, shape=None) -> Tensor:
+    shape = infer_shape(shape_args(keyword_or_args("reshape", args, shape, "shape")), input._data.size)
     if shape == input._data.shape:
         return input if not input._requires_grad else Reshape.apply(input, shape)
     return Reshape.apply(input, shape)
 
 
-def view(input, *shape) -> Tensor:
+def view(input, *args, size=None, dtype=None) -> Tensor:
+    shape = keyword_or_args("view", args, size if dtype is None else dtype, "size" if dtype is None else "dtype")
     if len(shape) == 1 and not isinstance(shape[0], int | list | tuple):
         from engine.dtypes import as_dtype
 
@@ -136,8 +146,8 @@ class Permute(Op):
         return gm.permute(g, tuple(inverse)), None
 
 
-def permute(input, *dims) -> Tensor:
-    dims = shape_args(dims)
+def permute(input, *args, dims=None) -> Tensor:
+    dims = shape_args(keyword_or_args("permute", args, dims, "dims"))
     ndim = input._data.ndim
     if len(dims) != ndim:
         raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
@@ -206,8 +216,8 @@ class Expand(Op):
         return sum_to(g, ctx.input_shape), None
 
 
-def expand(input, *sizes) -> Tensor:
-    sizes = shape_args(sizes)
+def expand(input, *args, size=None) -> Tensor:
+    sizes = shape_args(keyword_or_args("expand", args, size, "size"))
     shape = input._data.shape
     if len(sizes) < len(shape):
         raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the "
@@ -271,8 +281,8 @@ class Repeat(Op):
         return summed.reshape(ctx.input_shape), None
 
 
-def repeat(input, *repeats) -> Tensor:
-    repeats = shape_args(repeats)
+def repeat(input, *args, repeats=None) -> Tensor:
+    repeats = shape_args(keyword_or_args("repeat", args, repeats, "repeats"))
     if len(repeats) < input._data.ndim:
         raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
     return Repeat.apply(input, repeats)
@@ -452,8 +462,9 @@ class Flip(Op):
         return Flip.apply(g, ctx.dims), None
 
 
-def flip(input, *dims) -> Tensor:
-    dims = normalize_dims(shape_args(dims), input._data.ndim) if input._data.ndim else ()
+def flip(input, *args, dims=None) -> Tensor:
+    dims = shape_args(keyword_or_args("flip", args, dims, "dims"))
+    dims = normalize_dims(dims, input._data.ndim) if input._data.ndim else ()
     return Flip.apply(input, dims)
 
 

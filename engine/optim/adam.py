@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import math
 
-from engine.optim.optimizer import Optimizer, bump_step, prepared_grad, step_tensor
-from engine.tensor import _make
+from engine.ops import cuda_kernels
+from engine.optim.optimizer import (
+    Optimizer,
+    bump_step,
+    check_hyperparameters,
+    prepared_grad,
+    step_tensor,
+    zeros_state,
+)
 
 
 class Adam(Optimizer):
@@ -25,16 +32,7 @@ class Adam(Optimizer):
                  weight_decay: float = 0, amsgrad: bool = False, *, foreach=None, maximize: bool = False,
                  capturable: bool = False, differentiable: bool = False, fused=None,
                  decoupled_weight_decay: bool = False):
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if eps < 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_hyperparameters(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                     "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach, "capturable": capturable,
                     "differentiable": differentiable, "fused": fused,
@@ -47,10 +45,10 @@ class Adam(Optimizer):
         data = p._data
         if not state:
             state["step"] = step_tensor()
-            state["exp_avg"] = _make(xp.zeros_like(data), p._dtype, p._device)
-            state["exp_avg_sq"] = _make(xp.zeros_like(data), p._dtype, p._device)
+            state["exp_avg"] = zeros_state(p)
+            state["exp_avg_sq"] = zeros_state(p)
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = _make(xp.zeros_like(data), p._dtype, p._device)
+                state["max_exp_avg_sq"] = zeros_state(p)
         step = bump_step(state)
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         decay = group["weight_decay"]
@@ -60,6 +58,10 @@ class Adam(Optimizer):
         else:
             g = prepared_grad(self, p, group)
         m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
+        if not group["amsgrad"] and cuda_kernels.fusable(data) and g.dtype == data.dtype:  # one kernel on the GPU
+            cuda_kernels.adam_step(data, g, m, v, beta1=beta1, beta2=beta2, step_size=lr / (1 - beta1 ** step),
+                                   bias2_sqrt=math.sqrt(1 - beta2 ** step), eps=eps)
+            return
         tmp = self._scratch_like(data)
         # NOTE: m.lerp_(g, 1 - beta1) and v.mul_(beta2).addcmul_(g, g, value=1 - beta2), as PyTorch
         xp.subtract(g, m, out=tmp)

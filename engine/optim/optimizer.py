@@ -299,6 +299,31 @@ def run_closure(closure):
         return closure()
 
 
+def check_hyperparameters(*, lr=None, eps=None, momentum=None, betas=None, weight_decay=None, alpha=None,
+                          momentum_decay=None) -> None:
+    """Refuse out-of-range settings with PyTorch's messages, in PyTorch's order (None: not a setting here)."""
+    if lr is not None and lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if eps is not None and eps < 0.0:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if momentum is not None and momentum < 0.0:
+        raise ValueError(f"Invalid momentum value: {momentum}")
+    for index, beta in enumerate(betas or ()):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {index}: {beta}")
+    if weight_decay is not None and weight_decay < 0.0:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    if alpha is not None and alpha < 0.0:
+        raise ValueError(f"Invalid alpha value: {alpha}")
+    if momentum_decay is not None and momentum_decay < 0.0:
+        raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
+
+
+def zeros_state(p: Tensor) -> Tensor:
+    """A zero-filled state tensor shaped, typed and placed like parameter ``p``."""
+    return _make(p._device.xp.zeros_like(p._data), p._dtype, p._device)
+
+
 def step_tensor(value: float = 0.0) -> Tensor:
     """A float32 0-dim CPU tensor counting steps, as PyTorch keeps ``state["step"]``."""
     return _make(np.array(value, dtype=np.float32), float32, CPU)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from engine.optim.optimizer import Optimizer, bump_step, prepared_grad, step_tensor
-from engine.tensor import _make
+from engine.optim.optimizer import (
+    Optimizer,
+    bump_step,
+    check_hyperparameters,
+    prepared_grad,
+    step_tensor,
+    zeros_state,
+)
 
 
 class RMSprop(Optimizer):
@@ -22,16 +28,7 @@ class RMSprop(Optimizer):
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0, momentum: float = 0, centered: bool = False,
                  capturable: bool = False, foreach=None, maximize: bool = False, differentiable: bool = False):
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if eps < 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if alpha < 0.0:
-            raise ValueError(f"Invalid alpha value: {alpha}")
+        check_hyperparameters(lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
         defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps, "centered": centered,
                     "weight_decay": weight_decay, "capturable": capturable, "foreach": foreach,
                     "maximize": maximize, "differentiable": differentiable}
@@ -43,11 +40,11 @@ class RMSprop(Optimizer):
         data = p._data
         if not state:
             state["step"] = step_tensor()
-            state["square_avg"] = _make(xp.zeros_like(data), p._dtype, p._device)
+            state["square_avg"] = zeros_state(p)
             if group["momentum"] > 0:
-                state["momentum_buffer"] = _make(xp.zeros_like(data), p._dtype, p._device)
+                state["momentum_buffer"] = zeros_state(p)
             if group["centered"]:
-                state["grad_avg"] = _make(xp.zeros_like(data), p._dtype, p._device)
+                state["grad_avg"] = zeros_state(p)
         bump_step(state)
         g = prepared_grad(self, p, group)
         alpha, lr = group["alpha"], group["lr"]

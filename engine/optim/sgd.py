@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engine.optim.optimizer import Optimizer, prepared_grad
+from engine.ops import cuda_kernels
+from engine.optim.optimizer import Optimizer, check_hyperparameters, prepared_grad
 from engine.tensor import _make
 
 
@@ -21,12 +22,7 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False, foreach=None,
                  differentiable: bool = False, fused=None):
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_hyperparameters(lr=lr, momentum=momentum, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
@@ -45,6 +41,10 @@ class SGD(Optimizer):
             if entry is None:
                 entry = state["momentum_buffer"] = _make(g.copy(), p._dtype, p._device)
                 buf = entry._data
+            elif cuda_kernels.fusable(p._data) and g.dtype == p._data.dtype:  # one kernel on the GPU
+                cuda_kernels.sgd_momentum_step(p._data, g, entry._data, lr=group["lr"], momentum=momentum,
+                                               dampening=group["dampening"], nesterov=group["nesterov"])
+                return
             else:
                 buf = entry._data
                 buf *= momentum

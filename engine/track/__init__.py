@@ -4,6 +4,11 @@ Inside Kiln (the worker sets KILN_RUN_DIR and KILN_EVENTS) every call becomes an
 platform ingests live; elsewhere it writes ./kiln-runs/<timestamp>/ with config.json,
 metrics.jsonl, progress.json, artifacts/ and checkpoints/.
 
+Distributed jobs (RANK set by `python -m engine.distributed.run`, torchrun or `spawn`): only rank 0
+records. On every other rank `log`, `progress`, `log_artifact`, `log_model` and `save_checkpoint`
+are no-ops (`save_checkpoint` returns the path rank 0 writes), while `config` and `resume()` work
+on every rank, so all ranks resume from the same checkpoint.
+
 Example:
     >>> from engine import track
     >>> lr = track.config.get("lr", 0.1)
@@ -66,7 +71,10 @@ def log_model(model: Any, example_inputs: Any, name: str = "model",
 
 
 def save_checkpoint(state: dict[str, Any], *, step: int) -> Path:
-    """Save arrays, bytes and JSON values atomically as one safetensors file; returns its path."""
+    """Save arrays, bytes and JSON values atomically as one safetensors file; returns its path.
+
+    In a distributed job only rank 0 writes; on other ranks this is a no-op that returns the same path.
+    """
     return _current().save_checkpoint(state, step)
 
 

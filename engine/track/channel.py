@@ -31,6 +31,28 @@ class Channel(Protocol):
     def close(self) -> None: ...
 
 
+class SilentChannel:
+    """Drops everything: the channel of ranks other than 0 in a distributed job."""
+
+    def metrics(self, step: int, time: float, values: dict[str, float]) -> None:
+        pass
+
+    def progress(self, record: dict[str, Any]) -> None:
+        pass
+
+    def artifact(self, name: str, path: str, time: float) -> None:
+        pass
+
+    def checkpoint(self, name: str, path: str, step: int, time: float) -> None:
+        pass
+
+    def model(self, name: str, path: str, time: float, metadata: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class KilnChannel:
     """Appends typed events to the file the worker tails."""
 

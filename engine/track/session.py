@@ -12,19 +12,30 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.track.channel import Channel, KilnChannel, LocalChannel
-from engine.track.checkpoint import Checkpoint, latest_checkpoint, read_checkpoint, write_checkpoint
+from engine.track.channel import Channel, KilnChannel, LocalChannel, SilentChannel
+from engine.track.checkpoint import (
+    Checkpoint,
+    checkpoint_name,
+    latest_checkpoint,
+    read_checkpoint,
+    write_checkpoint,
+)
 from engine.track.models import write_model
 
 LOCAL_ROOT = "kiln-runs"
 
 
 class Session:
-    """Everything `engine.track` writes goes through here; `in_kiln` says which channel."""
+    """Everything `engine.track` writes goes through here; `in_kiln` says which channel.
+
+    In a distributed job only rank 0 (RANK unset or 0) records: on other ranks metrics, progress,
+    artifacts, models and checkpoints are no-ops, so N ranks make one run, not N copies of it.
+    """
 
     def __init__(self, run_dir: Path, channel: Channel, config: dict[str, Any], *, in_kiln: bool,
-                 resume_path: Path | None):
+                 resume_path: Path | None, rank: int = 0):
         self.run_dir = run_dir
+        self.rank = rank
         self.config = config
         self.in_kiln = in_kiln
         self._channel = channel
@@ -39,11 +50,15 @@ class Session:
         """Kiln's channel when the worker set KILN_RUN_DIR and KILN_EVENTS, else a new local folder."""
         config = dict(defaults or {})
         resume = Path(env["KILN_RESUME"]) if env.get("KILN_RESUME") else None
+        rank = _rank(env)
         if env.get("KILN_RUN_DIR") and env.get("KILN_EVENTS"):
             run_dir = Path(env["KILN_RUN_DIR"])
             if env.get("KILN_CONFIG"):
                 config.update(json.loads(Path(env["KILN_CONFIG"]).read_text()))
-            return cls(run_dir, KilnChannel(Path(env["KILN_EVENTS"])), config, in_kiln=True, resume_path=resume)
+            channel: Channel = KilnChannel(Path(env["KILN_EVENTS"])) if rank == 0 else SilentChannel()
+            return cls(run_dir, channel, config, in_kiln=True, resume_path=resume, rank=rank)
+        if rank != 0:  # rank 0 keeps the local run folder; the others write nothing
+            return cls(Path.cwd(), SilentChannel(), config, in_kiln=False, resume_path=resume, rank=rank)
         run_dir = _new_local_dir(root or Path.cwd() / LOCAL_ROOT)
         (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
         return cls(run_dir, LocalChannel(run_dir), config, in_kiln=False, resume_path=resume)
@@ -68,6 +83,8 @@ class Session:
         source = Path(path)
         if not source.is_file():
             raise FileNotFoundError(f"no such file to log as an artifact: {source}")
+        if self.rank != 0:
+            return source
         name = _safe_name(name or source.name)
         target = self.run_dir / "artifacts" / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +96,8 @@ class Session:
         return target
 
     def save_checkpoint(self, state: dict[str, Any], step: int) -> Path:
+        if self.rank != 0:  # rank 0 alone writes: every rank holds the same state after DDP's all_reduce
+            return self.run_dir / "checkpoints" / checkpoint_name(step)
         path = write_checkpoint(self.run_dir / "checkpoints", state, step=step)
         self._channel.checkpoint(path.name, str(path.relative_to(self.run_dir)), step, time.time())
         return path
@@ -87,6 +106,8 @@ class Session:
         name = _safe_name(name)
         if "/" in name:
             raise ValueError(f"model name {name!r} must not contain /")
+        if self.rank != 0:
+            return {}
         paths, signature = write_model(self.run_dir / "models", model, example_inputs, name=name, formats=formats)
         for fmt, path in paths.items():
             metadata = {"model": name, "format": fmt, "signature": signature}
@@ -103,6 +124,12 @@ class Session:
 
     def close(self) -> None:
         self._channel.close()
+
+
+def _rank(env: Mapping[str, str]) -> int:
+    """This process's global rank from RANK (set by engine.distributed.run, torchrun, spawn); 0 without one."""
+    value = env.get("RANK", "")
+    return int(value) if value.isdigit() else 0
 
 
 def _number(key: Any, value: Any) -> float:

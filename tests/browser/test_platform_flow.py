@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.
 PASSWORD = "a-long-browser-pass-42"
 SCRIPT = """import engine.track as track
 
-config = track.config(lr=0.01)
+lr = track.config.get("lr", 0.01)
 for step in range(100):  # a comment
     track.log({"loss": 1.0 / (step + 1)}, step=step)
 """
@@ -122,7 +122,7 @@ def test_sign_up_build_a_team_submit_runs_and_share_them(live_server, page, new_
     page.check("input[name=visibility][value=team]")
     page.select_option("#id_team", label="Vision Lab (vision-lab)")
     page.get_by_role("button", name="Save sharing").click()
-    page.wait_for_selector("text=Digits is now team")
+    page.wait_for_selector("text=Digits is now shared with the team Vision Lab.")
 
     teammate = new_page()
     login(teammate, "bob", PASSWORD)

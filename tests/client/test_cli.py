@@ -92,8 +92,8 @@ def test_logs_cancel_and_download(logged_in, capsys, tmp_path):
     assert code == 0 and out.splitlines() == ["epoch 1", "epoch 2"] and err.strip() == "warning: slow"
     code, out, _ = _kiln(capsys, "cancel", str(run.id))
     assert code == 0 and "cancelled" in out
-    code, out, _ = _kiln(capsys, "logs", "-f", str(run.id))  # a finished run: follow ends at once
-    assert code == 0 and out.splitlines() == ["epoch 1", "epoch 2"]
+    code, out, _ = _kiln(capsys, "logs", "-f", str(run.id))  # a finished run: follow ends at once, with its status
+    assert code == cli.EXIT_CANCELLED and out.splitlines() == ["epoch 1", "epoch 2"]
     artifact_store(run_id=run.id, name="model.bin", kind="checkpoint", file=ContentFile(b"weights", name="m"))
     code, out, _ = _kiln(capsys, "download", str(run.id), "--dest", str(tmp_path / "out"))
     assert code == 0 and (tmp_path / "out" / "model.bin").read_bytes() == b"weights"

@@ -20,6 +20,9 @@ SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM
 # Runs a rewritten script with `torch` made unimportable, so nothing can quietly fall back to it.
 ENGINE_LAUNCHER = ("import runpy, sys; sys.modules['torch'] = None; script = sys.argv.pop(1); "
                    "runpy.run_path(script, run_name='__main__')")
+# The same, with every top-level module call compiled by engine.compile (see compiled_mode.py).
+COMPILED_LAUNCHER = (f"import sys; sys.path.insert(0, {str(HERE)!r}); import compiled_mode; compiled_mode.install(); "
+                     + ENGINE_LAUNCHER)
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,15 @@ def script_env() -> dict[str, str]:
 
 
 def run_script(path: Path, args: list[str], *, backend: str, workdir: Path, timeout: float) -> ScriptRun:
-    """Run `path` as PyTorch wrote it ("torch") or with its imports pointed at the engine ("engine")."""
+    """Run `path` as PyTorch wrote it ("torch"), with its imports pointed at the engine ("engine"), or so and
+    with its models compiled by engine.compile ("engine-compiled")."""
     if backend == "torch":
         command = [sys.executable, str(path), *args]
-    elif backend == "engine":
+    elif backend in ("engine", "engine-compiled"):
         rewritten = workdir / path.name
         rewritten.write_text(rewrite(path.read_text()))
-        command = [sys.executable, "-c", ENGINE_LAUNCHER, str(rewritten), *args]
+        launcher = ENGINE_LAUNCHER if backend == "engine" else COMPILED_LAUNCHER
+        command = [sys.executable, "-c", launcher, str(rewritten), *args]
     else:
         raise ValueError(f"unknown backend {backend!r}")
     done = subprocess.run(command, cwd=workdir, env=script_env(), capture_output=True, text=True, timeout=timeout,

@@ -20,12 +20,17 @@ SCRIPTS = [
     ("autoencoder.py", [], {"relative_mse": ("<=", 0.05)}),
     ("custom_function.py", [], {"test_accuracy": (">=", 0.88)}),
     ("checkpoint_resume.py", [], {"max_abs_difference": ("<=", 0.0), "val_mse": ("<=", 0.02)}),
+    ("deploy_digits.py", [str(DIGITS)], {
+        "float_accuracy": (">=", 0.95), "trace_max_abs_diff": ("<=", 1e-5), "fresh_process_max_abs_diff": ("<=", 1e-5),
+        "onnx_max_abs_diff": ("<=", 1e-4), "dynamic_agreement": (">=", 0.97), "dynamic_classifier_size_ratio": ("<=", 0.4),
+        "static_accuracy_drop": ("<=", 0.01), "static_size_ratio": ("<=", 0.45),
+        "static_fresh_process_agreement": (">=", 0.99)}),
 ]
 COMPARE = {">=": operator.ge, "<=": operator.le}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["torch", "engine"])
+@pytest.mark.parametrize("backend", ["torch", "engine", "engine-compiled"])
 @pytest.mark.parametrize(("script", "args", "bars"), SCRIPTS, ids=[s[0][:-3] for s in SCRIPTS])
 def test_script_clears_its_bars(script, args, bars, backend, tmp_path, request):
     if backend == "torch":

@@ -14,7 +14,7 @@ from fake_cupy import _namespace, cuda, fft, lib, linalg, random
 from fake_cupy._core import NAMES, host_sync, ndarray, unwrap, wrap
 from fake_cupy._core import _Stats as _Stats  # host-copy counter for tests
 
-__all__ = ["cuda", "fft", "lib", "linalg", "ndarray", "random"]  # plus CuPy's names, lazily
+__all__ = ["ElementwiseKernel", "ReductionKernel", "cuda", "fft", "lib", "linalg", "ndarray", "random"]  # plus CuPy's names, lazily
 
 __version__ = "14.2.0"
 
@@ -48,8 +48,8 @@ def _unsupported(name):
     return fn
 
 
-ElementwiseKernel = _unsupported("ElementwiseKernel")
-ReductionKernel = _unsupported("ReductionKernel")
+from fake_cupy._kernels import ElementwiseKernel, ReductionKernel  # noqa: E402 - CUDA C run by a NumPy translator
+
 RawKernel = _unsupported("RawKernel")
 RawModule = _unsupported("RawModule")
 __getattr__ = _namespace.module_getattr("cupy", _np, globals(), host_ok={"array", "asarray", "asanyarray"})

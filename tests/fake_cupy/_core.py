@@ -25,8 +25,67 @@ class _Stats:
     host_syncs = 0
 
 
+_CAPTURE_ERROR = ("cudaErrorStreamCaptureUnsupported: operation not permitted when stream is capturing "
+                  "(a device-to-host copy inside CUDA graph capture)")
+
+
 def host_sync():
+    if _capture.tape is not None:
+        raise RuntimeError(_CAPTURE_ERROR)
     _Stats.host_syncs += 1
+
+
+class _capture:
+    """While a stream captures (``Stream.begin_capture``), every device operation is also recorded as a way to
+    recompute its result into the same memory, so that ``Graph.launch`` replays it as a CUDA graph would."""
+
+    tape: list | None = None
+
+
+def record(recompute, result):
+    """Remember how to recompute ``result`` (a device value, or None for in-place work) while capturing."""
+    if _capture.tape is not None:
+        _capture.tape.append((recompute, result))
+    return result
+
+
+def replay(tape) -> None:
+    for recompute, target in tape:
+        _refill(target, recompute())
+
+
+def _refill(target, value) -> None:
+    if isinstance(target, ndarray):
+        if target._a is not value:
+            np.copyto(target._a, value)
+    elif isinstance(target, list | tuple):
+        for t, v in zip(target, value, strict=True):
+            _refill(t, v)
+
+
+class _Memory:
+    """Bytes of live arrays (CuPy's ``used_bytes``), bytes a pool would keep cached after frees, and the
+    installed memory hooks (``cupy.cuda.memory_hook.MemoryHook``), which see every allocation and free."""
+
+    live = 0
+    cached = 0
+    hooks: list = []
+
+
+def _allocated(array: np.ndarray) -> None:
+    n = array.nbytes
+    _Memory.live += n
+    _Memory.cached = max(0, _Memory.cached - n)
+    weakref.finalize(array, _freed, n, id(array))
+    for hook in list(_Memory.hooks):
+        hook.malloc_postprocess(device_id=0, size=n, mem_size=n, mem_ptr=id(array), pmem_id=id(array))
+
+
+def _freed(n: int, ptr: int) -> None:
+    _Memory.live -= n
+    _Memory.cached += n
+    for hook in list(_Memory.hooks):
+        hook.free_postprocess(device_id=0, mem_size=n, mem_ptr=ptr, pmem_id=ptr)
 
 
 def unwrap(value, allow_host: bool = False):
@@ -59,10 +118,15 @@ _owners: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id(ownin
 def _new(array: np.ndarray) -> ndarray:
     if array.dtype.kind not in "biufc" and array.dtype.name != "bfloat16":
         raise TypeError(f"Unsupported dtype {array.dtype}")
+    if array.base is None:
+        owner = _owners.get(id(array))
+        if owner is not None and owner._a is array:  # e.g. a ufunc's ``out=``: CuPy returns that very array
+            return owner
     out = object.__new__(ndarray)
     out._a = array
     if array.base is None:
         _owners[id(array)] = out
+        _allocated(array)
     return out
 
 
@@ -91,15 +155,30 @@ def _binary(op, reflected=False):
             if isinstance(other, np.ndarray):
                 raise
             return NotImplemented
-        return wrap(op(value, self._a) if reflected else op(self._a, value))
+        a = self._a
+
+        def recompute():
+            return op(value, a) if reflected else op(a, value)
+
+        return record(recompute, wrap(recompute()))
 
     return method
 
 
 def _inplace(op):
     def method(self, other):
-        op(self._a, _operand(other))
+        a, value = self._a, _operand(other)
+        op(a, value)
+        record(lambda: op(a, value), None)
         return self
+
+    return method
+
+
+def _unary(op):
+    def method(self):
+        a = self._a
+        return record(lambda: op(a), _new(op(a)))
 
     return method
 
@@ -124,6 +203,7 @@ class ndarray:
             raise NotImplementedError("fake cupy.ndarray(): memptr/strides are not supported")
         self._a = np.empty(shape, dtype=dtype, order=order)
         _owners[id(self._a)] = self
+        _allocated(self._a)
 
     # ----- the host boundary ------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
@@ -166,7 +246,8 @@ class ndarray:
         if "out" in kwargs:
             kwargs["out"] = tuple(_operand(o) if isinstance(o, ndarray) else _reject(o) for o in kwargs["out"])
         args = [_operand(x) if not isinstance(x, list | tuple) else unwrap(x) for x in inputs]
-        return wrap(getattr(ufunc, method)(*args, **kwargs))
+        fn = getattr(ufunc, method)
+        return record(lambda: fn(*args, **kwargs), wrap(fn(*args, **kwargs)))
 
     def __array_function__(self, func, types, args, kwargs):
         import importlib
@@ -213,7 +294,8 @@ class ndarray:
         bound = getattr(self._a, name)
 
         def method(*args, **kwargs):
-            return wrap(bound(*unwrap(args), **{k: unwrap(v) for k, v in kwargs.items()}))
+            args, kwargs = unwrap(args), {k: unwrap(v) for k, v in kwargs.items()}
+            return record(lambda: bound(*args, **kwargs), wrap(bound(*args, **kwargs)))
 
         return method
 
@@ -226,10 +308,13 @@ class ndarray:
         return (_new(self._a[i]) for i in range(len(self._a)))
 
     def __getitem__(self, key):
-        return wrap(self._a[unwrap(key, allow_host=True)])
+        a, key = self._a, unwrap(key, allow_host=True)
+        return record(lambda: a[key], wrap(a[key]))
 
     def __setitem__(self, key, value):
-        self._a[unwrap(key, allow_host=True)] = unwrap(value, allow_host=True)
+        a, key, value = self._a, unwrap(key, allow_host=True), unwrap(value, allow_host=True)
+        a[key] = value
+        record(lambda: a.__setitem__(key, value), None)
 
     def __copy__(self):
         return _new(self._a.copy())
@@ -237,10 +322,10 @@ class ndarray:
     def __deepcopy__(self, memo):
         return _new(self._a.copy())
 
-    __neg__ = lambda self: _new(-self._a)  # noqa: E731
-    __pos__ = lambda self: _new(+self._a)  # noqa: E731
-    __abs__ = lambda self: _new(abs(self._a))  # noqa: E731
-    __invert__ = lambda self: _new(~self._a)  # noqa: E731
+    __neg__ = _unary(operator.neg)
+    __pos__ = _unary(operator.pos)
+    __abs__ = _unary(operator.abs)
+    __invert__ = _unary(operator.invert)
 
 
 class _FlatIter:

@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from fake_cupy._core import NAMES, _operand, ndarray, unwrap, wrap
+from fake_cupy._core import NAMES, _operand, ndarray, record, unwrap, wrap
 
 
 class ufunc:
@@ -25,7 +25,8 @@ class ufunc:
             args = tuple(_operand(a) for a in args)
         else:
             args = (_operand(args[0]), *unwrap(args[1:]))
-        return wrap(getattr(self._uf, method)(*args, **kwargs))
+        fn = getattr(self._uf, method)
+        return record(lambda: fn(*args, **kwargs), wrap(fn(*args, **kwargs)))
 
     def __call__(self, *args, **kwargs):
         return self._run("__call__", args, kwargs)
@@ -42,7 +43,9 @@ class ufunc:
     def at(self, a, indices, b=None):
         if not isinstance(a, ndarray):
             raise TypeError(f"Unsupported type {type(a)}")
-        self._uf.at(a._a, unwrap(indices), unwrap(b) if b is not None else None)
+        target, indices, b = a._a, unwrap(indices), unwrap(b) if b is not None else None
+        self._uf.at(target, indices, b)
+        record(lambda: self._uf.at(target, indices, b), None)
 
     def __repr__(self):
         return f"<ufunc '{self.__name__}'>"
@@ -53,7 +56,7 @@ def function(fn, host_ok: bool):
     def wrapped(*args, **kwargs):
         args = unwrap(args, allow_host=host_ok)
         kwargs = {k: unwrap(v, allow_host=host_ok) for k, v in kwargs.items()}
-        return wrap(fn(*args, **kwargs))
+        return record(lambda: fn(*args, **kwargs), wrap(fn(*args, **kwargs)))
 
     return wrapped
 

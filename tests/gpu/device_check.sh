@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one GPU check: on a machine with an NVIDIA GPU, run `pytest -m gpu` on real CuPy, every GPU benchmark
-# (tests/benchmarks/bench_gpu_*.py) and the worker recipe check (tests/gpu/worker_recipe.py) when present, and
+# (tests/benchmarks/bench_gpu*.py) and the worker recipe check (tests/gpu/worker_recipe.py) when present, and
 # write one JSON summary, $OUT/device_check.json. Every step has its own timeout; the whole stays under 8 min.
 #
 # Usage: tests/gpu/device_check.sh [--dry-run]
@@ -84,14 +84,17 @@ print(json.dumps(info))
 PYEOF
 
 # Engine GPU tests on the real GPU (the fake_cupy half of each test runs in CI; deselected here), in two
-# steps so that a slow first one (CuPy compiles each kernel once, cold cache) still leaves the second its time.
+# steps so that a slow first one (CuPy compiles each kernel once, cold cache) still leaves the others their time:
+# the op table and the engine.cuda / fused-kernel tests first, then the benchmarks and the recipe, then the rest.
 # DEVICE_CHECK_TESTS replaces both with one list of paths (the CI test of --dry-run uses it).
 if [[ -n "${DEVICE_CHECK_TESTS:-}" ]]; then
   read -r -a OPS_TESTS <<<"$DEVICE_CHECK_TESTS"
   SUITE_TESTS=()
 else
-  OPS_TESTS=(tests/engine/test_gpu.py)
-  SUITE_TESTS=(tests/engine --deselect tests/engine/test_gpu.py)
+  OPS_TESTS=(tests/engine/test_gpu.py tests/engine/test_cuda_api.py tests/engine/test_cuda_kernels.py
+             tests/engine/test_cuda_fake_kernels.py)
+  SUITE_TESTS=(tests/engine)
+  for t in "${OPS_TESTS[@]}"; do SUITE_TESTS+=(--deselect "$t"); done
 fi
 pytest_step() {  # NAME LIMIT PATHS...
   local name=$1 limit=$2
@@ -104,17 +107,16 @@ pytest_step() {  # NAME LIMIT PATHS...
     run "$name" "$limit" "${args[@]}" -q --durations=10
   fi
 }
-pytest_step pytest_gpu_ops 200 "${OPS_TESTS[@]}"
-((${#SUITE_TESTS[@]})) && pytest_step pytest_gpu_suites 150 "${SUITE_TESTS[@]}"
+pytest_step pytest_gpu_ops 170 "${OPS_TESTS[@]}"
 
 # GPU benchmarks: each prints one JSON object (the last line of its output is kept).
 shopt -s nullglob
-for bench in tests/benchmarks/bench_gpu_*.py; do
+for bench in tests/benchmarks/bench_gpu*.py; do
   name="bench_$(basename "$bench" .py)"
   if ((DRY)); then
     printf '%s\t%s\t%s\t%s\n' "$name" "listed" 0 "dry run" >>"$STEPS"
   else
-    run "$name" 90 "$PY" "$bench"
+    run "$name" 130 "$PY" "$bench"
   fi
 done
 
@@ -123,11 +125,13 @@ if [[ -f tests/gpu/worker_recipe.py ]]; then
   if ((DRY)); then
     printf '%s\t%s\t%s\t%s\n' worker_recipe listed 0 "dry run" >>"$STEPS"
   else
-    run worker_recipe 120 "$PY" tests/gpu/worker_recipe.py
+    run worker_recipe 80 "$PY" tests/gpu/worker_recipe.py
   fi
 else
   printf '%s\t%s\t%s\t%s\n' worker_recipe skipped 0 "tests/gpu/worker_recipe.py does not exist yet" >>"$STEPS"
 fi
+
+((${#SUITE_TESTS[@]})) && pytest_step pytest_gpu_suites 150 "${SUITE_TESTS[@]}"
 
 "$PY" - "$STEPS" "$LOGS" "$OUT" "$DRY" $((SECONDS - START)) <<'PYEOF'
 import json, sys, xml.etree.ElementTree as ET
@@ -140,6 +144,12 @@ for line in Path(steps_file).read_text().splitlines():
     tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
     summary["steps"].append({"name": name, "status": status, "seconds": int(took), "note": note,
                              "log_tail": tail if status not in ("passed", "listed") else tail[-300:]})
+    if name == "worker_recipe" and status == "passed":
+        lines = [ln for ln in tail.splitlines() if ln.strip().startswith("{")]
+        try:
+            summary["worker_recipe"] = json.loads(lines[-1])
+        except (IndexError, json.JSONDecodeError):
+            summary["worker_recipe"] = {"error": "no JSON line in the output"}
     if name.startswith("bench_") and status == "passed":
         lines = [ln for ln in tail.splitlines() if ln.strip().startswith("{")]
         try:

@@ -240,7 +240,7 @@ class Simulator:
             assert not live.spec.memory_mb or run.memory_mb <= live.free_memory, f"run {run.id}: memory not free"
             assert live.spec.runs_code or not run.needs_isolation, f"run {run.id}: code on an unisolated worker"
             gpus_in_use[run.user] = gpus_in_use.get(run.user, 0) + run.gpus
-            limit = self.config.quotas.gpu_limit(run.user)
+            limit = self.config.quotas.for_user(run.user).gpus
             assert limit is None or gpus_in_use[run.user] <= limit, f"run {run.id}: user quota exceeded"
             self._start(run, live, assignment.gpu_indices)
 

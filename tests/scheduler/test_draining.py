@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cluster_factories import NOW, job, placed_on, plan, queued, worker
 
-from scheduler.policy import PolicyConfig, Quotas
+from scheduler.policy import Limits, PolicyConfig, Quotas
 
 
 def test_draining_worker_is_never_given_a_run():
@@ -33,9 +33,9 @@ def test_with_only_draining_workers_runs_wait_for_a_worker():
 def test_jobs_on_a_draining_worker_still_count_against_the_quota():
     workers = [worker("w1", gpus=4, running=[job(90, "ada", gpus=2)], draining=True), worker("w2", gpus=4)]
 
-    result = plan([queued(1, "ada", gpus=1)], workers, config=PolicyConfig(quotas=Quotas(per_user={"ada": 2})))
+    result = plan([queued(1, "ada", gpus=1)], workers, config=PolicyConfig(quotas=Quotas(users={"ada": Limits(gpus=2)})))
 
-    assert result.pending_reasons == {1: "user quota: 2 of 2 GPUs in use"}
+    assert result.pending_reasons == {1: "your quota: 2 of 2 GPUs in use"}
 
 
 def test_draining_worker_is_not_reserved_even_when_it_frees_up_first():

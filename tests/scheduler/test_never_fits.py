@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cluster_factories import plan, queued, worker
 
-from scheduler.policy import Quotas, never_fits
+from scheduler.policy import Limits, Quotas, never_fits
 
 CLUSTER = [
     worker("w8", gpus=8, cpu_slots=32),
@@ -38,8 +38,8 @@ def test_more_cpu_slots_than_any_worker_never_fits():
 
 def test_more_gpus_than_the_users_quota_never_fits():
     assert (
-        never_fits(queued(1, "ada", gpus=8), CLUSTER, Quotas(per_user={"ada": 4}))
-        == "asks for 8 GPUs but the user quota is 4"
+        never_fits(queued(1, "ada", gpus=8), CLUSTER, Quotas(users={"ada": Limits(gpus=4)}))
+        == "asks for 8 GPUs but your quota allows 4"
     )
 
 

@@ -6,12 +6,12 @@ import random
 
 from cluster_factories import job, plan, queued, random_cluster, random_queue, worker
 
-from scheduler.policy import PolicyConfig, Quotas, UsageTotals
+from scheduler.policy import Limits, PolicyConfig, Quotas, UsageTotals
 
 
 def test_every_queued_run_is_either_started_or_given_a_reason():
     rng = random.Random(3)
-    config = PolicyConfig(quotas=Quotas(default_gpus=8))
+    config = PolicyConfig(quotas=Quotas(default=Limits(gpus=8, runs=6), teams={"red": Limits(cpu_slots=10)}))
     for _ in range(50):
         runs = random_queue(rng, 40)
 

@@ -12,7 +12,7 @@ import random
 import pytest
 from simulator import SimJob, Simulator, SimWorker
 
-from scheduler.policy import PolicyConfig, Quotas
+from scheduler.policy import Limits, PolicyConfig, Quotas
 
 HOUR = 3600.0
 CLUSTER = [SimWorker(f"gpu{n}", gpu_count=8, cpu_slots=32) for n in range(4)] + [SimWorker("cpu0", 0, 16)]
@@ -43,7 +43,7 @@ def two_users_thousand_runs_each() -> Simulator:
     """ada submits small gangs, bob big ones; each keeps 20 runs queued until their 1,000 are in."""
     rng = random.Random(2024)
     config = PolicyConfig(
-        half_life_seconds=12 * HOUR, quotas=Quotas(default_gpus=24), starvation_after_seconds=None
+        half_life_seconds=12 * HOUR, quotas=Quotas(default=Limits(gpus=24)), starvation_after_seconds=None
     )
     sim = Simulator(CLUSTER, config)
     sim.feed("ada", jobs_for("ada", 1, 1000, (1, 1, 2, 2, 4), rng), backlog=20)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from webapp.api import invitations, projects, results, runs, teams, tokens, workers
+from webapp.api import invitations, projects, quotas, results, runs, teams, tokens, workers
 from webapp.api.auth import TokenAuth
 from webapp.api.docs import LocalSwagger
 from webapp.api.errors import install_error_handlers
@@ -39,3 +39,4 @@ api.add_router("/runs", results.router)
 api.add_router("/teams", teams.router)
 api.add_router("/invitations", invitations.router)
 api.add_router("/workers", workers.router)
+api.add_router("/admin", quotas.router)

@@ -2,7 +2,8 @@
 
 ninja's handlers (errors.py) shape the errors raised in operations; this middleware, first in the
 chain, reshapes the rest: Django's URL resolver (404), its 400/403/500 handlers (a suspicious
-request, a CSRF failure, an exception), ninja's 405, middleware answers.
+request, a CSRF failure, an exception), ninja's 405, middleware answers. Under the MLflow API's
+paths (/api/2.0/mlflow/, /api/2.0/mlflow-artifacts/) the shape is MLflow's: {"error_code", "message"}.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from webapp.mlflow.errors import is_mlflow_path
+from webapp.mlflow.errors import reshaped as mlflow_reshaped
 
 API_PREFIX = "/api/"
 _CODES = {
@@ -28,6 +32,8 @@ class ApiErrorsAsJson:
         response = self.get_response(request)
         if response.status_code < 400 or not request.path.startswith(API_PREFIX) or _is_json(response):
             return response
+        if is_mlflow_path(request.path):  # the MLflow API's errors keep MLflow's shape for its client
+            return mlflow_reshaped(request, response)
         return _json_error(request, response)
 
 

@@ -60,9 +60,9 @@ class HistoryOut(Schema):
     key: str
     total: int = Field(description="Points stored in the requested range")
     downsampled: bool
-    steps: list[int]
+    steps: list[int] = Field(description="One per point; for a system metric (sys/...) the sample's number in the run")
     values: list[float | NonFinite] = Field(description='Numbers, or "NaN", "Infinity", "-Infinity"')
-    wall_times: list[float]
+    wall_times: list[float] = Field(description="Seconds since the epoch, one per point: a system metric's x axis")
 
 
 class LogsIn(Schema):
@@ -104,7 +104,14 @@ def list_metrics(request: ApiRequest, run_id: Id) -> list:
 
 @router.get("/{run_id}/metrics/history", response={200: HistoryOut, 404: ErrorOut})
 def metric_history(request: ApiRequest, run_id: Id, params: Query[HistoryIn]) -> dict:
-    """One key's points by step: the whole series downsampled (min/max buckets keep spikes), or a step range at full resolution."""
+    """One key's points by step: the whole series downsampled (min/max buckets keep spikes), or a step range at full resolution.
+
+    System metrics (keys under `sys/`: `sys/cpu_percent`, `sys/memory_mb`, `sys/processes`,
+    `sys/gpu<N>/util_percent`, ...; `sys/node<k>/...` for node k > 0 of a multi-node run) are series
+    over wall time: `steps` numbers their samples 0, 1, 2, ... across the run's attempts and
+    `wall_times` says when each was taken (chart them against it). Their summaries' `last_step` is
+    the last sample's number.
+    """
     run = run_for(request.auth, run_id)
     if params.step_min is None and params.step_max is None:
         series = overviews(series_refs([run.id], [params.key]), params.max_points).get((run.id, params.key), EMPTY)

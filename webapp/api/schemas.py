@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from ninja import Schema
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
-from webapp.experiments.models import Artifact, MetricSummary, Run
+from webapp.experiments.models import Artifact, MetricSummary, Run, RunNode
 from webapp.experiments.nonfinite import NonFinite, json_value
 from webapp.experiments.selectors import RUN_ROW_JSON_FIELDS, RUN_ROW_TIME_FIELDS
 from webapp.ids import MAX_ID, parse_id
@@ -137,6 +137,14 @@ class RunOut(Schema):
     finished_at: datetime | None
 
 
+class NodeOut(Schema):
+    node_rank: int
+    worker: str
+    gpu_indices: list[int]
+    state: str
+    reason: str
+
+
 class RunDetailOut(RunOut):
     spec: dict[str, Any]
     notes: str
@@ -147,6 +155,10 @@ class RunDetailOut(RunOut):
     max_attempts: int
     worker: str | None
     gpu_indices: list[int]
+    nodes: int = Field(1, description="Workers the run spans (resources.nodes)")
+    processes_per_node: int = Field(1, description="Ranks on each node (distributed.processes_per_node)")
+    gang: list[NodeOut] = Field(default_factory=list,
+                                description="A multi-node run's nodes in its current attempt: worker, GPUs, state")
 
 
 class RunPage(PageOut):
@@ -226,6 +238,12 @@ def run_detail_out(run: Run) -> dict[str, Any]:
         "max_attempts": run.max_attempts,
         "worker": run.worker.name if run.worker_id else None,  # type: ignore[union-attr]
         "gpu_indices": list(run.gpu_indices or []),
+        "nodes": run.nodes, "processes_per_node": run.processes_per_node,
+        "gang": [] if run.nodes == 1 else [
+            {"node_rank": rank, "worker": worker, "gpu_indices": gpus, "state": state, "reason": reason}
+            for rank, worker, gpus, state, reason in RunNode.objects.filter(run_id=run.id, attempt=run.attempt)
+            .values_list("node_rank", "worker_name", "gpu_indices", "state", "reason")
+        ],
     }
 
 

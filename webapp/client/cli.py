@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from webapp.config import Config
@@ -48,8 +48,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="run the sandbox's isolation canary, print what it found and exit (1: not isolated)")
 
     login = command("login", _login, "Sign in to a Kiln server and store an API token for the other commands.")
+    login.epilog = ("With --token (for scripts and CI) no password is asked: the token, made on the Tokens page or by "
+                    "POST /api/auth/token, is checked with the server, then stored. Setting KILN_TOKEN (and KILN_URL) "
+                    "instead needs no login at all: they override what is stored.")
     login.add_argument("--url", help="the server (default: KILN_URL, the stored one, or http://127.0.0.1:8000)")
-    login.add_argument("--username", help="your username (asked when omitted)")
+    who = login.add_mutually_exclusive_group()
+    who.add_argument("--username", help="your username (asked when omitted); the password is always asked")
+    who.add_argument("--token", help="an API token to store instead of signing in with a password (`-` reads it "
+                     "from standard input, keeping it out of the process list)")
     submit = command("submit", _submit, "Submit a run: a .py/.zip is code, a .yaml/.yml/.json is a config.")
     submit.add_argument("file", metavar="FILE|CONFIG")
     submit.add_argument("--config", help="a YAML/JSON config to go with code (params, resources, sweep, ...)")
@@ -79,16 +85,64 @@ def _parser() -> argparse.ArgumentParser:
         answer.set_defaults(handler=handler)
         answer.add_argument("team", metavar="TEAM", help="the team's slug")
     command("workers", _workers, "List the workers: state, and whether each one's sandbox isolates code runs.")
+    admin = command("admin", _no_action, "Admin commands (Kiln admins only): `kiln admin quota ...`.")
+    admin.set_defaults(parser=admin)
+    quota = admin.add_subparsers(title="areas", metavar="AREA").add_parser(
+        "quota", help="quotas per user and team", description="Limits per user and per team on what runs hold at once "
+        "(GPUs, CPUs, memory, runs) and on GPU-hours per week. The scheduler enforces them: a run past one waits.")
+    quota.set_defaults(handler=_no_action, parser=quota)
+    quota_actions = quota.add_subparsers(title="actions", metavar="ACTION")
+    quota_set = quota_actions.add_parser(
+        "set", help="set limits of a user or team", description="Set the limits given; the others stay as they are. "
+        "A value of `none` removes that limit.")
+    quota_set.set_defaults(handler=_quota_set)
+    _quota_owner_arguments(quota_set)
+    quota_set.add_argument("--gpus", type=_limit(int), help="GPUs held at once")
+    quota_set.add_argument("--cpus", type=_limit(int), help="CPU slots held at once")
+    quota_set.add_argument("--memory-gb", type=_limit(float), help="host memory held at once, in GB")
+    quota_set.add_argument("--runs", type=_limit(int), help="runs scheduled or running at once")
+    quota_set.add_argument("--gpu-hours-per-week", type=_limit(float), help="GPU-hours used in the last 7 days")
+    quota_actions.add_parser("list", help="list every quota", description="List every quota.").set_defaults(
+        handler=_quota_list)
+    quota_clear = quota_actions.add_parser("clear", help="remove all limits of a user or team",
+                                           description="Remove all limits of a user or team.")
+    quota_clear.set_defaults(handler=_quota_clear)
+    _quota_owner_arguments(quota_clear)
     runs = command("runs", _runs, "List runs as a table.")
     runs.add_argument("--project", help="project id or owner/slug (default: every project you can see)")
     runs.add_argument("--query", default="", help="e.g. 'state IN (running, queued) AND params.lr < 0.01'")
     runs.add_argument("--sort", default="", help="e.g. -metrics.accuracy")
     runs.add_argument("--limit", type=int, default=50, help="at most this many runs (default: 50)")
     logs = command("logs", _logs, "Print a run's log; -f follows it until the run finishes.")
+    logs.formatter_class = argparse.RawDescriptionHelpFormatter
+    logs.epilog = "exit status with -f (without it: 0 once the log is printed):\n" + EXIT_CODES_HELP
     logs.add_argument("run", type=int, metavar="RUN")
-    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("-f", "--follow", action="store_true",
+                      help="keep printing new lines until the run finishes; the exit status tells how it ended")
+    wait = command("wait", _wait, "Wait until a run finishes, print its final state; the exit status tells how it ended.")
+    wait.formatter_class = argparse.RawDescriptionHelpFormatter
+    wait.epilog = "exit status:\n" + EXIT_CODES_HELP
+    wait.add_argument("run", type=int, metavar="RUN")
+    wait.add_argument("--timeout", type=_seconds, metavar="S", help="give up after S seconds (default: wait as long as it takes)")
     cancel = command("cancel", _cancel, "Cancel a run.")
     cancel.add_argument("run", type=int, metavar="RUN")
+    importer = command("import", _no_action, "Import history from MLflow or TensorBoard into a project.")
+    importer.set_defaults(parser=importer)
+    sources = importer.add_subparsers(title="sources", metavar="SOURCE")
+    from_mlflow = sources.add_parser("mlflow", help="copy runs from a running MLflow tracking server",
+                                     description="Copy experiments' runs (params, tags, full metric histories, "
+                                     "artifacts) from a running MLflow server; a second import adds nothing.")
+    from_mlflow.add_argument("--from", dest="source", required=True, metavar="URI", help="the MLflow tracking URI")
+    from_mlflow.add_argument("--experiment", action="append", default=[], metavar="NAME",
+                             help="an experiment to copy (repeatable; default: every active one)")
+    from_mlflow.add_argument("--project", required=True, help="the Kiln project, OWNER/NAME (created when missing)")
+    from_mlflow.set_defaults(handler=_import_mlflow)
+    from_tensorboard = sources.add_parser("tensorboard", help="read TensorBoard event files, one run per run folder",
+                                          description="Read TensorBoard event files under DIR with tensorboard's "
+                                          "reader: one run per folder of event files; a second import adds nothing.")
+    from_tensorboard.add_argument("dir", metavar="DIR")
+    from_tensorboard.add_argument("--project", required=True, help="the Kiln project, OWNER/NAME (created when missing)")
+    from_tensorboard.set_defaults(handler=_import_tensorboard)
     download = command("download", _download, "Download a run's artifacts.")
     download.add_argument("run", type=int, metavar="RUN")
     download.add_argument("--dest", default=".", help="folder to write into (default: the current one)")
@@ -262,6 +316,23 @@ def _check_isolation() -> int:
 # Client commands: HTTP only, through webapp.client.client; never Django. ---------------------------------
 
 FOLLOW_POLL_SECONDS = 1.0
+FROM_STDIN = "-"  # `kiln login --token -`
+
+# How `kiln logs -f` and `kiln wait` end: the run's final state as an exit status (1 and 2 keep their usual
+# meanings: an error talking to the server, bad arguments). A run whose worker was lost on every attempt ends
+# failed, so it gives EXIT_FAILED; a lost run that is re-queued is still waited for.
+EXIT_FAILED = 3
+EXIT_CANCELLED = 4
+EXIT_TIMEOUT = 5
+EXIT_BY_STATE = {"succeeded": 0, "failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}
+EXIT_CODES_HELP = (
+    "  0  the run succeeded\n"
+    "  1  an error: the server could not be reached, refused the token, or has no such run\n"
+    "  2  bad arguments\n"
+    f"  {EXIT_FAILED}  the run failed (a run whose worker was lost on every attempt fails too)\n"
+    f"  {EXIT_CANCELLED}  the run was cancelled\n"
+    f"  {EXIT_TIMEOUT}  --timeout passed before the run finished (kiln wait)"
+)
 _HINTS = {(404, "No such project"): " (`kiln projects` lists yours; `kiln projects create NAME` adds one)"}
 
 
@@ -292,12 +363,42 @@ def _login(args: argparse.Namespace) -> int:
     from webapp.client.client import Client, load_credentials, save_credentials
 
     url = args.url or load_credentials().get("url") or "http://127.0.0.1:8000"
+    if args.token is not None:
+        return _login_with_token(url, sys.stdin.readline() if args.token == FROM_STDIN else args.token)
     username = args.username or input("Username: ").strip()
     password = getpass.getpass(f"Password for {username}: ")
     client = Client.login(url, username, password, name=f"kiln cli on {os.uname().nodename}")
     path = save_credentials(client.url, client.token or "")
     print(f"Logged in to {client.url} as {username}; token saved in {path}")
+    _warn_env_token()
     return 0
+
+
+def _login_with_token(url: str, token: str) -> int:
+    """Store `token` once the server has said whose it is; a refused one stores nothing."""
+    from webapp.client.client import Client, KilnError, save_credentials
+
+    token = token.strip()
+    if not token:
+        print("kiln: error: --token is empty", file=sys.stderr)
+        return 2
+    client = Client(url, token)
+    try:
+        me = client.me()
+    except KilnError as exc:
+        if exc.status != 401:
+            raise
+        print(f"kiln: error: {client.url} refused the token ({exc.message}); nothing was stored", file=sys.stderr)
+        return 1
+    path = save_credentials(client.url, token)
+    print(f"Logged in to {client.url} as {me['username']}; token saved in {path}")
+    _warn_env_token()
+    return 0
+
+
+def _warn_env_token() -> None:
+    if os.environ.get("KILN_TOKEN"):
+        print("kiln: note: KILN_TOKEN is set, and overrides the stored token until it is unset", file=sys.stderr)
 
 
 @_client_command
@@ -419,6 +520,90 @@ def _workers(args: argparse.Namespace) -> int:
     return 0
 
 
+QUOTA_LIMITS = ("gpus", "cpus", "memory_gb", "runs", "gpu_hours_per_week")
+
+
+def _no_action(args: argparse.Namespace) -> int:
+    """`kiln admin` or `kiln admin quota` without an action: the help, exit status 2."""
+    parser = getattr(args, "parser", None)
+    print((parser.format_help() if parser else "usage: kiln admin quota {set,list,clear} ...").rstrip(), file=sys.stderr)
+    return 2
+
+
+def _quota_owner_arguments(parser: argparse.ArgumentParser) -> None:
+    owner = parser.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--user", help="a username")
+    owner.add_argument("--team", help="a team's slug")
+
+
+def _limit(kind: type) -> Callable[[str], object]:
+    """An argparse type: a number >= 0, or `none` (the limit is removed)."""
+
+    def parse(text: str) -> object:
+        if text.strip().lower() in ("none", "unlimited"):
+            return "none"
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {'whole ' if kind is int else ''}number or none, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+        return value
+
+    parse.__name__ = "limit"
+    return parse
+
+
+def _quota_owner(args: argparse.Namespace) -> tuple[str, str]:
+    return ("user", args.user) if args.user is not None else ("team", args.team)
+
+
+@_client_command
+def _quota_set(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    given = {field: getattr(args, field) for field in QUOTA_LIMITS if getattr(args, field) is not None}
+    if not given:
+        print("kiln: error: give at least one limit (--gpus, --cpus, --memory-gb, --runs, --gpu-hours-per-week)",
+              file=sys.stderr)
+        return 2
+    kind, name = _quota_owner(args)
+    clear = tuple(field for field, value in given.items() if value == "none")
+    values = {field: value for field, value in given.items() if value != "none"}
+    quota = Client().set_quota(kind, name, clear=clear, **values)
+    print(f"Quota of {kind} {quota['name']}: {_quota_summary(quota)}")
+    return 0
+
+
+@_client_command
+def _quota_list(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    rows = [["FOR", "NAME", "GPUS", "CPUS", "MEMORY GB", "RUNS", "GPU-HOURS/WEEK"]]
+    rows += [[q["kind"], q["name"], *(_limit_text(q[field]) for field in QUOTA_LIMITS)] for q in Client().quotas()]
+    _print_table(rows, empty="(no quotas: `kiln admin quota set --user NAME --gpus 4` sets one)")
+    return 0
+
+
+@_client_command
+def _quota_clear(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    kind, name = _quota_owner(args)
+    Client().clear_quota(kind, name)
+    print(f"Quota of {kind} {name} removed: no limits")
+    return 0
+
+
+def _limit_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _quota_summary(quota: dict) -> str:
+    parts = [f"{field.replace('_', '-')} {quota[field]:g}" for field in QUOTA_LIMITS if quota.get(field) is not None]
+    return ", ".join(parts) or "no limits"
+
+
 def _print_table(rows: list[list[str]], *, empty: str) -> None:
     """Left-aligned columns under a header row; `empty` when there is nothing under it."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -442,9 +627,35 @@ def _logs(args: argparse.Namespace) -> int:
         offset = page["next_offset"]
         if page["lines"]:
             continue  # more may be waiting already
-        if not args.follow or page["finished"]:
+        if not args.follow:
             return 0
+        if page["finished"]:
+            return _ended(client.get(args.run), sys.stderr, quiet_success=True)
         time.sleep(FOLLOW_POLL_SECONDS)
+
+
+@_client_command
+def _wait(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client, KilnError
+
+    client = Client()
+    try:
+        run = client.wait(args.run, timeout=args.timeout, poll=FOLLOW_POLL_SECONDS)
+    except KilnError as exc:
+        if exc.code != "timeout":
+            raise
+        print(f"kiln: {exc}", file=sys.stderr)
+        return EXIT_TIMEOUT
+    return _ended(run, sys.stdout, quiet_success=False)
+
+
+def _ended(run: dict, stream: TextIO, *, quiet_success: bool) -> int:
+    """Say how a finished run ended (with its failure reason) on `stream`; its exit status."""
+    state = run["state"]
+    if state != "succeeded" or not quiet_success:
+        reason = f": {run['failure_reason']}" if state == "failed" and run.get("failure_reason") else ""
+        print(f"Run {run['id']} {state}{reason}", file=stream, flush=True)
+    return EXIT_BY_STATE[state]
 
 
 @_client_command
@@ -469,6 +680,36 @@ def _download(args: argparse.Namespace) -> int:
     if not paths:
         print(f"Run {args.run} has no artifacts")
     return 0
+
+
+@_client_command
+def _import_mlflow(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+    from webapp.client.importers import import_mlflow
+
+    report = import_mlflow(Client(), source_uri=args.source, project=args.project, experiments=args.experiment or None)
+    print("\n".join(report.lines()))
+    return 0
+
+
+@_client_command
+def _import_tensorboard(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+    from webapp.client.importers import import_tensorboard
+
+    print("\n".join(import_tensorboard(Client(), logdir=args.dir, project=args.project).lines()))
+    return 0
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, 0 or more, got {text}")
+    return value
 
 
 def _param(text: str) -> tuple[str, object]:

@@ -90,6 +90,10 @@ class Client:
         body = anonymous._call("POST", "/api/auth/token", json_body={"username": username, "password": password, "name": name})
         return cls(url, body["token"])
 
+    def me(self) -> dict:
+        """Who the token belongs to: {"id", "username", "is_superuser"} (KilnError 401 for a bad token)."""
+        return self._call("GET", "/api/auth/me")
+
     # Projects -----------------------------------------------------------------------------------
 
     def projects(self) -> list[dict]:
@@ -135,6 +139,45 @@ class Client:
     def workers(self) -> list[dict]:
         """Every worker: state, whether its sandbox isolates code runs (and what its canary found), restarts."""
         return self._call("GET", "/api/workers")
+
+    # Quotas (admins) ----------------------------------------------------------------------------
+
+    def quotas(self) -> list[dict]:
+        """Every quota admins set: [{"kind": "user"|"team", "name", "gpus", "cpus", "memory_gb", "runs", ...}]."""
+        return self._call("GET", "/api/admin/quotas")
+
+    def quota(self, kind: str, name: str) -> dict:
+        """One user's or team's quota (KilnError 404 when none is set)."""
+        return self._call("GET", f"/api/admin/quotas/{_slug(kind)}/{_slug(name)}")
+
+    def set_quota(
+        self, kind: str, name: str, *, gpus: int | None = None, cpus: int | None = None,
+        memory_gb: float | None = None, runs: int | None = None, gpu_hours_per_week: float | None = None,
+        clear: tuple[str, ...] = (),
+    ) -> dict:
+        """Set the limits given for a user or team (kind "user" or "team"); the others stay as they are.
+
+        `clear` names limits to remove, e.g. ("gpus",). Returns the quota as it now stands.
+        """
+        given = {"gpus": gpus, "cpus": cpus, "memory_gb": memory_gb, "runs": runs,
+                 "gpu_hours_per_week": gpu_hours_per_week}
+        path = f"/api/admin/quotas/{_slug(kind)}/{_slug(name)}"
+        if not clear:
+            return self._call("PATCH", path, json_body=given)
+        try:
+            current = self.quota(kind, name)
+        except KilnError as exc:
+            if exc.status != 404 or exc.code != "not_found":
+                raise
+            current = {}
+        limits = {field: current.get(field) for field in given}
+        limits.update({field: value for field, value in given.items() if value is not None})
+        limits.update(dict.fromkeys(clear))
+        return self._call("PUT", path, json_body=limits)  # a limit left out (None) is no limit
+
+    def clear_quota(self, kind: str, name: str) -> None:
+        """Remove every limit of a user or team."""
+        self._call("DELETE", f"/api/admin/quotas/{_slug(kind)}/{_slug(name)}")
 
     # Runs ---------------------------------------------------------------------------------------
 

@@ -1,3 +1,6 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
@@ -28,3 +31,45 @@ class Worker(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Quota(models.Model):
+    """Limits an admin set for one user or one team (exactly one of the two); empty fields are unlimited.
+
+    The scheduler alone enforces them (`scheduler.quotas`): a run that would go past one waits
+    with the quota as its pending reason; submits are never refused for them.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="quota")
+    team = models.OneToOneField("accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="quota")
+    gpus = models.PositiveIntegerField(null=True, blank=True, help_text="GPUs held at once.")
+    cpus = models.PositiveIntegerField(null=True, blank=True, help_text="CPU slots held at once.")
+    memory_gb = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)],
+                                  help_text="Host memory held at once, in GB.")
+    runs = models.PositiveIntegerField(null=True, blank=True, help_text="Runs scheduled or running at once.")
+    gpu_hours_per_week = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)],
+                                           help_text="GPU-hours used in the last 7 days.")
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(user__isnull=False, team__isnull=True)
+                           | models.Q(user__isnull=True, team__isnull=False)),
+                name="quota_for_a_user_or_a_team",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"quota of {self.owner_label}"
+
+    def clean(self) -> None:
+        if (self.user_id is None) == (self.team_id is None):
+            raise ValidationError("A quota is for one user or one team: choose exactly one of them.")
+
+    @property
+    def owner_label(self) -> str:
+        return f"user {self.user}" if self.user_id else f"team {self.team}"

@@ -26,9 +26,30 @@ from webapp.experiments.submit import CodeUpload
 RECIPE = "recipe"
 CODE = "code"
 TOP_LEVEL_FIELDS = (
-    "mode", "name", "code", "code_filename", "entrypoint", "params", "resources.gpus",
+    "mode", "name", "code", "code_filename", "entrypoint", "params", "resources.gpus", "resources.cpus",
     "resources.max_minutes", "resources.memory_gb", "priority", "tags", "notes", "sweep",
+    "resources.nodes", "distributed.processes_per_node",
 )
+# The code editor's placeholder: a whole script that runs as it stands, in Kiln or anywhere else
+# (tests/test_samples.py runs it, as it runs the README's samples).
+CODE_PLACEHOLDER = """import engine as torch
+import engine.nn as nn
+import engine.nn.functional as F
+from engine import track
+
+lr = track.config.get("lr", 0.05)  # the run's Params (below) override it
+model = nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+x = torch.randn(256, 4)
+y = x.sum(dim=1, keepdim=True)
+for step in range(200):
+    loss = F.mse_loss(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    track.log({"loss": loss.item()}, step=step)
+track.save_checkpoint({"model": model.state_dict()}, step=step)
+"""
 _LABELS = {"lr": "Learning rate", "gamma": "Gamma (decay factor)", "step_size": "Step size (epochs)"}
 _GROUP_TITLES = {"": "Model and data", "optimizer": "Optimizer", "scheduler": "Learning-rate schedule"}
 
@@ -113,9 +134,17 @@ class SubmitForm:
         value = self.values
         if value["name"].strip():
             spec["name"] = value["name"].strip()
-        for path in ("resources.gpus", "resources.max_minutes", "resources.memory_gb", "priority"):
+        for path in ("resources.gpus", "resources.cpus", "resources.max_minutes", "resources.memory_gb", "priority",
+                     "distributed.processes_per_node"):
             if value[path].strip():
                 _set(spec, path, value[path].strip())
+        nodes = value["resources.nodes"].strip()
+        if nodes and nodes != "1":  # several nodes: the GPU and CPU inputs size each of them
+            resources = spec.setdefault("resources", {})
+            resources["nodes"] = nodes
+            for one, each in (("gpus", "gpus_per_node"), ("cpus", "cpus_per_node")):
+                if one in resources:
+                    resources[each] = resources.pop(one)
         tags = [tag for tag in value["tags"].replace(",", " ").split() if tag]
         if tags:
             spec["tags"] = tags
@@ -189,6 +218,10 @@ class SubmitForm:
         return f"{settings.CONFIG.run_memory_gb:g} (default)"
 
     @property
+    def code_placeholder(self) -> str:
+        return CODE_PLACEHOLDER
+
+    @property
     def inputs(self) -> dict[str, BoundField]:
         """The non-recipe inputs for templates, dots as underscores: `form.inputs.resources_gpus`."""
         return {path.replace(".", "_"): self.field(path) for path in TOP_LEVEL_FIELDS}
@@ -198,7 +231,9 @@ def initial_values(run: Run | None) -> dict[str, str]:
     """The inputs' starting values: the recipe's defaults, or everything a cloned run was submitted with."""
     values = dict.fromkeys(FIELD_PATHS, "")
     values.update({field.path: field.default for field in RECIPE_FIELDS})
-    values.update({"mode": RECIPE, "resources.gpus": "0", "resources.max_minutes": "60", "priority": "0"})
+    values.update({"mode": RECIPE, "resources.gpus": "0", "resources.cpus": "1", "resources.max_minutes": "60",
+                   "resources.nodes": "1",
+                   "priority": "0"})
     if run is None:
         return values
     spec = run.spec
@@ -210,7 +245,10 @@ def initial_values(run: Run | None) -> dict[str, str]:
             values[field.path] = str(found)
     resources = spec.get("resources") or {}
     values["resources.gpus"] = str(resources.get("gpus", run.gpus))
+    values["resources.cpus"] = str(resources.get("cpus", run.cpus))
     values["resources.max_minutes"] = str(resources.get("max_minutes", run.max_minutes))
+    values["resources.nodes"] = str(run.nodes)
+    values["distributed.processes_per_node"] = str(run.processes_per_node) if spec.get("distributed") else ""
     values["resources.memory_gb"] = str(resources.get("memory_gb", ""))  # empty: the default of the day
     values["priority"] = str(spec.get("priority", run.priority))
     values["tags"] = ", ".join(spec.get("tags") or [])

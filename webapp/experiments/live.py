@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from webapp.experiments.downsample import minmax_indices
 from webapp.experiments.models import FINAL_STATES, Run, RunState
+from webapp.experiments.results import is_system
 
 MAX_POINTS = 2000
 MAX_LOG_LINES = 500
@@ -53,6 +54,9 @@ def _when(moment: datetime | None, *, seconds: bool = False) -> str:
 def metric_series(run: Run, since: dict[str, int] | None = None) -> dict[str, dict[str, list[Any]]]:
     """Points newer than `since[key]` for every key; all points (downsampled) for keys not in `since`.
 
+    Each series is {"steps", "values"}; a system metric's (`results.is_system`) has "wall_times" too
+    (seconds since the epoch, one per point): the page charts those series against time.
+
     The summaries tell which keys have anything new; a whole series is drawn from its rollup
     (`dashboards.series.overviews`: no read of every point), the new points of the others are read.
     """
@@ -70,28 +74,38 @@ def metric_series(run: Run, since: dict[str, int] | None = None) -> dict[str, di
     result: dict[str, dict[str, list[Any]]] = {}
     for (_, key), drawn in overviews(series_refs([run.id], whole), MAX_POINTS).items() if whole else ():
         result[key] = {"steps": drawn.steps.tolist(), "values": [v if math.isfinite(v) else None for v in drawn.values.tolist()]}
+        if is_system(key):
+            result[key]["wall_times"] = drawn.walls.tolist()
     if not wanted:
         return result
     condition = Q()
     for key, after in wanted:
         condition |= Q(key=key, step__gt=after)
-    series: dict[str, tuple[list[int], list[float | None]]] = {key: ([], []) for key, _ in wanted}
-    for key, step, value in run.metrics.filter(condition).order_by("key", "step").values_list("key", "step", "value"):
-        steps, values = series[key]
+    series: dict[str, tuple[list[int], list[float | None], list[float]]] = {key: ([], [], []) for key, _ in wanted}
+    rows = run.metrics.filter(condition).order_by("key", "step").values_list("key", "step", "value", "wall_time")
+    for key, step, value, wall in rows:
+        steps, values, walls = series[key]
         steps.append(step)
         values.append(value)
-    for key, (steps, values) in series.items():
+        walls.append(wall)
+    for key, (steps, values, walls) in series.items():
         if not steps:
             continue
-        steps, values = downsample(steps, values, MAX_POINTS)
-        result[key] = {"steps": steps, "values": [v if _finite(v) else None for v in values]}
+        keep = _kept(values, MAX_POINTS)
+        result[key] = {"steps": [steps[i] for i in keep], "values": [values[i] if _finite(values[i]) else None for i in keep]}
+        if is_system(key):
+            result[key]["wall_times"] = [walls[i] for i in keep]
     return result
 
 
 def downsample(steps: list[int], values: list[float | None], limit: int) -> tuple[list[int], list[float | None]]:
     """At most about `limit` points, by the one min/max-bucket rule the dashboards use too."""
-    keep = minmax_indices(np.array([np.nan if v is None else v for v in values], dtype=float), limit)
+    keep = _kept(values, limit)
     return [steps[i] for i in keep], [values[i] for i in keep]
+
+
+def _kept(values: list[float | None], limit: int) -> list[int]:
+    return minmax_indices(np.array([np.nan if v is None else v for v in values], dtype=float), limit).tolist()
 
 
 def _finite(value: float | None) -> bool:

@@ -50,13 +50,17 @@ class Run(models.Model):
     cloned_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     number = models.PositiveIntegerField(help_text="Sequential within the project: run #1, #2, ...")
     name = models.CharField(max_length=200)
-    kind = models.CharField(max_length=10, choices=[("code", "Code"), ("recipe", "Recipe")])
+    # "external": logged by an outside client (the MLflow API, TensorBoard's writer, `kiln import`); never scheduled
+    kind = models.CharField(max_length=10, choices=[("code", "Code"), ("recipe", "Recipe"), ("external", "External")])
     spec = models.JSONField(help_text="The validated, normalised spec (immutable).")
     params = models.JSONField(default=dict, help_text="Flat params, for filtering and comparing.")
     code_path = models.CharField(max_length=500, blank=True, help_text="Stored code (file or zip) in artifact storage.")
     code_sha256 = models.CharField(max_length=64, blank=True)
     entrypoint = models.CharField(max_length=255, blank=True)
-    gpus = models.PositiveSmallIntegerField(default=0)
+    gpus = models.PositiveSmallIntegerField(default=0, help_text="GPUs on each node (a one-worker run: all of them).")
+    nodes = models.PositiveSmallIntegerField(default=1, help_text="Workers the run spans (resources.nodes): a gang.")
+    processes_per_node = models.PositiveSmallIntegerField(
+        default=1, help_text="Ranks on each node (distributed.processes_per_node), started by engine.distributed.run.")
     max_minutes = models.PositiveIntegerField(default=60)
     memory_gb = models.FloatField(default=0, help_text="Host memory the run may use (resources.memory_gb; 0: KILN_RUN_MEMORY_GB).")
     priority = models.SmallIntegerField(default=0)
@@ -99,13 +103,77 @@ class Run(models.Model):
 
     @property
     def cpus(self) -> int:
+        """CPU slots on each node (a one-worker run: all of them)."""
         resources = self.spec.get("resources") if isinstance(self.spec, dict) else None
         return run_cpus(resources.get("cpus") if isinstance(resources, dict) else None)
+
+    @property
+    def is_distributed(self) -> bool:
+        """Started through engine.distributed.run: several ranks, or several nodes."""
+        return self.nodes > 1 or self.processes_per_node > 1
+
+
+class NodeState(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    STOPPED = "stopped", "Stopped"
+
+
+class RunNode(models.Model):
+    """One node of a multi-node run's attempt: the worker that runs ranks node_rank*P .. node_rank*P+P-1.
+
+    Written with the scheduler's claim (all nodes in one transaction); each worker moves only its own
+    row, by compare-and-swap on (run, attempt, node_rank, state). The run's own state stays in `Run`.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="nodes_of")
+    attempt = models.PositiveSmallIntegerField()
+    node_rank = models.PositiveSmallIntegerField()
+    worker = models.ForeignKey("cluster.Worker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    worker_name = models.CharField(max_length=200, help_text="Kept when the worker row goes.")
+    gpu_indices = models.JSONField(default=list, blank=True)
+    rendezvous_id = models.CharField(max_length=32, blank=True,
+                                     help_text="Random per attempt: names its rendezvous keys (never a stale one).")
+    state = models.CharField(max_length=10, choices=NodeState.choices, default=NodeState.SCHEDULED)
+    exit_code = models.IntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["attempt", "node_rank"]
+        constraints = [models.UniqueConstraint(fields=["run", "attempt", "node_rank"], name="unique_run_node")]
+        indexes = [models.Index(fields=["worker", "state"], name="run_node_worker_state")]
+
+    def __str__(self) -> str:
+        return f"{self.run} attempt {self.attempt} node {self.node_rank}"
+
+
+class RendezvousKey(models.Model):
+    """A key of a distributed attempt's rendezvous store, bridged between its nodes' local stores.
+
+    Used when the installation has no Redis (with Redis the bridge uses `kiln:rdzv:<run>:<attempt>`).
+    Keys are written once (first writer wins) and go with their run.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+", db_index=False)
+    attempt = models.PositiveSmallIntegerField()
+    key = models.CharField(max_length=300)
+    value = models.TextField(help_text="Base64 of the value, as the ranks' FileStore keeps it.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "attempt", "key"], name="unique_rendezvous_key")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.attempt}/{self.key}"
 
 
 class RunTag(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
-    name = models.CharField(max_length=64, db_index=True)
+    name = models.CharField(max_length=250, db_index=True)
+    value = models.TextField(blank=True, help_text="A tag's value (MLflow tags are key=value); empty for a plain label.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "name"], name="unique_tag_per_run")]

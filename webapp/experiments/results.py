@@ -14,7 +14,7 @@ import psycopg
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from webapp.experiments import rollup
 from webapp.experiments.models import Artifact, LogLine, Metric, MetricRollup, MetricSummary, Run
@@ -22,6 +22,22 @@ from webapp.experiments.models import Artifact, LogLine, Metric, MetricRollup, M
 log = logging.getLogger(__name__)
 MAX_METRIC_BATCH = 10_000
 MAX_LOG_LINE_CHARS = 10_000
+# System metrics (worker.sysmetrics: CPU, memory, processes, GPUs; sys/node<k>/ for node k > 0 of a
+# multi-node run) are series over wall time: their step is a per-run sample number, their x axis the
+# point's wall_time. They are charted apart, left out of the run table's default columns, and never
+# superseded by a resumed attempt (their steps are not training steps).
+SYSTEM_PREFIX = "sys/"
+
+
+def is_system(key: str) -> bool:
+    """Whether `key` names a system metric (a series over wall time)."""
+    return key.startswith(SYSTEM_PREFIX)
+
+
+def system_next_step(run_id: int) -> int:
+    """The step an attempt's first system sample takes: one past every system point the run has stored."""
+    last = MetricSummary.objects.filter(run_id=run_id, key__startswith=SYSTEM_PREFIX).aggregate(m=Max("last_step"))["m"]
+    return 0 if last is None else last + 1
 
 
 class ResultError(ValueError):
@@ -362,6 +378,16 @@ def logs_append(*, run_id: int, lines: Iterable[tuple[int, str, str]]) -> int:
     return len(rows)
 
 
+def logs_append_next(*, run_id: int, lines: Iterable[tuple[int, str, str]]) -> int:
+    """Store log lines after the run's last one, whatever seq they came with (the nodes of a multi-node
+    run write one log; the run's row lock orders them). Returns lines stored."""
+    with transaction.atomic():
+        Run.objects.select_for_update().filter(id=run_id).values_list("id").first()
+        last = LogLine.objects.filter(run_id=run_id).aggregate(m=Max("seq"))["m"]
+        start = 0 if last is None else last + 1
+        return logs_append(run_id=run_id, lines=[(start + i, stream, text) for i, (_, stream, text) in enumerate(lines)])
+
+
 def artifact_store(*, run_id: int, name: str, kind: str, file: File, step: int | None = None,
                    metadata: dict | None = None) -> Artifact:
     """Copy a file into artifact storage under the run, with its size and SHA-256; same name replaces."""
@@ -389,6 +415,23 @@ def artifact_store(*, run_id: int, name: str, kind: str, file: File, step: int |
     except BaseException:
         _storage_delete(path)  # no row points at it: a failed store leaves no orphan file
         raise
+
+
+def artifacts_delete(*, run_id: int, path: str) -> int:
+    """Delete the run's artifact named `path`, or every artifact under the folder `path`; returns how many.
+
+    The files go once the rows' removal is committed.
+    """
+    path = path.strip("/")
+    chosen = Artifact.objects.filter(run_id=run_id)
+    if path:
+        chosen = chosen.filter(Q(name=path) | Q(name__startswith=f"{path}/"))
+    with transaction.atomic():
+        paths = list(chosen.values_list("storage_path", flat=True))
+        chosen.delete()
+        for stored in paths:
+            transaction.on_commit(functools.partial(_storage_delete, stored))
+    return len(paths)
 
 
 def _safe_artifact_name(name: str) -> bool:

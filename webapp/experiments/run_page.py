@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
 
+from webapp.experiments.gang import gang_view
 from webapp.experiments.live import log_lines, metric_series, run_status
 from webapp.experiments.models import Run
 from webapp.projects.permissions import Access
@@ -28,10 +29,13 @@ def run_page_context(run: Run, *, access: Access, share_token: str | None) -> di
         "share_token": share_token,
         "can_edit": access >= Access.EDIT and share_token is None,
         "events": status["events"],
-        "tags": sorted(run.tags.values_list("name", flat=True)),
+        # key=value tags (MLflow's) show both; MLflow's own bookkeeping tags (mlflow.*) stay in the API
+        "tags": sorted(f"{name}={value}" if value else name for name, value in run.tags.values_list("name", "value")
+                       if not name.startswith("mlflow.")),
         "artifacts": [a for a in artifacts if a.kind == "artifact"],
         "checkpoints": [a for a in artifacts if a.kind == "checkpoint"],
         "models": _models([a for a in artifacts if a.kind == "model"]),
+        "gang": gang_view(run),
         "spec_yaml": yaml.safe_dump(run.spec, sort_keys=False, allow_unicode=True),
         "spec_json": json.dumps(run.spec, indent=2, sort_keys=True),
         "params": sorted(run.params.items()),

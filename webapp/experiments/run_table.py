@@ -19,6 +19,7 @@ from django.db.models.fields.json import KeyTransform
 from django.http import QueryDict
 
 from webapp.experiments.models import MetricSummary, Run, RunState
+from webapp.experiments.results import is_system
 from webapp.ids import parse_int
 from webapp.projects.models import Project
 
@@ -216,9 +217,9 @@ def _sort_expression(sort: str) -> Any:
 
 
 def _metric_columns(runs: list[Run], filters: RunFilters) -> list[str]:
-    """The metric columns: the sorted and filtered metrics first, then the page's other keys."""
+    """The metric columns: the sorted and filtered metrics first, then the page's other keys (system metrics only when sorted or filtered on)."""
     first = [key for key in (filters.sort_metric, _metric_key(filters)) if key]
-    seen = sorted({summary.key for run in runs for summary in run.summaries.all()} - set(first))
+    seen = sorted({summary.key for run in runs for summary in run.summaries.all() if not is_system(summary.key)} - set(first))
     return list(dict.fromkeys(first + seen))[:MAX_METRIC_COLUMNS]
 
 

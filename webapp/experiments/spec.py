@@ -34,6 +34,8 @@ TagName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
 MAX_SWEEP_RUNS = 1000
 MAX_MEMORY_GB = 4096.0  # resources.memory_gb: a sanity bound (4 TB), past any one host
 MAX_CPUS = 1024  # resources.cpus: a sanity bound, past any one host
+MAX_NODES = 64  # resources.nodes
+MAX_PROCESSES_PER_NODE = 256  # distributed.processes_per_node
 
 
 class SpecError(ValueError):
@@ -49,8 +51,15 @@ class _Strict(BaseModel):
 
 
 class Resources(_Strict):
-    gpus: int = Field(0, ge=0, le=64)
-    cpus: int = Field(1, ge=1, le=MAX_CPUS, description="CPU slots the run holds on its worker.")
+    """What a run holds. One worker: `gpus`, `cpus`. Several (a gang placed all at once):
+    `nodes` with `gpus_per_node` and/or `cpus_per_node`, each node on its own worker."""
+
+    gpus: int = Field(0, ge=0, le=64, description="GPUs the run holds on its worker (default 0).")
+    cpus: int = Field(1, ge=1, le=MAX_CPUS, description="CPU slots the run holds on its worker, pinned by CPU "
+                      "affinity (default 1).")
+    nodes: int = Field(1, ge=1, le=MAX_NODES, description="Workers the run spans (a gang, placed all or nothing).")
+    gpus_per_node: int | None = Field(None, ge=0, le=64, description="GPUs on each node (with `nodes`).")
+    cpus_per_node: int | None = Field(None, ge=1, le=MAX_CPUS, description="CPU slots on each node (with `nodes`).")
     max_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
     memory_gb: float | None = Field(None, description="Host memory the run may use, in GB (2**30 bytes); "
                                     "unset: the server's KILN_RUN_MEMORY_GB.")
@@ -62,18 +71,53 @@ class Resources(_Strict):
             raise ValueError("must be a number of GB")
         return value
 
-    @field_validator("cpus", mode="before")
+    @field_validator("cpus", "gpus", "nodes", "gpus_per_node", "cpus_per_node", mode="before")
     @classmethod
     def _cpus_is_a_count(cls, value: Any) -> Any:
         if isinstance(value, bool):
-            raise ValueError("must be a whole number of CPUs")
+            raise ValueError("must be a whole number")
         return value
+
+    @model_validator(mode="after")
+    def _one_way_to_size_a_node(self) -> Resources:
+        per_node = self.gpus_per_node is not None or self.cpus_per_node is not None
+        # NOTE: a stored spec repeats the per-node sizes as gpus/cpus (what one worker holds), so equal is fine
+        clash = ("gpus" in self.model_fields_set and self.gpus_per_node is not None and self.gpus != self.gpus_per_node) \
+            or ("cpus" in self.model_fields_set and self.cpus_per_node is not None and self.cpus != self.cpus_per_node)
+        if clash:
+            raise ValueError("give gpus/cpus for one worker, or nodes with gpus_per_node/cpus_per_node; not both")
+        if self.nodes > 1 and not per_node:
+            raise ValueError("with nodes, size each node with gpus_per_node and/or cpus_per_node")
+        return self
+
+    @property
+    def node_gpus(self) -> int:
+        """GPUs on each node (all of them for a one-worker run)."""
+        return self.gpus if self.gpus_per_node is None else self.gpus_per_node
+
+    @property
+    def node_cpus(self) -> int:
+        """CPU slots on each node."""
+        return self.cpus if self.cpus_per_node is None else self.cpus_per_node
 
     @field_validator("memory_gb")
     @classmethod
     def _memory_in_range(cls, value: float | None) -> float | None:
         if value is not None and not 0 < value <= MAX_MEMORY_GB:  # NOTE: NaN fails this too
             raise ValueError(f"must be more than 0 and at most {MAX_MEMORY_GB:g} GB")
+        return value
+
+
+class DistributedSpec(_Strict):
+    """Data-parallel ranks: `processes_per_node` ranks on each node, started by `engine.distributed.run`."""
+
+    processes_per_node: int = Field(1, ge=1, le=MAX_PROCESSES_PER_NODE)
+
+    @field_validator("processes_per_node", mode="before")
+    @classmethod
+    def _a_count(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a whole number")
         return value
 
 
@@ -142,6 +186,7 @@ class ExperimentSpec(_Strict):
     entrypoint: str | None = Field(None, max_length=255, description="Script to run inside a .zip project.")
     params: dict[ParamName, Scalar] = Field(default_factory=dict, max_length=200)
     resources: Resources = Resources()
+    distributed: DistributedSpec | None = None
     priority: int = Field(0, ge=-100, le=100)
     tags: list[TagName] = Field(default_factory=list, max_length=20)
     notes: str = Field("", max_length=10_000)
@@ -179,9 +224,36 @@ def validate_spec(data: dict[str, Any], *, has_code: bool) -> ExperimentSpec:
         raise SpecError([{"field": "recipe", "message": "give either code or a recipe, not both"}])
     if not has_code and spec.recipe is None:
         raise SpecError([{"field": "recipe", "message": "a run needs code (a .py or .zip file) or a recipe"}])
+    distributed = _distributed_problems(spec)
+    if distributed:
+        raise SpecError(distributed)
     if spec.sweep:
         expand_points(spec)  # every point must itself be a valid spec
     return spec
+
+
+def _distributed_problems(spec: ExperimentSpec) -> list[dict[str, str]]:
+    """Ranks that cannot fit their node, gangs without ranks, recipes asked to run distributed."""
+    resources, distributed = spec.resources, spec.distributed
+    if distributed is None:
+        if resources.nodes > 1:
+            return [{"field": "distributed", "message": f"a run on {resources.nodes} nodes needs "
+                     "distributed: {processes_per_node: N} (its ranks are started by engine.distributed.run)"}]
+        return []
+    if spec.recipe is not None:
+        return [{"field": "distributed", "message": "built-in recipes run in one process; "
+                 "distributed training needs a code run (engine.distributed + DistributedDataParallel)"}]
+    per_node = distributed.processes_per_node
+    gpus, cpus = resources.node_gpus, resources.node_cpus
+    where = "each node" if resources.nodes > 1 else "the worker"
+    if gpus > 0 and per_node > gpus:
+        return [{"field": "distributed.processes_per_node", "message": f"{per_node} processes but {gpus} "
+                 f"GPU{'s' if gpus != 1 else ''} on {where}: one process per GPU at most"}]
+    if gpus == 0 and per_node > cpus:
+        field = "resources.cpus_per_node" if resources.nodes > 1 or resources.cpus_per_node else "resources.cpus"
+        return [{"field": "distributed.processes_per_node", "message": f"{per_node} processes but {cpus} CPU "
+                 f"slot{'s' if cpus != 1 else ''} on {where}: each process needs one (raise {field})"}]
+    return []
 
 
 def expand_points(spec: ExperimentSpec) -> list[dict[str, Scalar]]:

@@ -85,6 +85,8 @@ def run_submit(
 def run_resubmit(*, user: User, run: Run) -> Run:
     """Re-run: queue a new run with the same spec and code as `run` (a sweep point's: with the point's params)."""
     require_access(user, run.project, Access.EDIT)
+    if run.kind == "external":
+        raise SpecError([{"field": "run", "message": "an external run was logged by an outside client; Kiln cannot re-run it"}])
     # NOTE: a sweep run's stored spec already holds its point's values; `sweep_point` only records them.
     spec = {key: value for key, value in run.spec.items() if key != SWEEP_POINT}
     code = None
@@ -117,6 +119,9 @@ def _new_run(
     cloned_from: Run | None,
 ) -> Run:
     stored = spec.model_dump(mode="json", exclude_none=True)
+    resources = spec.resources
+    # what ONE worker holds, where the scheduler reads it (`resources.cpus`, the gpus column)
+    stored["resources"].update(gpus=resources.node_gpus, cpus=resources.node_cpus)
     if sweep:
         stored[SWEEP_POINT] = point
     base_name = spec.name or (f"{spec.recipe.model}-{spec.recipe.dataset}" if spec.recipe else (bundle.entrypoint if bundle else "run"))
@@ -133,7 +138,9 @@ def _new_run(
         code_path=bundle.storage_name if bundle else "",
         code_sha256=bundle.sha256 if bundle else "",
         entrypoint=bundle.entrypoint if bundle else "",
-        gpus=spec.resources.gpus,
+        gpus=resources.node_gpus,
+        nodes=resources.nodes,
+        processes_per_node=spec.distributed.processes_per_node if spec.distributed else 1,
         max_minutes=spec.resources.max_minutes,
         memory_gb=run_memory_gb(spec.resources.memory_gb),
         priority=spec.priority,

@@ -6,6 +6,8 @@ audit, never charted, summarised, exported or compared), once: a `MetricResume` 
 Points of an earlier attempt that arrive later still (a worker that was cut off stores its
 results once the database answers) go straight to `SupersededMetric` when a later attempt's
 resume covers their step. Both hold the run's row lock, as every change to a run's points does.
+System metrics (sys/*) are never superseded: their steps number samples, not training steps, and
+each sample was measured when its wall_time says, whichever attempt took it.
 
 Example:
     >>> metrics_supersede_after(run_id=run.id, step=29, attempt=2)  # before attempt 2's job starts
@@ -18,7 +20,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from webapp.experiments.models import Metric, MetricResume, Run, SupersededMetric
-from webapp.experiments.results import KeyPoints, _stored, metric_rollups_rebuild
+from webapp.experiments.results import SYSTEM_PREFIX, KeyPoints, _stored, is_system, metric_rollups_rebuild
 
 
 def metrics_supersede_after(*, run_id: int, step: int | None, attempt: int) -> int:
@@ -32,7 +34,7 @@ def metrics_supersede_after(*, run_id: int, step: int | None, attempt: int) -> i
         current = Run.objects.select_for_update().filter(id=run_id).values_list("attempt", flat=True).get()
         if current != attempt or MetricResume.objects.filter(run_id=run_id, attempt=attempt).exists():
             return 0
-        chosen = Metric.objects.filter(run_id=run_id)
+        chosen = Metric.objects.filter(run_id=run_id).exclude(key__startswith=SYSTEM_PREFIX)  # wall-time series stay
         if step is not None:
             chosen = chosen.filter(step__gt=step)
         keys = list(chosen.values_list("key", flat=True).distinct())
@@ -52,10 +54,12 @@ def _copy_to_superseded(run_id: int, step: int | None, attempt: int) -> None:
     after = "" if step is None else " AND step > %s"
     sql = (
         f"{ignore[0]} INTO {target} (run_id, key, step, value, wall_time, superseded_by) "  # noqa: S608 -- model tables
-        f"SELECT run_id, key, step, value, wall_time, %s FROM {source} WHERE run_id = %s{after} {ignore[1]}"
+        f"SELECT run_id, key, step, value, wall_time, %s FROM {source} WHERE run_id = %s AND key NOT LIKE %s{after} "
+        f"{ignore[1]}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [attempt, run_id] + ([] if step is None else [step]))
+        params: list[int | str] = [attempt, run_id, SYSTEM_PREFIX + "%"]
+        cursor.execute(sql, params + ([] if step is None else [step]))
 
 
 def superseded_set_aside(run_id: int, attempt: int, groups: dict[str, KeyPoints]) -> dict[str, KeyPoints]:
@@ -71,6 +75,9 @@ def superseded_set_aside(run_id: int, attempt: int, groups: dict[str, KeyPoints]
         return groups
     rows, kept = [], {}
     for key, group in groups.items():
+        if is_system(key):  # a system sample was measured when it says, whichever attempt took it
+            kept[key] = group
+            continue
         by = np.zeros(len(group), np.int64)  # 0: not superseded
         for later, after in resumes:
             by[(by == 0) & (group.steps > (np.iinfo(np.int64).min if after is None else after))] = later

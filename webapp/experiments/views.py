@@ -59,7 +59,7 @@ def submit(request: HttpRequest, project_id: int) -> HttpResponse:
             form.add_errors(exc.errors)
         else:
             if submitted.sweep is not None:
-                messages.success(request, f"Queued a sweep of {len(submitted.runs)} runs.")
+                messages.success(request, f"Queued a sweep of {len(submitted.runs)} run{'' if len(submitted.runs) == 1 else 's'}.")
                 return redirect("project_detail", project_id=project.id)
             return redirect("run_detail", run_id=submitted.runs[0].id)
     context = {"project": project, "form": form, "clone_of": clone_of}

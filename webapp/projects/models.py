@@ -58,3 +58,14 @@ class Project(models.Model):
     @property
     def team_owned(self) -> bool:
         return self.owner_user_id is None
+
+    @property
+    def audience(self) -> str:
+        """Who can see the project, as its badge says: a team's own project is "team" even when not shared further."""
+        if self.visibility == Visibility.PRIVATE and self.team_owned:
+            return Visibility.TEAM.value
+        return str(self.visibility)
+
+    @property
+    def audience_label(self) -> str:
+        return str(Visibility(self.audience).label)

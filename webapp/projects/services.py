@@ -75,6 +75,23 @@ def project_rotate_link(*, user: User, project: Project) -> Project:
     return project
 
 
+def project_update(*, user: User, project: Project, name: str | None = None, description: str | None = None) -> Project:
+    """Rename a project (its slug, and so its URLs, stay) or change its description; needs admin access."""
+    require_access(user, project, Access.ADMIN)
+    fields = []
+    if name is not None:
+        if not slugify(name.strip()):
+            raise ValidationError({"name": "Give the project a name with letters or digits."})
+        project.name = name.strip()[:120]
+        fields.append("name")
+    if description is not None:
+        project.description = description[:5000]
+        fields.append("description")
+    if fields:
+        project.save(update_fields=fields)
+    return project
+
+
 def project_delete(*, user: User, project: Project) -> None:
     require_access(user, project, Access.ADMIN)
     project.delete()

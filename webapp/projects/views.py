@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from webapp.cluster.quotas import quota_panels
 from webapp.experiments.models import RunState
 from webapp.experiments.run_table import COLUMNS, PAGE_SIZE, RunFilters, run_table_page
 from webapp.projects.forms import DeleteForm, ProjectCreateForm, VisibilityForm
@@ -66,6 +67,7 @@ def _run_table(request: HttpRequest, project: Project, access: Access, share_tok
         "page_size": PAGE_SIZE,
         "query": _query_without(request, "page"),
         "sort_query": _query_without(request, "page", "sort"),
+        "quota_panels": quota_panels(request.user, project) if request.user.is_authenticated and not share_token else [],
     }
     return render(request, "projects/detail.html", context)
 
@@ -84,9 +86,20 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            messages.success(request, f"{project.name} is now {project.get_visibility_display().lower()}.")
+            messages.success(request, _visibility_sentence(project))
             return redirect("project_settings", project_id=project.id)
     return _settings_page(request, project, form, DeleteForm(project=project))
+
+
+def _visibility_sentence(project: Project) -> str:
+    """What the new visibility means, said as a sentence ("Digits is now shared with the team Vision Lab.")."""
+    if project.visibility == Visibility.PUBLIC:
+        return f"{project.name} is now public: anyone with its read-only link can see it."
+    if project.visibility == Visibility.TEAM:
+        return f"{project.name} is now shared with the team {project.team.name}."  # type: ignore[union-attr]
+    if project.team_owned:
+        return f"{project.name} is now open to the members of {project.team.name} only."  # type: ignore[union-attr]
+    return f"{project.name} is now private: only you can see it."
 
 
 @login_required

@@ -27,7 +27,8 @@ def checkpoint_state(*, recipe: Recipe, epoch: int, model: nn.Module, optimizer,
     state["optimizer"] = dumps(optimizer.state_dict())
     if scheduler is not None:
         state["scheduler"] = dumps(scheduler.state_dict())
-    state["rng"] = dumps({"cpu": engine.get_rng_state(), "data": data_generator.get_state()})
+    state["rng"] = dumps({"cpu": engine.get_rng_state(), "cuda": engine.cuda.get_rng_state_all(),
+                          "data": data_generator.get_state()})
     state["epoch"] = epoch
     state["recipe"] = recipe.as_dict()
     return state
@@ -49,6 +50,8 @@ def restore(checkpoint: Checkpoint, *, recipe: Recipe, model: nn.Module, optimiz
         scheduler.load_state_dict(loads(state["scheduler"]))
     rng = loads(state["rng"])
     engine.set_rng_state(rng["cpu"])
+    cuda_states = rng.get("cuda") or []  # older checkpoints have none; a machine with fewer GPUs restores its own
+    engine.cuda.set_rng_state_all(cuda_states[:engine.cuda.device_count()])
     data_generator.set_state(rng["data"])
     return int(state["epoch"])
 

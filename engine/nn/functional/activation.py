@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from engine.autograd.grad_mode import is_grad_enabled
 from engine.ops import activation as _act
 from engine.ops.arithmetic import where
 from engine.ops.unary import sigmoid, tanh
 from engine.tensor import Tensor
+
+
+def _source(input: Tensor, inplace: bool) -> Tensor:
+    """What an in-place activation computes from: a copy when autograd records, since the op may save its
+    input for backward and the in-place write would otherwise invalidate it."""
+    if inplace and input.requires_grad and is_grad_enabled():
+        return input.clone()
+    return input
 
 
 def _maybe_inplace(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
@@ -17,7 +26,8 @@ def _maybe_inplace(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _act.relu(input), inplace)
+    x = _source(input, inplace)
+    return _maybe_inplace(input, _act.relu(x), inplace)
 
 
 def relu_(input: Tensor) -> Tensor:
@@ -25,15 +35,18 @@ def relu_(input: Tensor) -> Tensor:
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _act.relu6(input), inplace)
+    x = _source(input, inplace)
+    return _maybe_inplace(input, _act.relu6(x), inplace)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _act.leaky_relu(input, negative_slope), inplace)
+    x = _source(input, inplace)
+    return _maybe_inplace(input, _act.leaky_relu(x, negative_slope), inplace)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _act.elu(input, alpha), inplace)
+    x = _source(input, inplace)
+    return _maybe_inplace(input, _act.elu(x, alpha), inplace)
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -41,11 +54,13 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _act.elu(input, _SELU_ALPHA) * _SELU_SCALE, inplace)
+    x = _source(input, inplace)
+    return _maybe_inplace(input, _act.elu(x, _SELU_ALPHA) * _SELU_SCALE, inplace)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _act.elu(input / alpha, 1.0) * alpha, inplace)
+    x = _source(input, inplace)
+    return _maybe_inplace(input, _act.elu(x / alpha, 1.0) * alpha, inplace)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -53,11 +68,13 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _act.silu(input), inplace)
+    x = _source(input, inplace)
+    return _maybe_inplace(input, _act.silu(x), inplace)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _act.mish(input), inplace)
+    x = _source(input, inplace)
+    return _maybe_inplace(input, _act.mish(x), inplace)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -65,15 +82,18 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, _act.hardtanh(input, min_val, max_val), inplace)
+    x = _source(input, inplace)
+    return _maybe_inplace(input, _act.hardtanh(x, min_val, max_val), inplace)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, (input / 6 + 0.5).clamp(0.0, 1.0), inplace)
+    x = _source(input, inplace)
+    return _maybe_inplace(input, (x / 6 + 0.5).clamp(0.0, 1.0), inplace)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, input * (input + 3).clamp(0.0, 6.0) / 6, inplace)
+    x = _source(input, inplace)
+    return _maybe_inplace(input, x * (x + 3).clamp(0.0, 6.0) / 6, inplace)
 
 
 def logsigmoid(input: Tensor) -> Tensor:
@@ -97,7 +117,8 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    return _maybe_inplace(input, where(input > threshold, input, value), inplace)
+    x = _source(input, inplace)
+    return _maybe_inplace(input, where(x > threshold, x, value), inplace)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -113,7 +134,8 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
         from engine.creation import rand_like
 
         slope = rand_like(input) * (upper - lower) + lower
-        return _maybe_inplace(input, where(input >= 0, input, input * slope), inplace)
+        x = _source(input, inplace)
+        return _maybe_inplace(input, where(x >= 0, x, x * slope), inplace)
     return leaky_relu(input, (lower + upper) / 2, inplace)
 
 
@@ -147,8 +169,41 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     return hard_one - soft.detach() + soft
 
 
-__all__ = ["celu", "elu", "gelu", "glu", "gumbel_softmax", "hardshrink", "hardsigmoid", "hardswish", "hardtanh",
-           "leaky_relu", "log_softmax", "logsigmoid", "mish", "prelu", "relu", "relu6", "relu_", "rrelu", "selu",
-           "sigmoid", "silu", "softmax", "softmin", "softplus", "softshrink", "softsign", "tanh", "tanhshrink",
-           "threshold"]
+__all__ = [
+    "celu", "celu_", "elu", "elu_", "gelu", "glu", "gumbel_softmax", "hardshrink", "hardsigmoid", "hardswish",
+    "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_", "log_softmax", "logsigmoid", "mish", "prelu", "relu",
+    "relu6", "relu_", "rrelu", "rrelu_", "selu", "selu_", "sigmoid", "silu", "softmax", "softmin", "softplus",
+    "softshrink", "softsign", "tanh", "tanhshrink", "threshold", "threshold_",
+]
 
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return elu(input, alpha, inplace=True)
+
+
+def selu_(input: Tensor) -> Tensor:
+    return selu(input, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return celu(input, alpha, inplace=True)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    return _threshold(input, threshold, value, inplace=True)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+_threshold = threshold

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.ops.loss import cosine_similarity
-from engine.tensor import Tensor
+from engine.tensor import Tensor, wrap
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:
@@ -30,4 +30,18 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     return _reduce((d_pos - d_neg + margin).clamp(min=0), reduction)
 
 
-__all__ = ["cosine_similarity", "normalize", "pairwise_distance", "triplet_margin_loss"]
+def pdist(input: Tensor, p: float = 2.0) -> Tensor:
+    """p-norm distances between every pair of rows i < j of (N, M) ``input``, condensed to N(N-1)/2 values."""
+    if input.dim() != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.dim()}D")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    n = input.shape[0]
+    xp = input._device.xp
+    rows, cols = xp.triu_indices(n, 1)
+    left = input.index_select(0, wrap(rows.astype(xp.int64), input._device))
+    right = input.index_select(0, wrap(cols.astype(xp.int64), input._device))
+    return (left - right).norm(p, 1)
+
+
+__all__ = ["cosine_similarity", "normalize", "pairwise_distance", "pdist", "triplet_margin_loss"]

@@ -4,6 +4,7 @@ bilinear, trilinear), pixel_shuffle, unfold."""
 from __future__ import annotations
 
 import math
+import warnings
 
 from engine.autograd.function import Op
 from engine.tensor import Tensor, _make, wrap
@@ -180,3 +181,68 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     eye = xp.eye(c * kh * kw, dtype=input._dtype.np).reshape(c * kh * kw, c, kh, kw)
     out = conv2d(input, _make(eye, input._dtype, input._device), None, stride, padding, dilation)
     return out.reshape(out._data.shape[0], c * kh * kw, -1)
+
+
+def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """col2im, the adjoint of ``unfold``: (N, C*kh*kw, L) -> (N, C, H, W), overlapping values summed."""
+    from engine.ops.conv import _pair, conv_out_size, conv_transpose2d
+
+    kh, kw = _pair(kernel_size)
+    oh, ow = _pair(output_size)
+    (dh, dw), (ph, pw), (sh, sw) = _pair(dilation), _pair(padding), _pair(stride)
+    unbatched = input._data.ndim == 2
+    if unbatched:
+        input = input.unsqueeze(0)
+    if input._data.ndim != 3:
+        raise RuntimeError(f"Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported "
+                           f"(got {input._data.ndim}D)")
+    n, ckk, length = input._data.shape
+    if ckk % (kh * kw):
+        raise RuntimeError(f"Expected size of input's dimension 1 to be divisible by the product of kernel_size, "
+                           f"but got input.size(1)={ckk} and kernel_size=({kh}, {kw})")
+    lh = conv_out_size(oh, kh, sh, 2 * ph, dh)
+    lw = conv_out_size(ow, kw, sw, 2 * pw, dw)
+    if lh < 1 or lw < 1 or lh * lw != length:
+        raise RuntimeError(f"Given output_size=({oh}, {ow}), kernel_size=({kh}, {kw}), dilation=({dh}, {dw}), "
+                           f"padding=({ph}, {pw}), stride=({sh}, {sw}), expected size of input's dimension 2 to "
+                           f"match the calculated number of sliding blocks {lh} * {lw} = {lh * lw}, but got "
+                           f"input.size(2)={length}.")
+    c = ckk // (kh * kw)
+    xp = input._device.xp
+    eye = xp.eye(ckk, dtype=input._dtype.np).reshape(ckk, c, kh, kw)
+    extra = (oh + 2 * ph - (dh * (kh - 1) + 1) - (lh - 1) * sh, ow + 2 * pw - (dw * (kw - 1) + 1) - (lw - 1) * sw)
+    out = conv_transpose2d(input.reshape(n, ckk, lh, lw), _make(eye, input._dtype, input._device), None,
+                           (sh, sw), (ph, pw), extra, 1, (dh, dw))
+    return out.squeeze(0) if unbatched else out
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """(N, g*k, *) -> (N, k*g, *): interleave the channels of ``groups`` groups."""
+    shape = tuple(input._data.shape)
+    if input._data.ndim < 3:
+        raise RuntimeError(f"channel_shuffle expects input to have at least 3 dimensions, but got input with "
+                           f"sizes {list(shape)}")
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    if shape[1] % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {shape[1]} channels and "
+                           f"{groups} groups.")
+    x = input.reshape(shape[0], groups, shape[1] // groups, *shape[2:])
+    return x.transpose(1, 2).reshape(*shape)
+
+
+native_channel_shuffle = channel_shuffle
+
+
+def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """Deprecated alias of ``interpolate(mode="nearest")`` (warns, as PyTorch does)."""
+    warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    """Deprecated alias of ``interpolate(mode="bilinear", align_corners=True)`` (warns, as PyTorch does)."""
+    warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.",
+                  stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.autograd.grad_mode import no_grad
 from engine.creation import ones, tensor, zeros
 from engine.dtypes import int64
 from engine.nn import init
@@ -67,8 +68,8 @@ class _BatchNorm(_NormBase):
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked._data += 1
-            self.num_batches_tracked._vc[0] += 1
+            with no_grad():  # NOTE: a recorded in-place op, so engine.compile replays the count
+                self.num_batches_tracked.add_(1)
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / float(self.num_batches_tracked.item())
         use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)

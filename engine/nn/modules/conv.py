@@ -1,4 +1,4 @@
-"""Convolution layers: Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d."""
+"""Convolution layers: Conv1d/2d/3d, ConvTranspose1d/2d/3d."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 
 from engine.creation import empty
 from engine.nn import init
+from engine.nn.functional.conv import conv3d, conv_transpose3d
 from engine.nn.functional.vision import pad
 from engine.nn.modules.module import Module
 from engine.nn.parameter import Parameter
@@ -139,6 +140,21 @@ class Conv2d(_ConvNd):
         return ops.conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
+class Conv3d(_ConvNd):
+    """3-d convolution over (N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out)."""
+
+    _dims = 3
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+
+    def forward(self, input):
+        input, padding = self._explicit_pad(input)
+        return conv3d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
 class _ConvTransposeNd(_ConvNd):
     _transposed = True
 
@@ -180,3 +196,13 @@ class ConvTranspose2d(_ConvTransposeNd):
     def forward(self, input, output_size=None):
         return ops.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
                                     self._output_padding(input, output_size), self.groups, self.dilation)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Transposed 3-d convolution (a learned volumetric upsampling)."""
+
+    _dims = 3
+
+    def forward(self, input, output_size=None):
+        return conv_transpose3d(input, self.weight, self.bias, self.stride, self.padding,
+                                self._output_padding(input, output_size), self.groups, self.dilation)

@@ -1,7 +1,8 @@
-"""Dropout layers: Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout."""
+"""Dropout layers: Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout."""
 
 from __future__ import annotations
 
+from engine.nn.functional.dropout import feature_alpha_dropout
 from engine.nn.modules.module import Module
 from engine.ops import dropout as ops
 
@@ -57,3 +58,10 @@ class AlphaDropout(_DropoutNd):
 
     def forward(self, input):
         return ops.alpha_dropout(input, self.p, self.training)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """Alpha dropout of whole channels (one draw per sample and channel), for SELU networks."""
+
+    def forward(self, input):
+        return feature_alpha_dropout(input, self.p, self.training)

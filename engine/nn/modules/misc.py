@@ -1,4 +1,4 @@
-"""Shape and distance layers: padding, Upsample, PixelShuffle, CosineSimilarity, PairwiseDistance."""
+"""Shape and distance layers: padding, Upsample, PixelShuffle, ChannelShuffle, CosineSimilarity, PairwiseDistance."""
 
 from __future__ import annotations
 
@@ -82,6 +82,55 @@ class ReplicationPad2d(_PadNd):
     _mode = "replicate"
 
 
+class ConstantPad3d(_PadNd):
+    """Pad the last three dims with a constant."""
+
+    _dims = 3
+
+    def __init__(self, padding, value: float):
+        super().__init__(padding, value)
+
+
+class ZeroPad3d(_PadNd):
+    """Pad the last three dims with zeros."""
+
+    _dims = 3
+
+
+class ReflectionPad3d(_PadNd):
+    """Pad the last three dims by reflection."""
+
+    _mode = "reflect"
+    _dims = 3
+
+
+class ReplicationPad3d(_PadNd):
+    """Pad the last three dims by repeating the edge."""
+
+    _mode = "replicate"
+    _dims = 3
+
+
+class CircularPad1d(_PadNd):
+    """Pad the last dim by wrapping around."""
+
+    _mode = "circular"
+    _dims = 1
+
+
+class CircularPad2d(_PadNd):
+    """Pad the last two dims by wrapping around."""
+
+    _mode = "circular"
+
+
+class CircularPad3d(_PadNd):
+    """Pad the last three dims by wrapping around."""
+
+    _mode = "circular"
+    _dims = 3
+
+
 class Upsample(Module):
     """Resize by ``size`` or ``scale_factor`` with nearest or (bi)linear interpolation."""
 
@@ -90,6 +139,7 @@ class Upsample(Module):
         super().__init__()
         self.name = type(self).__name__
         self.size = size
+        self.scale_factor: float | tuple[float, ...] | None
         if isinstance(scale_factor, tuple):
             self.scale_factor = tuple(float(f) for f in scale_factor)
         else:
@@ -105,6 +155,34 @@ class Upsample(Module):
     def extra_repr(self) -> str:
         info = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
         return info + f", mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """2-d nearest-neighbour upsampling (``Upsample(mode='nearest')``)."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """2-d bilinear upsampling with ``align_corners=True``."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
+class ChannelShuffle(Module):
+    """Interleave the channels of ``groups`` groups: (N, g*k, *) -> (N, k*g, *)."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input):
+        return F.channel_shuffle(input, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
 
 
 class PixelShuffle(Module):

@@ -355,6 +355,16 @@ class Module:
         return module._buffers[name]
 
     # ----- modes and conversions --------------------------------------------------------------
+    def compile(self, *args, **kwargs) -> None:
+        """Compile this module's forward in place with ``engine.compile`` (``state_dict`` keys unchanged).
+
+        Example:
+            >>> model.compile(backend="eager")  # doctest: +SKIP
+        """
+        from engine._dynamo.eval_frame import compile as compile_fn
+
+        self.__dict__["forward"] = compile_fn(type(self).forward.__get__(self), *args, **kwargs)
+
     def train(self, mode: bool = True) -> Module:
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")

@@ -1,7 +1,7 @@
 """Recurrent layers: RNN, LSTM, GRU (multi-layer, bidirectional, batch_first) and their single-step cells.
 
-The input projection of a whole sequence is one GEMM per layer and direction; only the hidden-state
-projection runs per time step.
+A layer's forward is one op (``engine.lstm``, ``engine.gru``, ``engine.rnn_tanh``/``rnn_relu`` in
+engine/ops/rnn.py), so a traced model keeps its sequence length free and exports to ONNX's LSTM/GRU/RNN.
 """
 
 from __future__ import annotations
@@ -12,43 +12,17 @@ from engine.creation import empty, zeros
 from engine.nn import init
 from engine.nn.modules.module import Module
 from engine.nn.parameter import Parameter
-from engine.ops.dropout import dropout
 from engine.ops.linear import linear
-from engine.ops.shape import cat, stack
+from engine.ops.rnn import gru, lstm, rnn_relu, rnn_tanh
+from engine.ops.rnn import gru_step as _gru_step
+from engine.ops.rnn import lstm_step as _lstm_step
+from engine.ops.rnn import rnn_relu_step as _rnn_relu_step
+from engine.ops.rnn import rnn_tanh_step as _rnn_tanh_step
 
 
-def _rnn_tanh_step(gi, h, w_hh, b_hh):
-    return (gi + linear(h, w_hh, b_hh)).tanh()
-
-
-def _rnn_relu_step(gi, h, w_hh, b_hh):
-    return (gi + linear(h, w_hh, b_hh)).relu()
-
-
-def lstm_cell_update(gates, c):
-    """LSTM's gate math from the summed input and recurrent projections: (h, c) of the next step."""
-    i, f, g, o = gates.chunk(4, -1)
-    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
-    return o.sigmoid() * c.tanh(), c
-
-
-def gru_cell_update(gi, gh, h):
-    """GRU's gate math from the input projection `gi` and the recurrent one `gh`: h of the next step."""
-    r_i, z_i, n_i = gi.chunk(3, -1)
-    r_h, z_h, n_h = gh.chunk(3, -1)
-    r = (r_i + r_h).sigmoid()
-    z = (z_i + z_h).sigmoid()
-    n = (n_i + r * n_h).tanh()
-    return n + z * (h - n)
-
-
-def _lstm_step(gi, state, w_hh, b_hh):
-    h, c = state
-    return lstm_cell_update(gi + linear(h, w_hh, b_hh), c)
-
-
-def _gru_step(gi, h, w_hh, b_hh):
-    return gru_cell_update(gi, linear(h, w_hh, b_hh), h)
+def _layer_op(mode: str):
+    # NOTE: looked up at call time: graph capture rebinds these module names to its recording entries.
+    return {"LSTM": lstm, "GRU": gru, "RNN_TANH": rnn_tanh, "RNN_RELU": rnn_relu}[mode]
 
 
 class RNNBase(Module):
@@ -104,17 +78,6 @@ class RNNBase(Module):
     def all_weights(self) -> list:
         return [getattr(self, name) for name in self._flat_weights_names]
 
-    def _layer_params(self, layer: int, direction: int):
-        suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-        w_ih = getattr(self, f"weight_ih{suffix}")
-        w_hh = getattr(self, f"weight_hh{suffix}")
-        b_ih = getattr(self, f"bias_ih{suffix}") if self.bias else None
-        b_hh = getattr(self, f"bias_hh{suffix}") if self.bias else None
-        return w_ih, w_hh, b_ih, b_hh
-
-    def _step(self):
-        raise NotImplementedError
-
     def _initial_state(self, input, hx):
         directions = 2 if self.bidirectional else 1
         batch = input.shape[1]
@@ -126,31 +89,14 @@ class RNNBase(Module):
             raise RuntimeError(f"Expected hidden size {expected}, got {list(hx.shape)}")
         return hx
 
-    def _run(self, input, states):
-        """input (L, N, H_in); states: list (per layer*direction) of h or (h, c). Returns output, final states."""
-        step = self._step()
-        directions = 2 if self.bidirectional else 1
-        finals = []
-        layer_input = input
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(directions):
-                w_ih, w_hh, b_ih, b_hh = self._layer_params(layer, direction)
-                gi_all = linear(layer_input, w_ih, b_ih)  # (L, N, gates * H): one GEMM for the sequence
-                state = states[layer * directions + direction]
-                steps = range(layer_input.shape[0])
-                if direction == 1:
-                    steps = reversed(steps)
-                hs = [None] * layer_input.shape[0]
-                for t in steps:
-                    state = step(gi_all[t], state, w_hh, b_hh)
-                    hs[t] = state[0] if isinstance(state, tuple) else state
-                outputs.append(stack(hs, 0))
-                finals.append(state)
-            layer_input = outputs[0] if directions == 1 else cat(outputs, -1)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = dropout(layer_input, self.dropout, True)
-        return layer_input, finals
+    def _run(self, input, hx):
+        """input (L, N, H_in); hx: h_0 (or (h_0, c_0) for LSTM). Returns output, h_n (or (h_n, c_n)).
+
+        One recorded op (``engine.lstm`` ...) runs every layer and direction, as PyTorch's ``_VF`` call.
+        """
+        out = _layer_op(self.mode)(input, hx, self.all_weights, self.bias, self.num_layers, self.dropout, self.training,
+                              self.bidirectional, False)
+        return (out[0], (out[1], out[2])) if self.mode == "LSTM" else out
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -205,9 +151,7 @@ class _SimpleRecurrent(RNNBase):
             if hx.dim() != 2:
                 raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got {hx.dim()}-D tensor")
             hx = hx.unsqueeze(1)
-        h0 = self._initial_state(input, hx)
-        output, finals = self._run(input, list(h0.unbind(0)))
-        h_n = stack(finals, 0)
+        output, h_n = self._run(input, self._initial_state(input, hx))
         return self._finish_output(output, batched), (h_n if batched else h_n.squeeze(1))
 
 
@@ -228,9 +172,6 @@ class RNN(_SimpleRecurrent):
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", **values)
         self.nonlinearity = nonlinearity
 
-    def _step(self):
-        return _rnn_tanh_step if self.nonlinearity == "tanh" else _rnn_relu_step
-
 
 class GRU(_SimpleRecurrent):
     """Gated recurrent unit (reset, update, new gates in PyTorch's order and formulation)."""
@@ -240,9 +181,6 @@ class GRU(_SimpleRecurrent):
     def __init__(self, *args, **kwargs):
         names = ["input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional"]
         super().__init__("GRU", **_rnn_args(args, kwargs, names))
-
-    def _step(self):
-        return _gru_step
 
 
 class LSTM(RNNBase):
@@ -262,9 +200,6 @@ class LSTM(RNNBase):
                  "proj_size"]
         super().__init__("LSTM", **_rnn_args(args, kwargs, names))
 
-    def _step(self):
-        return _lstm_step
-
     def forward(self, input, hx=None):
         input, batched = self._prepare_input(input)
         if hx is not None:
@@ -276,9 +211,7 @@ class LSTM(RNNBase):
             h0, c0 = self._initial_state(input, h0), self._initial_state(input, c0)
         else:
             h0 = c0 = self._initial_state(input, None)
-        output, finals = self._run(input, list(zip(h0.unbind(0), c0.unbind(0), strict=True)))
-        h_n = stack([h for h, _ in finals], 0)
-        c_n = stack([c for _, c in finals], 0)
+        output, (h_n, c_n) = self._run(input, (h0, c0))
         if not batched:
             h_n, c_n = h_n.squeeze(1), c_n.squeeze(1)
         return self._finish_output(output, batched), (h_n, c_n)

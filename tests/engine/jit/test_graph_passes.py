@@ -144,3 +144,21 @@ def test_check_trace_warns_when_the_trace_does_not_reproduce_the_function():
         engine.jit.trace(model, engine.randn(16, 8))
     traced = engine.jit.trace(model.eval(), engine.randn(16, 8), check_inputs=[(engine.randn(3, 8),)])
     assert engine.jit.is_tracing() is False and traced(engine.randn(2, 8)).shape == (2, 8)
+
+
+def test_a_tensor_held_outside_parameters_and_buffers_becomes_a_constant():
+    class Shift(engine.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.offset = engine.tensor([1.0, -2.0, 3.0])  # a plain attribute: neither parameter nor buffer
+
+        def forward(self, x):
+            return x + self.offset
+
+    model = Shift()
+    traced = engine.jit.trace(model, engine.randn(2, 3))
+    assert [n.target for n in traced.graph.nodes if n.op == "get_attr"] == ["_tensor_constant0"]
+    x = engine.randn(5, 3)
+    assert engine.equal(traced(x), model(x))
+    model.offset.zero_()  # the trace holds a copy, taken when it was recorded
+    assert not engine.equal(traced(x), model(x))

@@ -108,3 +108,37 @@ def _torch_kwargs(kwargs: dict, torch) -> dict:
 def twin(torch):
     """``twin(engine_module, torch_module, inputs)`` asserts equal outputs and gradients."""
     return Twin(torch)
+
+
+def run_both(torch, fn, floats, ints=(), *, rtol=1e-7, atol=1e-9, seed=1):
+    """``fn(lib, *tensors)`` on engine and on torch (float64 inputs differentiated): equal outputs and grads."""
+    import engine
+
+    results = []
+    for lib in (engine, torch):
+        f_in = [lib.tensor(np.asarray(x, np.float64), requires_grad=True) for x in floats]
+        i_in = [lib.tensor(np.asarray(x)) for x in ints]
+        out = fn(lib, *f_in, *i_in)
+        outs = list(out) if isinstance(out, tuple) else [out]
+        results.append((f_in, outs))
+    (e_in, e_out), (t_in, t_out) = results
+    assert len(e_out) == len(t_out)
+    for e, t in zip(e_out, t_out, strict=True):
+        assert tuple(e.shape) == tuple(t.shape)
+        np.testing.assert_allclose(to_numpy(e), to_numpy(t), rtol=rtol, atol=atol)
+    e0, t0 = e_out[0], t_out[0]
+    if not t0.requires_grad:
+        return
+    g = np.random.default_rng(seed).standard_normal(tuple(t0.shape))
+    e0.backward(engine.tensor(g))
+    t0.backward(torch.tensor(g))
+    for e, t in zip(e_in, t_in, strict=True):
+        expected = np.zeros(tuple(t.shape)) if t.grad is None else t.grad.numpy()
+        got = np.zeros(tuple(t.shape)) if e.grad is None else to_numpy(e.grad)
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+@pytest.fixture
+def both(torch):
+    """``both(fn, floats, ints=())`` runs ``fn(lib, *tensors)`` on engine and torch and compares values and grads."""
+    return lambda fn, floats, ints=(), **kw: run_both(torch, fn, floats, ints, **kw)

@@ -5,6 +5,8 @@
   "use strict";
   var live = JSON.parse(document.getElementById("run-live").textContent);
   var chartsBox = document.getElementById("charts");
+  var systemBox = document.getElementById("system-charts");  // sys/* series: against wall time
+  var SYSTEM_PREFIX = "sys/";
   var logBox = document.getElementById("log");
   var note = document.getElementById("live-note");
   var MAX_LOG_LINES = 5000;
@@ -23,33 +25,49 @@
     showlegend: false,
   };
 
+  function isSystem(key) {
+    return key.lastIndexOf(SYSTEM_PREFIX, 0) === 0;
+  }
+
+  // A system series' x values: its points' wall times (seconds since the epoch) as dates.
+  function xValues(key, points) {
+    if (!isSystem(key)) return points.steps;
+    return (points.wall_times || []).map(function (seconds) { return new Date(seconds * 1000); });
+  }
+
   function addSeries(series) {
     Object.keys(series).sort().forEach(function (key) {
       var points = series[key];
       if (!points.steps.length) return;
       var chart = charts[key];
+      var x = xValues(key, points);
       if (!chart) {
         var div = document.createElement("div");
         div.className = "chart";
         div.dataset.metricKey = key;
-        insertSorted(div, key);
-        var layout = Object.assign({}, LAYOUT, {title: {text: key, font: {size: 14}}});
-        Plotly.newPlot(div, [{x: points.steps, y: points.values, type: "scatter", mode: "lines",
-          line: {color: "#c2410c", width: 2}, name: key}], layout, {displaylogo: false, responsive: true});
+        var system = isSystem(key);
+        insertSorted(system ? systemBox : chartsBox, div, key);
+        var layout = Object.assign({}, LAYOUT, {title: {text: system ? key.slice(SYSTEM_PREFIX.length) : key, font: {size: 14}}});
+        if (system) layout.xaxis = Object.assign({}, LAYOUT.xaxis, {type: "date", title: {text: ""}});  // the ticks read as times
+        Plotly.newPlot(div, [{x: x, y: points.values, type: "scatter", mode: "lines",
+          line: {color: system ? "#2563eb" : "#c2410c", width: 2}, name: key}],
+          window.KilnTheme ? window.KilnTheme.themed(layout) : layout, {displaylogo: false, responsive: true});
         charts[key] = {div: div, lastStep: points.steps[points.steps.length - 1]};
       } else {
-        Plotly.extendTraces(chart.div, {x: [points.steps], y: [points.values]}, [0]);
+        Plotly.extendTraces(chart.div, {x: [x], y: [points.values]}, [0]);
         chart.lastStep = points.steps[points.steps.length - 1];
       }
       chart = charts[key];
       chart.div.dataset.points = String(chart.div.data[0].x.length);
     });
-    document.getElementById("no-metrics").hidden = Object.keys(charts).length > 0;
+    var keys = Object.keys(charts);
+    document.getElementById("no-metrics").hidden = keys.some(function (key) { return !isSystem(key); });
+    document.getElementById("no-system").hidden = keys.some(isSystem);
   }
 
-  function insertSorted(div, key) {
-    var before = Array.prototype.find.call(chartsBox.children, function (other) { return other.dataset.metricKey > key; });
-    chartsBox.insertBefore(div, before || null);
+  function insertSorted(box, div, key) {
+    var before = Array.prototype.find.call(box.children, function (other) { return other.dataset.metricKey > key; });
+    box.insertBefore(div, before || null);
   }
 
   function addLines(lines) {

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from engine import nn
-from engine.ao.quantization.qtensor import QTensor, _qtensor, per_tensor_affine, quantize_array
-from engine.dtypes import quint8
+from engine.ao.nn.quantized import ops as qops
 from engine.ops.shape import cat as _cat
 
 
@@ -50,37 +47,23 @@ class QFunctional(nn.Module):
     def forward(self, x):
         raise RuntimeError("QFunctional is not intended to use the 'forward'. Please use the underlying operation")
 
-    def _requantize(self, value, device, relu: bool = False) -> QTensor:
-        xp = device.xp
-        q = quantize_array(xp, value, self.scale, self.zero_point, quint8)
-        if relu:
-            q = xp.maximum(q, np.uint8(self.zero_point))
-        return _qtensor(q, quint8, device, per_tensor_affine, self.scale, self.zero_point, None)
-
-    @staticmethod
-    def _float(x):
-        if not isinstance(x, QTensor):
-            raise RuntimeError("QFunctional expects quantized inputs; put a QuantStub before it")
-        return x.dequantize()._data
-
     def add(self, x, y):
-        return self._requantize(self._float(x) + self._float(y), x._device)
+        return qops.add(x, y, self.scale, self.zero_point)
 
     def add_relu(self, x, y):
-        return self._requantize(self._float(x) + self._float(y), x._device, relu=True)
+        return qops.add(x, y, self.scale, self.zero_point, True)
 
     def mul(self, x, y):
-        return self._requantize(self._float(x) * self._float(y), x._device)
+        return qops.mul(x, y, self.scale, self.zero_point)
 
     def cat(self, x, dim: int = 0):
-        xp = x[0]._device.xp
-        return self._requantize(xp.concatenate([self._float(t) for t in x], axis=dim), x[0]._device)
+        return qops.cat(x, dim, self.scale, self.zero_point)
 
     def add_scalar(self, x, y):
-        return self._requantize(self._float(x) + np.float32(y), x._device)
+        return qops.add_scalar(x, y, self.scale, self.zero_point)
 
     def mul_scalar(self, x, y):
-        return self._requantize(self._float(x) * np.float32(y), x._device)
+        return qops.mul_scalar(x, y, self.scale, self.zero_point)
 
     @classmethod
     def from_float(cls, mod, use_precomputed_fake_quant: bool = False):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine import nn
-from engine.ao.nn.quantized import kernels
-from engine.ao.quantization.qtensor import QTensor, _qtensor, per_tensor_affine, quantize_per_tensor
+from engine.ao.nn.quantized import ops as qops
+from engine.ao.quantization.qtensor import QTensor, quantize_per_tensor
 from engine.dtypes import as_dtype, quint8
 from engine.tensor import Tensor, _make
 
@@ -39,12 +39,6 @@ def quantize_weight(weight: Tensor, observer) -> QTensor:
     if observer.qscheme in (per_channel_affine, per_channel_symmetric):
         return quantize_per_channel(weight.detach().float(), scale, zero_point, observer.ch_axis, observer.dtype)
     return quantize_per_tensor(weight.detach().float(), float(scale.item()), int(zero_point.item()), observer.dtype)
-
-
-def weight_qparams(w: QTensor):
-    if w._axis is None:
-        return w._scales, w._zero_points
-    return np.asarray(w._scales, np.float32), np.asarray(w._zero_points, np.int64)
 
 
 class _PackedWeight(nn.Module):
@@ -111,12 +105,6 @@ class _WeightedQuantized(_PackedWeight):
                         and "." not in key[len(prefix):]:
                     unexpected_keys.append(key)
 
-    def _requant(self, xp, acc, x: QTensor, relu: bool, axis: int) -> QTensor:
-        w_scale, _ = weight_qparams(self._weight)
-        bias = None if self._bias is None else self._bias._data
-        out = kernels.requantize(xp, acc, x._scales, w_scale, bias, self.scale, self.zero_point, relu, axis)
-        return _qtensor(out, quint8, x._device, per_tensor_affine, self.scale, self.zero_point, None)
-
 
 class Linear(_WeightedQuantized):
     """Quantized Linear: quint8 in, qint8 weight, int32 accumulation, quint8 out (``scale``, ``zero_point``)."""
@@ -132,11 +120,7 @@ class Linear(_WeightedQuantized):
         self._set_state(w, zeros(out_features) if bias_ else None, 1.0, 0)
 
     def forward(self, x):
-        x = _need_quantized(x, self)
-        xp = x._device.xp
-        a = x._data.astype(np.int16) - np.int16(x._zero_points)
-        acc = kernels.int_matmul(xp, a, kernels.packed_weight(self._weight), 255)
-        return self._requant(xp, acc, x, self._relu, acc.ndim - 1)
+        return qops.linear(_need_quantized(x, self), self._weight, self._bias, self.scale, self.zero_point, self._relu)
 
     @classmethod
     def from_float(cls, mod, use_precomputed_fake_quant: bool = False):
@@ -185,11 +169,8 @@ class Conv2d(_WeightedQuantized):
         x = _need_quantized(x, self)
         if x.dim() != 4:
             raise ValueError(f"Input shape must be `(N, C, H, W)`! Got {tuple(x.shape)}")
-        xp = x._device.xp
-        a = x._data.astype(np.int16) - np.int16(x._zero_points)
-        cols, _, _ = kernels.im2col(xp, a, self.kernel_size, self.stride, self.padding, self.dilation)
-        acc = kernels.int_matmul(xp, cols, kernels.packed_weight(self._weight), 255)  # (N, Ho, Wo, C_out)
-        return self._requant(xp, acc.transpose(0, 3, 1, 2), x, self._relu, 1)
+        return qops.conv2d(x, self._weight, self._bias, self.stride, self.padding, self.dilation, self.scale,
+                           self.zero_point, self._relu)
 
     @classmethod
     def from_float(cls, mod, use_precomputed_fake_quant: bool = False):
@@ -233,9 +214,7 @@ class MaxPool2d(nn.MaxPool2d):
     def forward(self, input):
         if not isinstance(input, QTensor):
             return super().forward(input)
-        plain = _make(input._data.astype(np.float32), as_dtype("float32"), input._device)
-        pooled = super().forward(plain)
-        return input._like(pooled._data.astype(input._data.dtype))
+        return qops.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
 
     @classmethod
     def from_float(cls, mod, use_precomputed_fake_quant: bool = False):

@@ -68,5 +68,10 @@
     return window.Plotly.downloadImage(div, { format: format, filename: name, width: 1200, height: 700 });
   }
 
-  window.KilnDash = { PALETTE, esc, color, runLabel, isNumber, parcoordsTrace, download };
+  // A Plotly layout in the page's colour theme (webapp/static/kiln/theme.js, loaded on every page).
+  function themed(layout) {
+    return window.KilnTheme ? window.KilnTheme.themed(layout) : layout;
+  }
+
+  window.KilnDash = { PALETTE, esc, color, runLabel, isNumber, parcoordsTrace, download, themed };
 })();

@@ -278,7 +278,7 @@
   }
 
   function layout(key) {
-    return {
+    return K.themed({
       title: { text: K.esc(key), font: { size: 14 } },
       margin: { l: 55, r: 15, t: 40, b: 45 },
       height: 380,
@@ -286,9 +286,10 @@
       uirevision: key + "|" + state.x + "|" + state.log,
       xaxis: { title: { text: K.esc(xTitle()) }, type: state.x === "wall" ? "date" : "linear" },
       yaxis: { type: state.log ? "log" : "linear", exponentformat: "power" },
-      legend: { font: { size: 10 } },
+      // on a phone the legend goes under the plot, which keeps the width
+      legend: window.innerWidth < 600 ? { font: { size: 10 }, orientation: "h", y: -0.3 } : { font: { size: 10 } },
       showlegend: runs.length > 1,
-    };
+    });
   }
 
   function chartTraces(key) {
@@ -312,6 +313,15 @@
 
   function drawAll() {
     return Promise.all(Array.from(charts.keys()).map(draw));
+  }
+
+  if (window.KilnTheme) {
+    window.KilnTheme.onChange(() => {
+      if (!Plotly) return;
+      drawAll();
+      drawParcoords();
+      drawScatter();
+    });
   }
 
   // --- charts ---------------------------------------------------------------------------------------
@@ -452,7 +462,7 @@
     const metrics = config.keys.slice(0, 12).map((key) => ({ key: key, agg: agg(key) }));
     const colorKey = state.best || (config.keys.length ? config.keys[0] : null);
     const trace = K.parcoordsTrace(runs, differingParams.slice(0, 12), metrics, colorKey ? { key: colorKey, agg: agg(colorKey) } : null);
-    Plotly.react("parcoords", [trace], { height: 440, margin: { l: 70, r: 70, t: 60, b: 30 } }, PLOT_CONFIG);
+    Plotly.react("parcoords", [trace], K.themed({ height: 440, margin: { l: 70, r: 70, t: 60, b: 30 } }), PLOT_CONFIG);
   }
 
   function drawScatter() {
@@ -475,12 +485,12 @@
       text: shown.map((run) => K.esc(K.runLabel(run))),
       hovertemplate: "<b>%{text}</b><br>%{meta[0]}: %{x}<br>%{meta[1]}: %{y:.6g}<extra></extra>",
     };
-    Plotly.react("scatter", [trace], {
+    Plotly.react("scatter", [trace], K.themed({
       height: 400,
       margin: { l: 60, r: 20, t: 20, b: 50 },
       xaxis: { title: { text: K.esc(param) } },
       yaxis: { title: { text: K.esc(metric) + " (last)" }, type: state.log ? "log" : "linear" },
-    }, PLOT_CONFIG);
+    }), PLOT_CONFIG);
   }
 
   function buildSummary() {

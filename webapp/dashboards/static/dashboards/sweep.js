@@ -12,7 +12,7 @@
 
   if (config.runs.length) {
     const trace = K.parcoordsTrace(config.runs, config.params, objective ? [objective] : [], objective);
-    drawn.push(Plotly.newPlot("parcoords", [trace], { height: 440, margin: { l: 70, r: 70, t: 60, b: 30 } }, plotConfig));
+    drawn.push(Plotly.newPlot("parcoords", [trace], K.themed({ height: 440, margin: { l: 70, r: 70, t: 60, b: 30 } }), plotConfig));
   }
 
   if (progress.length) {
@@ -29,11 +29,11 @@
         line: { shape: "hv", color: "#c2410c", width: 2.5 }, meta: [label],
         hovertemplate: "best after %{x} runs<br>%{meta[0]}: %{y:.6g}<extra></extra>",
       },
-    ], {
+    ], K.themed({
       height: 360, margin: { l: 60, r: 20, t: 20, b: 50 },
       xaxis: { title: { text: "runs finished" }, dtick: progress.length > 20 ? undefined : 1 },
       yaxis: { title: { text: label + " (" + config.mode + ")" } },
-    }, plotConfig));
+    }), plotConfig));
   }
 
   Promise.all(drawn).then(() => {

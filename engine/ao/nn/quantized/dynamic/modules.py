@@ -1,7 +1,8 @@
 """Dynamically quantized modules: int8 weights, activations quantized per call (fbgemm's scheme).
 
 Float in, float out. The activation gets its quint8 (scale, zero_point) from each batch's min/max
-(``reduce_range`` as fbgemm: 7 bits), the product accumulates as int32, then ``acc * sx * sw + bias``.
+(7 bits with ``reduce_range`` under the x86 / fbgemm engine, 8 under qnnpack / onednn:
+``engine.backends.quantized.engine``), the product accumulates as int32, then ``acc * sx * sw + bias``.
 """
 
 from __future__ import annotations
@@ -9,27 +10,18 @@ from __future__ import annotations
 import numpy as np
 
 from engine import nn
-from engine.ao.nn.quantized import kernels
+from engine.ao.nn.quantized import ops as qops
 from engine.ao.nn.quantized.modules import _PackedWeight, quantize_weight
 from engine.ao.quantization.qtensor import QTensor
+from engine.backends.quantized import reduce_range
 from engine.dtypes import as_dtype
-from engine.nn.modules.rnn import gru_cell_update, lstm_cell_update
-from engine.ops.shape import stack
-from engine.tensor import Tensor, _make
+from engine.tensor import Tensor
 
 
 def _float(x: Tensor, module) -> np.ndarray:
     if isinstance(x, QTensor) or not x._dtype.is_floating_point:
         raise RuntimeError(f"{type(module).__name__} (dynamic quantized) expects a float input, got {x._dtype}")
     return x.detach()._data.astype(np.float32, copy=False)
-
-
-def _apply(x: Tensor, w: QTensor, bias, reduce_range: bool = True) -> Tensor:
-    xp = x._device.xp
-    data = x.detach()._data.astype(np.float32, copy=False)
-    flat = data.reshape(-1, data.shape[-1])
-    out = kernels.dynamic_linear(xp, flat, w, None if bias is None else bias._data, reduce_range)
-    return _make(out.reshape(*data.shape[:-1], out.shape[-1]), as_dtype("float32"), x._device)
 
 
 class Linear(_PackedWeight):
@@ -54,7 +46,7 @@ class Linear(_PackedWeight):
 
     def forward(self, x):
         _float(x, self)
-        return _apply(x, self._weight, self._bias)
+        return qops.linear_dynamic(x, self._weight, self._bias, reduce_range())
 
     @classmethod
     def from_float(cls, mod, use_precomputed_fake_quant: bool = False):
@@ -127,27 +119,14 @@ class _RNNBase(nn.Module):
         self._impl.training = False
         object.__setattr__(self._impl, "_run", self._run)
 
-    def _run(self, input, states):
-        directions = 2 if self.bidirectional else 1
-        finals = []
-        layer_input = input
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(directions):
-                suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
-                w_ih, w_hh = self._packed[f"weight_ih{suffix}"], self._packed[f"weight_hh{suffix}"]
-                b_ih, b_hh = self._packed.get(f"bias_ih{suffix}"), self._packed.get(f"bias_hh{suffix}")
-                state = states[layer * directions + direction]
-                steps = range(layer_input.shape[0])
-                hs = [None] * layer_input.shape[0]
-                for t in (reversed(steps) if direction == 1 else steps):
-                    gi = _apply(layer_input[t], w_ih, b_ih)
-                    state = self._cell(gi, state, w_hh, b_hh)
-                    hs[t] = state[0] if isinstance(state, tuple) else state
-                outputs.append(stack(hs, 0))
-                finals.append(state)
-            layer_input = outputs[0] if directions == 1 else _cat(outputs)
-        return layer_input, finals
+    def _run(self, input, hx):
+        """The float module's contract (engine.nn.modules.rnn): (output, h_n) or (output, (h_n, c_n))."""
+        params = [self._packed[name] for name in self._names]
+        if isinstance(hx, tuple):
+            out, h_n, c_n = qops.lstm_dynamic(input, hx, params, self.bias, self.num_layers, self.bidirectional,
+                                              reduce_range())
+            return out, (h_n, c_n)
+        return qops.gru_dynamic(input, hx, params, self.bias, self.num_layers, self.bidirectional, reduce_range())
 
     def forward(self, input, hx=None):
         _float(input, self)
@@ -182,12 +161,6 @@ class _RNNBase(nn.Module):
         return nn.LSTM.extra_repr(self) + ", dtype=engine.qint8"
 
 
-def _cat(outputs):
-    from engine.ops.shape import cat
-
-    return cat(outputs, -1)
-
-
 def _weight_factory(mod):
     from engine.ao.quantization.qconfig import default_dynamic_qconfig
 
@@ -200,17 +173,8 @@ class LSTM(_RNNBase):
 
     _float_class = nn.LSTM
 
-    @staticmethod
-    def _cell(gi, state, w_hh, b_hh):
-        h, c = state
-        return lstm_cell_update(gi + _apply(h, w_hh, b_hh), c)
-
 
 class GRU(_RNNBase):
     """Dynamic quantized GRU (``torch.ao.nn.quantized.dynamic.GRU``): forward returns (output, h_n)."""
 
     _float_class = nn.GRU
-
-    @staticmethod
-    def _cell(gi, h, w_hh, b_hh):
-        return gru_cell_update(gi, _apply(h, w_hh, b_hh), h)

@@ -1,0 +1,104 @@
+"""Array kernels the generated code calls directly: GEMM into ``out=``, im2col convolution with its
+workspaces allocated once, embedding lookup, NLL gather, and the engine generator's uniforms."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def matmul(a, b, out):
+    # NOTE: a stacked (..., M, K) @ (K, N) runs as one 2-d GEMM when the stack folds into M without a copy
+    if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
+        np.matmul(a.reshape(-1, a.shape[-1]), b, out=out.reshape(-1, out.shape[-1]))
+    else:
+        np.matmul(a, b, out=out)
+
+
+def fill(value, out):
+    out.fill(value)
+
+
+def embed_slice(g, index, out):
+    """Zeros with ``g`` written at a basic ``index`` (the gradient of slicing)."""
+    out.fill(0)
+    out[index] = g
+
+
+def gather(x, index, dim: int, out):
+    np.copyto(out, np.take_along_axis(x, index, axis=dim))
+
+
+def uniform(shape, dtype):
+    """The dropout uniforms, drawn from the engine's default CPU generator exactly as eager draws them."""
+    from engine import random
+
+    gen = random.default_generator
+    return gen.uniform_array(shape, np.float64 if dtype == np.float64 else np.float32)
+
+
+def embedding(weight, indices, out):
+    n = weight.shape[0]
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
+        raise IndexError("index out of range in self")
+    np.take(weight, indices, axis=0, out=out)
+
+
+def nll(logp, target, ignore_index: int, reduction: str, out):
+    """Negative log-likelihood at class indices; ``mean`` averages over targets != ignore_index."""
+    n, c = logp.shape
+    valid = target != ignore_index
+    if target.size and bool((((target < 0) | (target >= c)) & valid).any()):
+        raise IndexError(f"Target {int(target[((target < 0) | (target >= c)) & valid][0])} is out of bounds.")
+    picked = logp[np.arange(n), np.where(valid, target, 0)]
+    losses = np.where(valid, -picked, 0.0).astype(logp.dtype, copy=False)
+    if reduction == "none":
+        out[...] = losses
+    elif reduction == "sum":
+        out[...] = losses.sum()
+    else:
+        count = int(valid.sum())
+        out[...] = losses.sum() / count if count else np.nan
+
+
+def max_pool2d(x, kh: int, kw: int, out):
+    """Max over non-overlapping kh x kw windows that tile the last two dims: one strided maximum per offset."""
+    np.copyto(out, x[..., 0::kh, 0::kw])
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                np.maximum(out, x[..., i::kh, j::kw], out=out)
+
+
+class Conv2d:
+    """conv2d as im2col + one GEMM, with the padded input and the columns allocated once.
+
+    The columns are laid out (C*kh*kw, N*Ho*Wo), so the GEMM is one large ``W (O, C*kh*kw) @ cols``
+    (a batched GEMM with a broadcast weight runs far slower in NumPy) writing (O, N, Ho, Wo); the
+    lowering reads it through a transposed view, so the bias/activation kernel after it writes NCHW.
+    """
+
+    def __init__(self, x_shape, w_shape, stride, padding, dilation, dtype):
+        n, c, h, w = x_shape
+        o, _, kh, kw = w_shape
+        (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+        self.padding = (ph, pw)
+        self.hw = (h, w)
+        hp, wp = h + 2 * ph, w + 2 * pw
+        self.ho, self.wo = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+        self.geometry = (n, c, kh, kw, sh, sw, dh, dw, o)
+        self.padded = np.zeros((n, c, hp, wp), dtype) if ph or pw else None
+        self.cols = np.empty((c, kh, kw, n, self.ho, self.wo), dtype)
+        self.__name__ = "conv2d"
+
+    def __call__(self, x, weight, out):
+        _, c, kh, kw, sh, sw, dh, dw, o = self.geometry
+        src = x
+        if self.padded is not None:
+            (ph, pw), (h, w) = self.padding, self.hw
+            self.padded[:, :, ph:ph + h, pw:pw + w] = x
+            src = self.padded
+        s_n, s_c, s_h, s_w = src.strides
+        windows = np.lib.stride_tricks.as_strided(
+            src, self.cols.shape, (s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw), writeable=False)
+        np.copyto(self.cols, windows)
+        np.matmul(weight.reshape(o, -1), self.cols.reshape(c * kh * kw, -1), out=out.reshape(o, -1))

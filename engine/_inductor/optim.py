@@ -1,0 +1,212 @@
+"""Optimizer steps lowered into the compiled program: one fused numba kernel per parameter.
+
+A captured ``optimizer.step()`` of ``SGD`` (momentum, dampening, Nesterov, weight decay, maximize)
+or ``Adam``/``AdamW`` (L2 or decoupled weight decay, AMSGrad, maximize) runs, at replay, one pass
+over each parameter that updates the parameter's array and the optimizer's state arrays in place
+(the same objects ``state_dict()`` returns), with the operations in the order of the eager
+``_update`` and the hyperparameters cast to the parameter's dtype, so the result is the eager one.
+The hyperparameters are read from the live ``param_groups`` at every call (LR schedulers change
+them). A parameter the kernel does not cover (no state yet, a dtype other than float32/float64, a
+non-contiguous array, a gradient of another dtype) is updated by the eager ``_update`` in the same
+step; a step with hooks registered, or of an optimizer subclass, runs the eager ``step`` whole.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from engine._inductor.ir import Value
+
+_HEADER = """import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+"""
+
+SGD_SOURCE = _HEADER + """def sgd(p, grad, buf, neg_lr, decay, momentum, one_minus_dampening, has_decay, maximize,
+        has_momentum, dampening, nesterov):
+    for i in range(p.size):
+        g = grad[i]
+        if has_decay:
+            d = p[i] * decay
+            g = d - g if maximize else d + g
+        elif maximize:
+            g = -g
+        if has_momentum:
+            b = buf[i] * momentum
+            b = b + g * one_minus_dampening if dampening else b + g
+            buf[i] = b
+            g = b * momentum + g if nesterov else b
+        p[i] = p[i] + g * neg_lr
+"""
+
+ADAM_SOURCE = _HEADER + """def adam(p, grad, m, v, v_max, decay_factor, decay, beta2, one_minus_beta1, one_minus_beta2, bias2_sqrt,
+         eps, neg_step_size, decoupled, l2, maximize, amsgrad):
+    for i in range(p.size):
+        x = p[i]
+        if decoupled:
+            x = x * decay_factor
+        g = grad[i]
+        if l2:
+            d = x * decay
+            g = d - g if maximize else d + g
+        elif maximize:
+            g = -g
+        mi = m[i]
+        mi = mi + (g - mi) * one_minus_beta1
+        m[i] = mi
+        vi = v[i] * beta2 + (g * g) * one_minus_beta2
+        v[i] = vi
+        if amsgrad:
+            vm = v_max[i]
+            if not vi <= vm:
+                vm = vi
+            v_max[i] = vm
+            vi = vm
+        p[i] = x + (mi / (np.sqrt(vi) / bias2_sqrt + eps)) * neg_step_size
+"""
+
+_KERNELS: dict = {}
+
+
+def _kernel(name: str):
+    fn = _KERNELS.get(name)
+    if fn is None:
+        from engine._inductor.cache import load_kernel
+
+        fn = _KERNELS[name] = load_kernel(SGD_SOURCE if name == "sgd" else ADAM_SOURCE, name)
+    return fn
+
+
+_NUMBERS = (int, float, bool)
+_HYPER = {"sgd": ("lr", "momentum", "dampening", "weight_decay"), "adam": ("lr", "eps", "weight_decay")}
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _flat(array, dtype):
+    """``array`` as a 1-d view when the kernel can update it in place, else None."""
+    if type(array) is not np.ndarray or array.dtype is not dtype or not array.flags.c_contiguous:
+        return None
+    return array.reshape(-1)
+
+
+class FusedStep:
+    """``optimizer.step()`` with no arguments, as the compiled program calls it (see the module docstring)."""
+
+    def __init__(self, optimizer, kind: str):
+        self.optimizer = optimizer
+        self.kind = kind
+        self.kernel: Any = None
+
+    def _eager(self):
+        from engine._dynamo.graph_ops import call_method
+
+        return call_method(self.optimizer, "step", (), {})
+
+    def __call__(self):
+        from engine.optim import optimizer as base
+
+        opt = self.optimizer
+        if (opt._step_pre_hooks or opt._step_post_hooks or base._global_pre_hooks or base._global_post_hooks
+                or opt._in_step):
+            return self._eager()
+        if self.kernel is None:
+            self.kernel = _kernel(self.kind)
+        update = self._sgd if self.kind == "sgd" else self._adam
+        for group in opt.param_groups:
+            if all(type(group[k]) in _NUMBERS for k in _HYPER[self.kind]) \
+                    and all(type(b) in _NUMBERS for b in group.get("betas", ())):
+                update(opt, group)
+            else:  # a tensor learning rate, say: the eager update
+                for p in group["params"]:
+                    if p.grad is not None:
+                        opt._update(p, group)
+                        p._vc[0] += 1
+        opt._opt_called = True
+        return None
+
+    def _sgd(self, opt, group: dict) -> None:
+        kernel = self.kernel
+        lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+        decay, maximize, nesterov = group["weight_decay"], bool(group["maximize"]), bool(group["nesterov"])
+        scalars: dict = {}
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            data = p._data
+            dtype = data.dtype
+            x = _flat(data, dtype) if dtype in _FLOATS else None
+            g = _flat(grad._data, dtype) if x is not None else None
+            buf = x
+            if g is not None and momentum != 0:
+                entry = (opt.state.get(p) or {}).get("momentum_buffer")
+                buf = _flat(entry._data, dtype) if entry is not None else None
+            if g is None or buf is None:
+                opt._update(p, group)
+            else:
+                c = scalars.get(dtype)
+                if c is None:
+                    t = dtype.type
+                    c = scalars[dtype] = (t(-lr), t(decay), t(momentum), t(1 - dampening), decay != 0, maximize,
+                                          momentum != 0, dampening != 0, nesterov)
+                kernel(x, g, buf, *c)
+            p._vc[0] += 1
+
+    def _adam(self, opt, group: dict) -> None:
+        kernel = self.kernel
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        decay, maximize, amsgrad = group["weight_decay"], bool(group["maximize"]), bool(group["amsgrad"])
+        decoupled = bool(group["decoupled_weight_decay"]) and decay != 0
+        l2 = decay != 0 and not decoupled
+        scalars: dict = {}
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            data = p._data
+            dtype = data.dtype
+            state: dict = opt.state.get(p) or {}
+            x = _flat(data, dtype) if dtype in _FLOATS and state else None
+            arrays = None
+            if x is not None:
+                m, v = state.get("exp_avg"), state.get("exp_avg_sq")
+                w = state.get("max_exp_avg_sq") if amsgrad else m
+                step = state.get("step")
+                if m is not None and v is not None and w is not None and step is not None \
+                        and type(step._data) is np.ndarray and step._data.shape == ():
+                    arrays = (_flat(grad._data, dtype), _flat(m._data, dtype), _flat(v._data, dtype),
+                              _flat(w._data, dtype))
+                    if any(a is None for a in arrays):
+                        arrays = None
+            if arrays is None or step is None:
+                opt._update(p, group)
+            else:
+                counter = step._data
+                counter += 1
+                n = float(counter)
+                t = dtype.type
+                c = scalars.get(dtype)
+                if c is None:
+                    c = scalars[dtype] = (t(1 - lr * decay), t(decay), t(beta2), t(1 - beta1), t(1 - beta2))
+                kernel(x, *arrays, *c, t(math.sqrt(1 - beta2 ** n)), t(eps), t(-(lr / (1 - beta1 ** n))),
+                       decoupled, l2, maximize, amsgrad)
+            p._vc[0] += 1
+
+
+def lower_optimizer_step(L, node, obj, name, args, kwargs):
+    """``call_method(optimizer, "step", (), {})`` as a ``FusedStep`` effect; NotImplemented otherwise."""
+    from engine._inductor import has_numba
+    from engine.optim import SGD, Adam, AdamW
+
+    if name != "step" or args or kwargs or node.users or not has_numba():
+        return NotImplemented
+    kind = {SGD: "sgd", Adam: "adam", AdamW: "adam"}.get(type(obj))
+    if kind is None:
+        return NotImplemented
+    return L.prog.add(Value("effect", (), None, "optimizer_step", (), {"impure": True,
+                                                                        "runner": FusedStep(obj, kind)}))
