@@ -41,7 +41,7 @@ MLFLOW_VENV ?= .venv-mlflow
 mlflow-server: $(MLFLOW_VENV)/.installed
 $(MLFLOW_VENV)/.installed:
 	$(PYTHON) -m venv $(MLFLOW_VENV)
-	$(MLFLOW_VENV)/bin/python -m pip install --quiet 'mlflow>=3,<4'
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet 'mlflow>=3,<4' psycopg2-binary  # psycopg2: the peer benchmarks run MLflow on the same PostgreSQL
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python

@@ -130,6 +130,7 @@ from engine.ops.comparison import (
     not_equal,
 )
 from engine.ops.conversion import clone
+from engine.ops.diagonal import diag, diag_embed, diagonal
 from engine.ops.indexing import (
     argwhere,
     gather,
@@ -251,6 +252,7 @@ from engine.random import (
     set_rng_state,
 )
 from engine.tensor import Size, Tensor, is_tensor
+from engine.type_info import finfo, iinfo
 
 _tensor_methods.install()
 
@@ -262,6 +264,10 @@ short, int, long = int16, int32, int64
 
 def is_floating_point(input: Tensor) -> bool:
     return input.is_floating_point()
+
+
+def is_complex(input: Tensor) -> bool:
+    return input.is_complex()
 
 
 def numel(input: Tensor) -> int:
@@ -332,6 +338,9 @@ __all__ = [
     "default_generator",
     "detach",
     "device",
+    "diag",
+    "diag_embed",
+    "diagonal",
     "div",
     "divide",
     "dot",
@@ -348,6 +357,7 @@ __all__ = [
     "exp",
     "expm1",
     "eye",
+    "finfo",
     "fix",
     "flatten",
     "flip",
@@ -380,6 +390,7 @@ __all__ = [
     "half",
     "hardtanh",
     "hstack",
+    "iinfo",
     "index_select",
     "inference_mode",
     "initial_seed",
@@ -575,6 +586,9 @@ __all__ += ["chain_matmul", "cholesky", "cholesky_inverse", "cholesky_solve", "c
 from engine import nn  # noqa: E402 - nn builds on everything above
 
 __all__ += ["nn"]
+from engine import func  # noqa: E402 - torch.func transforms
+
+__all__ += ["func"]
 from engine import distributions  # noqa: E402 - torch.distributions: sampling, log_prob, kl_divergence
 
 __all__ += ["distributions"]
@@ -603,6 +617,53 @@ __all__ += ["ao", "dequantize", "per_channel_affine", "per_channel_affine_float_
             "quantize_per_tensor", "quint8"]
 
 
+# --- complex numbers and torch.fft ---
+from engine import fft  # noqa: E402
+from engine.dtypes import complex64, complex128  # noqa: E402
+from engine.dtypes import complex64 as cfloat  # noqa: E402
+from engine.dtypes import complex128 as cdouble  # noqa: E402
+from engine.ops.complex import (  # noqa: E402
+    angle,
+    complex,
+    conj,
+    conj_physical,
+    imag,
+    is_conj,
+    is_neg,
+    polar,
+    real,
+    resolve_conj,
+    resolve_neg,
+    sgn,
+    view_as_complex,
+    view_as_real,
+)
+from engine.ops.complex import install_methods as _install_complex_methods  # noqa: E402
+
+_install_complex_methods()
+__all__ += [
+    "angle",
+    "cdouble",
+    "cfloat",
+    "complex",
+    "complex64",
+    "complex128",
+    "conj",
+    "conj_physical",
+    "fft",
+    "imag",
+    "is_complex",
+    "is_conj",
+    "is_neg",
+    "polar",
+    "real",
+    "resolve_conj",
+    "resolve_neg",
+    "sgn",
+    "view_as_complex",
+    "view_as_real",
+]
+
 # --- graph capture: the op registry wraps every op defined above, so it comes last ---
 from engine import fx  # noqa: E402
 
@@ -619,3 +680,10 @@ from engine import _dynamo, compiler  # noqa: E402, F401 - _dynamo: torch._dynam
 from engine._dynamo.eval_frame import compile  # noqa: E402
 
 __all__ += ["compile", "compiler"]
+
+# --- torch.sparse (COO) and torch.special; sparse guards the Tensor methods defined above ---
+from engine import sparse, special  # noqa: E402
+from engine.sparse import layout, sparse_coo, sparse_coo_tensor, spmm, strided  # noqa: E402
+
+sparse.install_methods()
+__all__ += ["layout", "sparse", "sparse_coo", "sparse_coo_tensor", "special", "spmm", "strided"]

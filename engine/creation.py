@@ -70,6 +70,8 @@ def _infer_dtype(data, array: np.ndarray):
         return int64
     if kind == "f":
         return get_default_dtype()
+    if kind == "c":  # Python complex numbers -> the complex dtype of the default float
+        return get_default_dtype().to_complex()
     raise TypeError(f"can't build a tensor from data of NumPy dtype {array.dtype}")
 
 
@@ -255,6 +257,8 @@ def _generator(generator, device):
 
 def _float_dtype(dtype, name: str):
     dtype = _factory_dtype(dtype)
+    if dtype.is_complex and name == "randn":
+        return dtype
     if dtype.category != FLOAT:
         raise RuntimeError(f"{name}: expected a floating point dtype, got {dtype.name}")
     return dtype
@@ -270,6 +274,10 @@ def rand(*args, size=None, generator=None, dtype=None, device=None, requires_gra
 def randn(*args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples."""
     dtype, device, shape = _float_dtype(dtype, "randn"), as_device(device), _size_arg("randn", args, size)
+    if dtype.is_complex:  # NOTE: as PyTorch: real and imaginary parts each N(0, 1/2), so E|z|^2 = 1
+        parts = randn(*shape, 2, generator=generator, dtype=dtype.to_real(), device=device)
+        data = (parts * 0.5 ** 0.5)._data.view(dtype.np)[..., 0]
+        return _finish(data.copy(), dtype, device, requires_grad)
     data = _alloc(device, lambda xp: _generator(generator, device).normal_array(shape, dtype.np))
     return _finish(data, dtype, device, requires_grad)
 

@@ -15,23 +15,31 @@ class dtype:
         True
     """
 
-    __slots__ = ("category", "is_floating_point", "is_signed", "itemsize", "name", "np")
+    __slots__ = ("category", "differentiable", "is_complex", "is_floating_point", "is_signed", "itemsize", "name",
+                 "np")
 
     def __init__(self, name: str, np_dtype, category: int, is_signed: bool):
         self.name = name
         self.np = np.dtype(np_dtype)
         self.itemsize = self.np.itemsize
-        # NOTE: category orders bool < integer < floating, as in PyTorch's promotion.
+        # NOTE: category orders bool < integer < floating < complex, as in PyTorch's promotion.
         self.category = category
         self.is_floating_point = category == FLOAT
+        self.is_complex = category == COMPLEX
+        self.differentiable = category >= FLOAT  # may require grad (floating and complex)
         self.is_signed = is_signed
 
-    @property
-    def is_complex(self) -> bool:
-        return False
-
     def to_real(self) -> dtype:
-        return self
+        """The real dtype of a complex one (complex64 -> float32); other dtypes are their own."""
+        return _COMPLEX_TO_REAL.get(self, self)
+
+    def to_complex(self) -> dtype:
+        """The complex dtype of a floating one (float32 -> complex64); complex dtypes are their own."""
+        if self.is_complex:
+            return self
+        if not self.is_floating_point:
+            raise RuntimeError(f"to_complex is only defined for floating and complex dtypes, got {self.name}")
+        return complex128 if self.itemsize == 8 else complex64
 
     def __repr__(self) -> str:
         return f"engine.{self.name}"
@@ -40,7 +48,7 @@ class dtype:
         return (_by_name, (self.name,))
 
 
-BOOL, INT, FLOAT = 0, 1, 2
+BOOL, INT, FLOAT, COMPLEX = 0, 1, 2, 3
 
 bool_ = dtype("bool", np.bool_, BOOL, False)
 uint8 = dtype("uint8", np.uint8, INT, False)
@@ -52,10 +60,13 @@ float16 = dtype("float16", np.float16, FLOAT, True)
 bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, FLOAT, True)
 float32 = dtype("float32", np.float32, FLOAT, True)
 float64 = dtype("float64", np.float64, FLOAT, True)
+complex64 = dtype("complex64", np.complex64, COMPLEX, True)
+complex128 = dtype("complex128", np.complex128, COMPLEX, True)
+_COMPLEX_TO_REAL = {complex64: float32, complex128: float64}
 
-ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
+ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64, complex64, complex128)
 ALIASES = {"half": float16, "float": float32, "double": float64, "short": int16, "int": int32,
-           "long": int64, "bool": bool_}
+           "long": int64, "bool": bool_, "cfloat": complex64, "cdouble": complex128}
 
 # Quantized dtypes: stored as their integer repr; outside ALL_DTYPES, so ordinary ops don't promote them.
 qint8 = dtype("qint8", np.int8, INT, True)
@@ -118,7 +129,12 @@ def _promote_pair(a: dtype, b: dtype) -> dtype:
     if a is b:
         return a
     if a.category != b.category:
+        if (a.category == COMPLEX and b.category == FLOAT) or (b.category == COMPLEX and a.category == FLOAT):
+            # NOTE: complex64 meets float64 in complex128: the real part keeps the wider precision.
+            return max(a.to_real(), b.to_real(), key=lambda d: d.itemsize).to_complex()
         return a if a.category > b.category else b
+    if a.category == COMPLEX:
+        return a if a.itemsize > b.itemsize else b
     if a.category == FLOAT:
         if {a, b} == {float16, bfloat16}:
             return float32
@@ -142,14 +158,14 @@ def promote_types(a: dtype, b: dtype) -> dtype:
 
 def _combine_categories(higher: dtype | None, lower: dtype | None) -> dtype | None:
     # NOTE: a lower-priority operand (0-dim tensor, Python scalar) only changes the result
-    # when it belongs to a higher category (bool < int < float), as in PyTorch.
+    # when it belongs to a higher category (bool < int < float < complex), as in PyTorch.
     if higher is None:
         return lower
-    if lower is None or higher.is_floating_point:
+    if lower is None or lower.category <= higher.category:
         return higher
-    if higher is bool_ or lower.is_floating_point:
-        return _PROMOTION[higher, lower]
-    return higher
+    if lower.is_complex and higher.is_floating_point:
+        return higher.to_complex()  # NOTE: float32 tensor + complex128 0-dim/scalar -> complex64, as PyTorch
+    return lower
 
 
 def scalar_dtype(value) -> dtype:
@@ -158,6 +174,8 @@ def scalar_dtype(value) -> dtype:
         return bool_
     if isinstance(value, int):
         return int64
+    if isinstance(value, complex):
+        return get_default_dtype().to_complex()
     return get_default_dtype()
 
 

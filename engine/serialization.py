@@ -147,7 +147,12 @@ class _Writer:
     def tensor(self, t, path: str) -> dict:
         from engine import backend
 
-        node = {"$tensor": self._add(t, backend.to_numpy(t._data), path)}
+        array = backend.to_numpy(t._data)
+        if array.dtype.kind == "c":  # NOTE: safetensors has no complex128: complex is stored as (real, imag) pairs
+            array = np.stack([array.real, array.imag], axis=-1)
+        node = {"$tensor": self._add(t, array, path)}
+        if array.dtype.kind == "f" and t._dtype.is_complex:
+            node["complex"] = True
         if t._device.type != "cpu":
             node["device"] = str(t._device)
         if t._requires_grad:
@@ -345,6 +350,11 @@ class _Reader:
         from engine.tensor import _make
 
         array = self._array(name)
+        if node.get("complex"):
+            if array.ndim == 0 or array.shape[-1] != 2 or array.dtype.kind != "f":
+                raise ValueError(f"corrupt engine.save file: complex tensor {name!r} is not stored as (real, imag) "
+                                 "pairs")
+            array = np.ascontiguousarray(array).view(np.result_type(array.dtype, np.complex64))[..., 0]
         t = _make(array, from_numpy_dtype(array.dtype), CPU)
         if "quantized" in node:
             from engine.ao.quantization.qtensor import qtensor_from_meta

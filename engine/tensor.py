@@ -149,7 +149,7 @@ class Tensor:
         return self._dtype.is_floating_point
 
     def is_complex(self) -> bool:
-        return False
+        return self._dtype.is_complex
 
     @property
     def _version(self) -> int:
@@ -176,8 +176,8 @@ class Tensor:
                                    "to use a computed variable in a subgraph that doesn't require "
                                    "differentiation use var_no_grad = var.detach().")
             return self
-        if requires_grad and not self._dtype.is_floating_point:
-            raise RuntimeError("only Tensors of floating point dtype can require gradients "
+        if requires_grad and not self._dtype.differentiable:
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients "
                                f"(this one is {self._dtype.name})")
         self._requires_grad = bool(requires_grad)
         return self
@@ -352,7 +352,7 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self._dtype.is_floating_point or self._data.size != 1:
+        if self._dtype.differentiable or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 

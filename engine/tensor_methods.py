@@ -14,6 +14,7 @@ from engine.ops import (
     arithmetic,
     comparison,
     conversion,
+    diagonal,
     indexing,
     inplace,
     linalg,
@@ -25,6 +26,7 @@ from engine.ops import (
 from engine.tensor import Tensor, _make
 
 _METHODS_FROM = {
+    diagonal: ["diagonal", "diag", "diag_embed"],
     arithmetic: ["add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide",
                  "pow", "float_power", "remainder", "fmod", "maximum", "minimum", "fmax", "fmin", "clamp", "clip",
                  "clamp_min", "clamp_max", "lerp", "addcmul", "addcdiv"],

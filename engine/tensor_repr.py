@@ -48,6 +48,25 @@ class _Formatter:
         return self.format(value).rjust(self.width)
 
 
+class _ComplexFormatter:
+    """Formats ``a+bj`` with one float format for the real parts and one for the imaginary parts."""
+
+    is_float = True
+
+    def __init__(self, values: np.ndarray):
+        self.real = _Formatter(values.real.astype(np.float64), True)
+        self.imag = _Formatter(np.abs(values.imag.astype(np.float64)), True)
+        self.width = max((len(self.format(complex(v))) for v in values), default=1)
+
+    def format(self, value) -> str:
+        value = complex(value)
+        sign = "-" if math.copysign(1.0, value.imag) < 0 else "+"
+        return f"{self.real.pad(value.real)}{sign}{self.imag.format(abs(value.imag))}j"
+
+    def pad(self, value) -> str:
+        return self.format(value).rjust(self.width)
+
+
 def _summary_values(array: np.ndarray, summarize: bool) -> np.ndarray:
     if not summarize or array.ndim == 0:
         return array.reshape(-1)
@@ -98,9 +117,12 @@ def tensor_repr(t) -> str:
         summarize = array.size > _THRESHOLD
         shown = array.astype(np.float64) if is_float else array
         values = _summary_values(shown, summarize)
-        formatter = _Formatter(values, is_float) if dtype is not bool_ else _Formatter(values, False)
+        if dtype.is_complex:
+            formatter = _ComplexFormatter(values)
+        else:
+            formatter = _Formatter(values, is_float) if dtype is not bool_ else _Formatter(values, False)
         body = _format_array(shown, formatter, len(prefix), summarize)
-    default_shown = dtype is get_default_dtype() or dtype is int64 or dtype is bool_
+    default_shown = dtype in (get_default_dtype(), get_default_dtype().to_complex(), int64, bool_)
     if not default_shown:
         suffixes.append(f"dtype={dtype!r}")
     if t.grad_fn is not None:

@@ -6,7 +6,9 @@ Each tick:
   2. the pure policy (`scheduler.policy.plan_pass`) places queued runs on online workers;
      each placement is claimed with a compare-and-swap and its message is sent to the
      worker's own queue after commit; waiting runs get their pending reason;
-  3. runs stuck in `scheduled` (their message was lost) get their message again.
+  3. runs stuck in `scheduled` (their message was lost) get their message again;
+  4. controlled sweeps make trials as slots free and stop weak ones early (`scheduler.sweeps`),
+     before placement, so a new trial is placed in the same tick; its runs then queue like any run.
 Between ticks the loop watches the RunEvent table: any transition (a submit, a cancel, a
 run ending) starts the next tick at once, so a new run is placed within ~0.2 s.
 """
@@ -30,6 +32,7 @@ from scheduler.accounting import DurationHistory, UsageLedger, policy_quotas, wi
 from scheduler.dispatch import Dispatcher
 from scheduler.policy import ClusterCapacity, PolicyConfig, plan_pass
 from scheduler.recovery import mark_lost, requeue_lost
+from scheduler.sweeps.controller import sweeps_tick
 from webapp.cluster.selectors import workers_online
 from webapp.experiments.models import Run, RunEvent, RunState
 from webapp.health.checks import check_broker, check_database
@@ -54,6 +57,7 @@ class Scheduler:
         """Recover, place, re-send; returns counts for the log."""
         lost = mark_lost(settings.CONFIG.worker_timeout_seconds)
         requeued = requeue_lost()
+        swept = sweeps_tick()
         online = {worker.name: worker for worker in workers_online()}
         queued = inventory.queued_runs(self.durations)
         started = 0
@@ -67,7 +71,8 @@ class Scheduler:
             started = self.dispatcher.start(plan.assignments, online)
             _set_pending_reasons(plan.pending_reasons)
         resent = self.dispatcher.resend_stuck(online)
-        return {"lost": lost, "requeued": requeued, "queued": len(queued), "started": started, "resent": resent}
+        return {"lost": lost, "requeued": requeued, "queued": len(queued), "started": started, "resent": resent,
+                "trials": swept["trials"], "stopped_early": swept["stopped_early"]}
 
 
 def run_scheduler(tick_seconds: float, stop: threading.Event | None = None) -> None:
@@ -85,7 +90,7 @@ def run_scheduler(tick_seconds: float, stop: threading.Event | None = None) -> N
             reported_idle = False
             stop.wait(tick_seconds)
             continue
-        if any(counts[k] for k in ("lost", "requeued", "started", "resent")):
+        if any(counts[k] for k in ("lost", "requeued", "started", "resent", "trials", "stopped_early")):
             log.info("scheduler tick: %s", counts)
             reported_idle = False
         elif not reported_idle:

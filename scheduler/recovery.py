@@ -32,7 +32,9 @@ def mark_lost(worker_timeout_seconds: float) -> int:
                           expected_attempt=attempt, reason=why):
             log.warning("run %s attempt %s lost: %s", run_id, attempt, why)
             count += 1
-    return count + _mark_gangs_lost(dead)
+    count += _mark_gangs_lost(dead)
+    _close_nodes_of(dead)
+    return count
 
 
 def _mark_gangs_lost(dead) -> int:
@@ -47,6 +49,12 @@ def _mark_gangs_lost(dead) -> int:
             log.warning("run %s attempt %s lost: %s", run_id, attempt, why)
             count += 1
     return count
+
+
+def _close_nodes_of(dead) -> None:
+    """A node whose worker died runs nothing any more, whatever became of its run: it is stopped."""
+    RunNode.objects.filter(state__in=(NodeState.SCHEDULED, NodeState.RUNNING), worker__in=dead).update(
+        state=NodeState.STOPPED, reason="its worker stopped heartbeating", finished_at=timezone.now())
 
 
 def requeue_lost() -> int:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from webapp.accounts.services import first_admin_ensure
+from webapp.config import PRODUCTION
 from webapp.demo import demo_project_create
 
 
@@ -24,10 +25,12 @@ def prepare_data_dirs() -> None:
 
 
 def bootstrap(*, announce: Callable[[str], None] = print) -> None:
-    """Idempotent, so it runs at every start: folders, migrations, the first admin."""
+    """Idempotent, so it runs at every start: folders, migrations, static files (production), the first admin."""
     config = settings.CONFIG
     prepare_data_dirs()
     call_command("migrate", interactive=False, verbosity=0)
+    if config.mode == PRODUCTION:  # whitenoise serves STATIC_ROOT by its manifest: hashed names, cached for a year
+        call_command("collectstatic", interactive=False, verbosity=0)
     created = first_admin_ensure(username=config.admin_user, password=config.admin_password)
     if created and config.demo:
         project = demo_project_create(username=created.username)

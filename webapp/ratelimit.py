@@ -14,8 +14,10 @@ import hashlib
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
@@ -133,19 +135,32 @@ def _shared(count: Callable[[], int], local: Callable[[], int]) -> int:
     return local()
 
 
+_REDIS_CLIENTS: weakref.WeakKeyDictionary[RedisCache, Any] = weakref.WeakKeyDictionary()  # one per cache object
+
+
+def _redis_client(cache: RedisCache) -> Any:
+    """A redis-py client on the cache's (first, written) server, made once per cache object (one per thread).
+
+    Django's `get_client` builds a new client per call, which costs more than the round trip it serves.
+    """
+    client = _REDIS_CLIENTS.get(cache)
+    if client is None:
+        client = _REDIS_CLIENTS[cache] = cache._cache.get_client(write=True)
+    return client
+
+
 def _redis_get(cache: RedisCache, key: str) -> bytes | str | None:
     """The raw counter (an outage raises here, where `cache.get` would read it as a miss)."""
     key = cache.make_and_validate_key(key)
-    value: bytes | str | None = cache._cache.get_client(key).get(key)
+    value: bytes | str | None = _redis_client(cache).get(key)
     return value
 
 
 def _redis_count(cache: RedisCache, key: str, window: int) -> int:
     """Create the counter with its expiry unless it exists, then increment it: one round trip, atomic."""
     key = cache.make_and_validate_key(key)
-    # NOTE: Django's RedisCache has no pipelines; its client keeps the connection pool (stored ints stay plain).
-    client = cache._cache.get_client(key, write=True)
-    pipe = client.pipeline(transaction=False)
+    # NOTE: Django's RedisCache has no pipelines; redis-py's client does (stored ints stay plain).
+    pipe = _redis_client(cache).pipeline(transaction=False)
     pipe.set(key, 0, ex=window + 1, nx=True)
     pipe.incr(key)
     return int(pipe.execute()[1])

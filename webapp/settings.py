@@ -27,9 +27,11 @@ INSTALLED_APPS = [
     "webapp.projects",
     "webapp.experiments",
     "webapp.dashboards",
+    "webapp.mlflow",
 ]
 
 MIDDLEWARE = [
+    "webapp.compression.GzipJson",  # first: it compresses the answer every other layer has finished
     "webapp.csp.ContentSecurityPolicy",
     "webapp.api.middleware.ApiErrorsAsJson",  # outside the rest: it reshapes any error answer under /api/
     "django.middleware.security.SecurityMiddleware",

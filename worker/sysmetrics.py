@@ -1,4 +1,5 @@
-"""System metrics of a running job: CPU and memory of its processes, and its GPUs through NVML.
+"""System metrics of a running job: CPU and memory of its processes (and of each distributed rank,
+as `sys/rank<r>/...`), and its GPUs through NVML.
 
 Logged as metrics under `sys/` (`results.SYSTEM_PREFIX`): series over wall time. Each point's
 `wall_time` is when it was sampled (what the run page and the API chart them against); its step is
@@ -33,6 +34,7 @@ class SystemSampler:
         self._pids = pids
         self._gpu_indices = gpu_indices
         self._procs: dict[int, psutil.Process] = {}
+        self._ranks: dict[int, int | None] = {}  # pid -> its RANK (read once: a process's environment is fixed)
         self._nvml = _nvml()
 
     def sample(self) -> list[MetricPoint]:
@@ -40,6 +42,7 @@ class SystemSampler:
         step = self._step
         self._step += 1
         cpu = rss = 0.0
+        per_rank: dict[int, list[float]] = {}
         alive: dict[int, psutil.Process] = {}
         for pid in self._pids():
             proc = self._procs.get(pid)
@@ -47,16 +50,39 @@ class SystemSampler:
                 if proc is None:
                     proc = psutil.Process(pid)
                     proc.cpu_percent(None)  # the first call only starts the measurement
+                    used = 0.0
                 else:
-                    cpu += proc.cpu_percent(None)
-                rss += proc.memory_info().rss
+                    used = proc.cpu_percent(None)
+                memory = proc.memory_info().rss
                 alive[pid] = proc
             except psutil.Error:
                 continue
+            cpu += used
+            rss += memory
+            rank = self._rank_of(proc)
+            if rank is not None:
+                totals = per_rank.setdefault(rank, [0.0, 0.0])
+                totals[0] += used
+                totals[1] += memory
         self._procs = alive
+        self._ranks = {pid: rank for pid, rank in self._ranks.items() if pid in alive}
         values = {"cpu_percent": cpu, "memory_mb": rss / 2**20, "processes": float(len(alive))}
+        for rank, (used, memory) in sorted(per_rank.items()):
+            values[f"rank{rank}/cpu_percent"] = used
+            values[f"rank{rank}/memory_mb"] = memory / 2**20
         values.update(self._gpu_values())
         return [MetricPoint(key=self._prefix + key, step=step, value=value, wall_time=now) for key, value in values.items()]
+
+    def _rank_of(self, proc: psutil.Process) -> int | None:
+        """The distributed rank a process works for: RANK in its environment, which the launcher
+        sets for each rank and the rank's own children (DataLoader workers) inherit."""
+        if proc.pid not in self._ranks:
+            try:
+                rank = proc.environ().get("RANK", "")
+            except psutil.Error:
+                rank = ""
+            self._ranks[proc.pid] = int(rank) if rank.isdigit() else None
+        return self._ranks[proc.pid]
 
     def _gpu_values(self) -> dict[str, float]:
         """Per pinned GPU: utilisation, memory used/total, power and temperature (what NVML answers)."""

@@ -10,7 +10,8 @@ be recorded because the database stayed away); a predecessor's attempts are star
 
 A multi-node run sends one message per node. Each worker claims its own `RunNode` (scheduled ->
 running, compare-and-swap) and the first to start also moves the run scheduled -> running. A node
-that fails fails the run at once (the others see it and stop their ranks); a node that succeeds
+that fails fails the run (the others see it and stop their ranks) unless another node's worker was lost
+first (`worker.gang_failure`: then the run is lost, not failed); a node that succeeds
 waits for no one: the last node of the attempt to succeed, under the run's row lock, marks the run
 succeeded. A node whose worker stops hands the run back as lost, and the whole gang is re-queued.
 """
@@ -31,6 +32,7 @@ from webapp.experiments.lifecycle import run_transition
 from webapp.experiments.models import NodeState, Run, RunNode, RunState
 from worker.celery_app import RUN_TASK
 from worker.executor import execute
+from worker.gang_failure import lost_peer_behind
 from worker.limits import limits_for_run
 from worker.outage import DatabaseGate, ResultsUnsaved
 from worker.outcome import FAILED, INTERRUPTED, SUCCEEDED, Outcome
@@ -105,6 +107,8 @@ def _execute_node(run_id: int, attempt: int, worker_name: str, node_rank: int) -
         _started.add((run_id, attempt))
     try:  # NOTE: held until its end is recorded, or the heartbeat would hand a finishing node back as lost
         outcome = _run_node(run_id, attempt, worker_name, node_rank)
+        if outcome.state == FAILED:
+            outcome = _unless_a_peer_was_lost(run_id, attempt, node_rank, outcome)
         try:
             DatabaseGate().insist(lambda: _record_node(run_id, attempt, node_rank, worker_name, outcome),
                                   patience=settings.CONFIG.worker_timeout_seconds,
@@ -136,6 +140,17 @@ def _run_node(run_id: int, attempt: int, worker_name: str, node_rank: int) -> Ou
     except Exception as exc:
         log.exception("run %s attempt %s node %s: the worker failed while running it", run_id, attempt, node_rank)
         return Outcome(FAILED, reason=f"worker error: {type(exc).__name__}: {exc}")
+
+
+def _unless_a_peer_was_lost(run_id: int, attempt: int, node_rank: int, outcome: Outcome) -> Outcome:
+    """A failure that followed another node's loss is part of that loss: the gang is re-queued (see gang_failure)."""
+    peer = lost_peer_behind(run_id, attempt, node_rank, timezone.now(),
+                            worker_timeout_seconds=settings.CONFIG.worker_timeout_seconds)
+    if peer is None:
+        return outcome
+    log.warning("run %s attempt %s node %s: %s after %s stopped answering; the gang is lost, not failed",
+                run_id, attempt, node_rank, outcome.reason, peer)
+    return Outcome(INTERRUPTED, exit_code=outcome.exit_code, reason=f"{peer} stopped answering ({outcome.reason})")
 
 
 def _end_node(run_id: int, attempt: int, node_rank: int, state: str, exit_code: int | None, reason: str) -> None:

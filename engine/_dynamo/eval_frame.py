@@ -193,7 +193,7 @@ class CompiledFunction:
             backward = GraphModule(dict(captured.state), aot.backward, class_name="GraphModule")
             runner = joint.AOTRuntime(self._compile_graph(gm, leaves, self._backend),
                                       self._compile_graph(backward, [*aot.saved_examples, *aot.tangent_examples],
-                                                          self._backend), aot, captured.state)
+                                                          self._backend), aot, captured.state, eager=gm)
             aot.tangent_examples = []
         elif captured.mode == "joint":
             runner = joint.no_grad_runner(self._compile_graph(gm, leaves, self._backend))

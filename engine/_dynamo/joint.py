@@ -19,12 +19,17 @@ runs at replay as in eager (``mode == "plain"``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from engine.autograd.function import Function
+from engine.autograd.grad_mode import enable_grad
 from engine.autograd.grad_mode import state as grad_state
 from engine.fx import registry
 from engine.fx.graph import Graph, Node
 from engine.tensor import Tensor
+
+if TYPE_CHECKING:
+    from engine.fx.graph_module import GraphModule
 
 
 @dataclass
@@ -223,9 +228,12 @@ def no_grad_runner(runner):
 class AOTRuntime:
     """Calls the compiled forward through ``CompiledFunction`` so that backward runs the compiled backward."""
 
-    def __init__(self, forward, backward, aot: AOTGraphs, attrs: dict):
+    def __init__(self, forward, backward, aot: AOTGraphs, attrs: dict, eager=None):
         self.forward = forward
         self.backward = backward
+        self.eager = eager  # the forward graph run op by op: a differentiable backward (create_graph) replays it
+        self.eager_replay: GraphModule | None = None  # ``eager`` with its ops applied through autograd, made on first need
+        self.attrs = attrs
         self.n_outputs = aot.n_outputs
         self.diff_positions = aot.diff_positions
         self.sources = [(kind, where if kind == "input" else attrs[where]) for kind, where in aot.leaf_sources]
@@ -252,6 +260,7 @@ class CompiledFunction(Function):
         outs = runtime.forward(*inputs)
         n = runtime.n_outputs
         ctx.runtime = runtime
+        ctx.inputs, ctx.diff = inputs, diff
         ctx.saved_values = tuple(outs[n:])
         positions = runtime.diff_positions
         if len(positions) != n:  # outputs computed without gradient (under no_grad, or integers) stay so
@@ -270,11 +279,28 @@ class CompiledFunction(Function):
         for i, g in enumerate(tangents):
             if g is None:
                 tangents[i] = _zeros_for(ctx, runtime.diff_positions[i])
+        if grad_state.enabled and runtime.eager is not None:
+            return (None, None, *_differentiable_backward(ctx, runtime, tangents))
         out = runtime.backward(*saved, *tangents)
         return (None, None, *out)
 
     def _release_extra(self) -> None:
         self.saved_values = None
+        self.inputs = self.diff = None
+
+
+def _differentiable_backward(ctx, runtime: AOTRuntime, tangents: list) -> tuple:
+    """create_graph=True (a gradient penalty, a Hessian-vector product): the compiled backward computes on
+    arrays, so the forward graph is replayed op by op and differentiated with a graph of its own."""
+    from engine.autograd.graph import grad
+
+    replay = runtime.eager_replay
+    if replay is None:
+        replay = runtime.eager_replay = _with_autograd(runtime.eager, runtime.attrs)
+    with enable_grad():
+        outs = replay.forward(*ctx.inputs)  # NOTE: not __call__: hooks and compile wrappers stay out
+    targets = [outs[i] for i in runtime.diff_positions]
+    return tuple(grad(targets, list(ctx.diff), tangents, create_graph=True, allow_unused=True))
 
 
 def _zeros_for(ctx, position: int) -> Tensor:
@@ -282,3 +308,21 @@ def _zeros_for(ctx, position: int) -> Tensor:
 
     shape, dtype, device = ctx._out_meta[position]
     return _make(device.xp.zeros(shape, dtype.np), dtype, device)
+
+
+def _with_autograd(gm, attrs: dict):
+    """A copy of the forward GraphModule ``gm`` whose ``forward_with_ctx`` nodes apply their op through
+    autograd (``apply_pair``), so that running it builds the history a create_graph backward needs."""
+    from engine._dynamo.graph_ops import apply_pair, forward_with_ctx
+    from engine.fx.graph import map_arg
+    from engine.fx.graph_module import GraphModule
+
+    copy = Graph()
+    mapping: dict = {}
+    for node in gm.graph.nodes:
+        target = apply_pair if node.target is forward_with_ctx else node.target
+        new = copy.create_node(node.op, target, map_arg(node.args, mapping.__getitem__),
+                               map_arg(node.kwargs, mapping.__getitem__), name=node.name)
+        new.meta.update(node.meta)
+        mapping[node] = new
+    return GraphModule(dict(attrs), copy, class_name="GraphModule")

@@ -5,8 +5,9 @@ NumPy arrays (``lowering``), fuses elementwise chains and their trailing reducti
 kernels (``scheduler``, ``codegen``, cached by source in ``cache``), runs GEMMs and im2col
 convolutions into preallocated ``out=`` buffers (``kernels``), plans intermediate buffers by
 liveness, delivers gradients and reads ``.grad`` with inline code, runs ``SGD``/``Adam``/``AdamW`` steps
-as one fused numba kernel per parameter (``optim``), and returns a callable with the graph's calling
-convention. Without numba the same program replays unfused as NumPy ufuncs with ``out=`` buffers
+as one fused numba kernel per parameter (``optim``), runs Conv2d and tiled max-pool forward/backward pairs
+of a training step as numba im2col/col2im/pool kernels around whole-batch GEMMs (``conv``, ``pool``),
+and returns a callable with the graph's calling convention. Without numba the same program replays unfused as NumPy ufuncs with ``out=`` buffers
 (and optimizer steps run eagerly).
 
 Example:

@@ -9,9 +9,47 @@ import numpy as np
 def matmul(a, b, out):
     # NOTE: a stacked (..., M, K) @ (K, N) runs as one 2-d GEMM when the stack folds into M without a copy
     if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
-        np.matmul(a.reshape(-1, a.shape[-1]), b, out=out.reshape(-1, out.shape[-1]))
+        a, out = a.reshape(-1, a.shape[-1]), out.reshape(-1, out.shape[-1])
+    if a.ndim >= 2 and b.ndim >= 2 and a.shape[-2] * a.shape[-1] * b.shape[-1] < _SMALL_GEMM:
+        with _one_blas_thread():
+            np.matmul(a, b, out=out)
     else:
         np.matmul(a, b, out=out)
+
+
+# NOTE: OpenBLAS splits even small GEMMs over its threads, which spin-wait for each other; on a loaded
+# machine a descheduled partner stalls the whole GEMM (measured with 2 threads on 2 shared cores:
+# (1024, 128) @ (128, 384) 14-65 ms on two threads, 1.3 ms on one; (128, 4096) @ (4096, 10) 4 ms vs 0.3 ms).
+# Below 64M multiply-adds (GPT-sized linears, attention heads, a linear layer's weight gradient) the
+# split saves at most about a millisecond on an idle machine, so those run on one thread.
+_SMALL_GEMM = 1 << 26
+_BLAS: list = []
+
+
+class _one_blas_thread:
+    """Run the BLAS pools on one thread inside the block (two ctypes calls each way, no pool scan)."""
+
+    __slots__ = ("saved",)
+
+    def __enter__(self):
+        if not _BLAS:
+            try:
+                from threadpoolctl import ThreadpoolController
+
+                _BLAS.extend(ThreadpoolController().select(user_api="blas").lib_controllers)
+            except Exception:
+                _BLAS.append(None)
+        self.saved = [(c, c.get_num_threads()) for c in _BLAS if c is not None]
+        for c, n in self.saved:
+            if n != 1:
+                c.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        for c, n in self.saved:
+            if n != 1:
+                c.set_num_threads(n)
+        return False
 
 
 def fill(value, out):

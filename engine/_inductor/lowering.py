@@ -235,13 +235,26 @@ def _graph_ops() -> dict:
 
         _GRAPH_OPS.update({graph_ops.deliver_grads: _deliver_grads, graph_ops.read_grad: _read_grad,
                            graph_ops.set_grad: _set_grad})
+        from engine._inductor import conv, pool
         from engine._inductor.optim import lower_optimizer_step
-        from engine._inductor.pool import lower_backward_with_ctx, lower_forward_with_ctx
 
         _GRAPH_OPS.update({graph_ops.call_method: lower_optimizer_step,
-                           graph_ops.forward_with_ctx: lower_forward_with_ctx,
-                           graph_ops.backward_with_ctx: lower_backward_with_ctx})
+                           graph_ops.forward_with_ctx: _first_of(conv.lower_forward, pool.lower_forward_with_ctx),
+                           graph_ops.backward_with_ctx: _first_of(conv.lower_backward, pool.lower_backward_with_ctx)})
     return _GRAPH_OPS
+
+
+def _first_of(*lowerings):
+    """One graph op lowered by whichever of ``lowerings`` takes the node first."""
+
+    def lowering(L, node, *args):
+        for fn in lowerings:
+            out = fn(L, node, *args)
+            if out is not NotImplemented:
+                return out
+        return NotImplemented
+
+    return lowering
 
 
 # ----- helpers shared by lowerings --------------------------------------------------------------

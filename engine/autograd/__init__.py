@@ -1,6 +1,6 @@
 """Reverse-mode automatic differentiation: ``backward``, ``grad``, ``Function``, ``gradcheck``."""
 
-from engine.autograd import function
+from engine.autograd import function, functional
 from engine.autograd.function import Function, once_differentiable
 from engine.autograd.grad_mode import (
     enable_grad,
@@ -18,6 +18,7 @@ __all__ = [
     "backward",
     "enable_grad",
     "function",
+    "functional",
     "grad",
     "gradcheck",
     "gradgradcheck",

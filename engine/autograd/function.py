@@ -257,7 +257,7 @@ class Function:
             out.grad = None
             if cls._view:
                 mark_view(out, first)
-            if dtype.is_floating_point:
+            if dtype.differentiable:
                 out._requires_grad = True
                 out.grad_fn = self
                 if cls._saves_output:
@@ -280,7 +280,7 @@ class Function:
                 continue
             if any(out is a for a in args):  # forward returned an input: give it its own identity
                 out = out.detach()
-            if out._dtype.is_floating_point and id(out) not in self._non_differentiable:
+            if out._dtype.differentiable and id(out) not in self._non_differentiable:
                 out._requires_grad = True
                 out.grad_fn = self
                 out._output_nr = nr

@@ -296,6 +296,8 @@ def _deliver_to_leaf(leaf: Tensor, g, create_graph: bool, capture, only, handed:
     if only is not None and id(leaf) not in only:
         return
     if create_graph:
+        if g._dtype.is_complex and not leaf._dtype.is_complex:
+            g = g.real  # NOTE: a real leaf that fed a complex op gets the real part, as in PyTorch
         if g._dtype is not leaf._dtype:
             g = g.to(leaf._dtype)
         _check_leaf_shape(leaf, g._data.shape)
@@ -305,6 +307,8 @@ def _deliver_to_leaf(leaf: Tensor, g, create_graph: bool, capture, only, handed:
     if isinstance(array, np.generic):
         array = np.asarray(array)
     _check_leaf_shape(leaf, array.shape)
+    if array.dtype.kind == "c" and not leaf._dtype.is_complex:
+        array = array.real
     if array.dtype != leaf._dtype.np:
         array = array.astype(leaf._dtype.np)
     if leaf.grad is None:

@@ -167,8 +167,8 @@ def launch(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     nnodes = _nnodes(args.nnodes)
     nproc = _count(args.nproc_per_node, "nproc-per-node")
-    if args.max_restarts:
-        raise SystemExit("engine.distributed.run: --max-restarts is not supported (a failed rank ends the launch)")
+    if args.max_restarts < 0:
+        raise SystemExit(f"engine.distributed.run: --max-restarts must be 0 or more, got {args.max_restarts}")
     if not 0 <= args.node_rank < nnodes:
         raise SystemExit(f"engine.distributed.run: --node-rank {args.node_rank} is outside --nnodes {nnodes}")
     tmp = tempfile.mkdtemp(prefix="engine-run-")
@@ -177,11 +177,17 @@ def launch(argv: list[str] | None = None) -> int:
     except SystemExit:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    own_store = url == "file://" + os.path.join(tmp, "store.json")
+    if args.max_restarts and not own_store:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SystemExit("engine.distributed.run: --max-restarts needs a one-node launch with its own store "
+                         "(--standalone, or --nnodes 1 without a rendezvous endpoint): restarting several "
+                         "nodes together is not supported")
     world = nnodes * nproc
     base = dict(os.environ, MASTER_ADDR=addr, MASTER_PORT=str(port), WORLD_SIZE=str(world),
                 LOCAL_WORLD_SIZE=str(nproc), GROUP_RANK=str(args.node_rank), GROUP_WORLD_SIZE=str(nnodes),
                 ROLE_WORLD_SIZE=str(world), TORCHELASTIC_RUN_ID=args.rdzv_id, KILN_RENDEZVOUS_URL=url,
-                PYTHONUNBUFFERED="1")
+                TORCHELASTIC_MAX_RESTARTS=str(args.max_restarts), PYTHONUNBUFFERED="1")
     if nproc > 1:
         base.setdefault("OMP_NUM_THREADS", "1")  # NOTE: as torchrun: N ranks must not each take every core
     ranks: list[_Rank] = []
@@ -193,13 +199,24 @@ def launch(argv: list[str] | None = None) -> int:
     for s in previous:
         signal.signal(s, forward)
     try:
-        for local in range(nproc):
-            rank = args.node_rank * nproc + local
-            env = dict(base, RANK=str(rank), LOCAL_RANK=str(local), ROLE_RANK=str(rank))
-            proc = subprocess.Popen(  # noqa: S603 - the user's own command line, as torchrun runs it
-                _command(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-            ranks.append(_Rank(rank, local, proc))
-        return _monitor(ranks, args.monitor_interval)
+        for restart in range(args.max_restarts + 1):
+            if restart:  # as torchrun: every rank of the node starts again, in a fresh store
+                sys.stderr.write(f"engine.distributed.run: restarting the ranks "
+                                 f"({restart} of {args.max_restarts} restarts)\n")
+                base.update(KILN_RENDEZVOUS_URL="file://" + os.path.join(tmp, f"store-{restart}.json"),
+                            MASTER_PORT=str(_free_port()) if args.standalone else base["MASTER_PORT"])
+            base["TORCHELASTIC_RESTART_COUNT"] = str(restart)
+            ranks.clear()
+            for local in range(nproc):
+                rank = args.node_rank * nproc + local
+                env = dict(base, RANK=str(rank), LOCAL_RANK=str(local), ROLE_RANK=str(rank))
+                proc = subprocess.Popen(  # noqa: S603 - the user's own command line, as torchrun runs it
+                    _command(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                ranks.append(_Rank(rank, local, proc))
+            code = _monitor(ranks, args.monitor_interval)
+            if code == 0:
+                return 0
+        return code
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -29,28 +29,33 @@ def _uniform(shape, like):
     return engine.rand(tuple(shape), dtype=like.dtype, device=like.device)
 
 
-class Normal(Distribution):
-    """The normal distribution with mean ``loc`` and standard deviation ``scale``."""
+class _LocScale(Distribution):
+    """A distribution of a location ``loc`` and a positive ``scale`` (broadcast together), its mode at ``loc``."""
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
     has_rsample = True
-    _mean_carrier_measure = 0
 
     def __init__(self, loc, scale, validate_args=None):
         self.loc, self.scale = broadcast_all(loc, scale)
         batch_shape = Size() if isinstance(loc, Number) and isinstance(scale, Number) else self.loc.size()
         super().__init__(batch_shape, validate_args=validate_args)
 
+    @property
+    def mode(self):
+        return self.loc
+
+
+class Normal(_LocScale):
+    """The normal distribution with mean ``loc`` and standard deviation ``scale``."""
+
+    _mean_carrier_measure = 0
+
     def expand(self, batch_shape, _instance=None):
         return _expand_params(self, Normal, batch_shape, ("loc", "scale"), _instance)
 
     @property
     def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
         return self.loc
 
     @property
@@ -204,27 +209,14 @@ class Exponential(Distribution):
         return 1.0 - engine.log(self.rate)
 
 
-class Laplace(Distribution):
+class Laplace(_LocScale):
     """The Laplace distribution with location ``loc`` and scale ``scale``."""
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        batch_shape = Size() if isinstance(loc, Number) and isinstance(scale, Number) else self.loc.size()
-        super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         return _expand_params(self, Laplace, batch_shape, ("loc", "scale"), _instance)
 
     @property
     def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
         return self.loc
 
     @property
@@ -261,17 +253,8 @@ class Laplace(Distribution):
         return 1 + engine.log(2 * self.scale)
 
 
-class Cauchy(Distribution):
+class Cauchy(_LocScale):
     """The Cauchy (Lorentz) distribution with median ``loc`` and half-width ``scale``; no mean or variance."""
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        batch_shape = Size() if isinstance(loc, Number) and isinstance(scale, Number) else self.loc.size()
-        super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         return _expand_params(self, Cauchy, batch_shape, ("loc", "scale"), _instance)
@@ -279,10 +262,6 @@ class Cauchy(Distribution):
     @property
     def mean(self):
         return engine.full(self._extended_shape(), float("nan"), dtype=self.loc.dtype, device=self.loc.device)
-
-    @property
-    def mode(self):
-        return self.loc
 
     @property
     def variance(self):

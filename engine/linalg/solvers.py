@@ -318,11 +318,12 @@ class Det(Function):
     def backward(ctx, g):
         # d det(A) = det(A) tr(A^-1 dA); a singular A takes the cofactor matrix from its SVD instead
         A, det_a = ctx.saved_tensors
-        try:
-            inverse_t = inv(A).mT
-        except LinAlgError:
-            return g.unsqueeze(-1).unsqueeze(-1) * _cofactor_via_svd(A.detach())
-        return (g * det_a).unsqueeze(-1).unsqueeze(-1) * inverse_t
+        if not bool((det_a == 0).any()):  # NOTE: det(A) * A^-1 of an exactly singular A would be 0 * inf
+            try:
+                return (g * det_a).unsqueeze(-1).unsqueeze(-1) * inv(A).mT
+            except LinAlgError:
+                pass
+        return g.unsqueeze(-1).unsqueeze(-1) * _cofactor_via_svd(A.detach())
 
 
 def det(A: Tensor, *, out=None) -> Tensor:

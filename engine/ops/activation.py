@@ -12,6 +12,7 @@ from engine.autograd.function import Op
 from engine.autograd.grad_mode import state
 from engine.ops import cuda_kernels
 from engine.ops import grad_math as gm
+from engine.ops.complex import no_complex
 from engine.ops.promotion import to_float
 from engine.ops.reduction import normalize_dim
 from engine.ops.unary import erf_array
@@ -52,6 +53,7 @@ class Relu(Op):
 
 
 def relu(input):
+    no_complex(input, "relu")
     if input._dtype.itemsize >= 4 and input._dtype.is_floating_point and not (input._requires_grad and state.enabled):
         data = input._data  # NOTE: graph-free fast path
         if isinstance(data, np.ndarray) and data.size <= 1 << 16:

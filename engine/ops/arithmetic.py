@@ -8,6 +8,7 @@ from engine.autograd.grad_mode import state
 from engine.backend import quiet_fp
 from engine.dtypes import FLOAT, bool_, get_default_dtype
 from engine.ops import grad_math as gm
+from engine.ops.complex import no_complex
 from engine.ops.promotion import as_scalar, binary_operands, cast, raw, result_type, shape_of, to_float
 from engine.ops.reduction import sum_to
 from engine.tensor import Tensor, result_like, wrap
@@ -58,6 +59,7 @@ class Mul(Op):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
+        a, b = gm.conj(a), gm.conj(b)  # complex: g * conj(df/dz), PyTorch's convention
         need_a, need_b = ctx.needs_input_grad
         return (gm.sum_to(g * b, gm.shape(a)) if need_a else None,
                 gm.sum_to(g * a, gm.shape(b)) if need_b else None)
@@ -75,6 +77,7 @@ class Div(Op):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
+        a, b = gm.conj(a), gm.conj(b)  # complex: g * conj(df/dz), PyTorch's convention
         need_a, need_b = ctx.needs_input_grad
         grad_a = gm.sum_to(g / b, gm.shape(a)) if need_a else None
         grad_b = gm.sum_to(-g * a / (b * b), gm.shape(b)) if need_b else None
@@ -308,11 +311,13 @@ def fmod(input, other):
 
 
 def maximum(input, other):
+    no_complex(input, "maximum")
     a, b = binary_operands(input, other)
     return Maximum.apply(a, b)
 
 
 def minimum(input, other):
+    no_complex(input, "minimum")
     a, b = binary_operands(input, other)
     return Minimum.apply(a, b)
 
@@ -327,6 +332,7 @@ def fmin(input, other):
 
 def clamp(input, min=None, max=None):
     """Clip values into ``[min, max]``; bounds are numbers or tensors."""
+    no_complex(input, "clamp")
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):

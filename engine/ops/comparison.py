@@ -11,8 +11,13 @@ from engine.tensor import Tensor, wrap
 def _elementwise(input, other, name: str) -> Tensor:
     a, b = binary_operands(input, other)
     t = a if isinstance(a, Tensor) else b
+    if name in _ORDERED and t._dtype.is_complex:
+        raise RuntimeError(f"{name} is not supported for complex tensors: complex numbers are not ordered")
     with quiet_fp():
         return wrap(getattr(t._device.xp, name)(raw(a), raw(b)), t._device)
+
+
+_ORDERED = frozenset(("less", "less_equal", "greater", "greater_equal"))
 
 
 def eq(input, other) -> Tensor:

@@ -15,11 +15,6 @@ from engine.dtypes import bfloat16, float16, float32
 from engine.tensor import Tensor, _make
 
 
-def _no_double_backward(name: str) -> None:
-    if state.enabled:
-        raise RuntimeError(f"double backward (create_graph=True) through {name} is not supported")
-
-
 def _compute_dtype(dtype):
     # NOTE: NumPy has no half-precision BLAS: compute in float32 and cast back.
     return float32.np if dtype is float16 or dtype is bfloat16 else None
@@ -198,7 +193,13 @@ class Conv2d(Op):
 
     @staticmethod
     def backward(ctx, g):
-        _no_double_backward("conv")
+        if state.enabled:  # create_graph: a backward that can itself be differentiated (engine.ops.conv_double)
+            from engine.ops.conv_double import conv2d_differentiable_backward
+
+            x, w = ctx.saved_tensors
+            grid = ctx.grid
+            return (*conv2d_differentiable_backward(x, w, g, ctx.needs_input_grad[:3], grid.stride, grid.pads,
+                                                    grid.dilation, ctx.groups), None, None, None, None)
         x, w = ctx.saved_tensors
         xp = x._device.xp
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
@@ -269,7 +270,14 @@ class ConvTranspose2d(Op):
 
     @staticmethod
     def backward(ctx, g):
-        _no_double_backward("conv_transpose")
+        if state.enabled:  # create_graph: a backward that can itself be differentiated (engine.ops.conv_double)
+            from engine.ops.conv_double import conv_transpose2d_differentiable_backward
+
+            x, w = ctx.saved_tensors
+            canvas, stride, offset, dilation, groups = ctx.meta
+            return (*conv_transpose2d_differentiable_backward(x, w, g, ctx.needs_input_grad[:3], stride, offset,
+                                                              dilation, groups, canvas),
+                    None, None, None, None, None)
         x, w = ctx.saved_tensors
         xp = x._device.xp
         need_x, need_w, need_b = ctx.needs_input_grad[:3]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from engine import backend
 from engine.autograd.function import Function, Op
 from engine.device import as_device
@@ -20,12 +22,18 @@ class ToCopy(Function):
         if device_ is not x._device:
             data = backend.to_device_array(data, device_)
         if dtype_ is not x._dtype:
+            if x._dtype.is_complex and not dtype_.is_complex:
+                warnings.warn("Casting complex values to real discards the imaginary part", UserWarning,
+                              stacklevel=4)
+                data = data.real
             data = data.astype(dtype_.np)
         return _make(data, dtype_, device_)
 
     @staticmethod
     def backward(ctx, g):
         source_dtype, source_device = ctx.source
+        if g._dtype.is_complex and not source_dtype.is_complex:
+            g = g.real  # NOTE: the gradient of a real -> complex cast is the real part, as in PyTorch
         return to_copy(g, source_dtype, source_device), None, None
 
 

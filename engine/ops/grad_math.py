@@ -124,3 +124,37 @@ def zeros_like(g):
 
         return tensor_zeros_like(g)
     return _xp(g).zeros_like(g)
+
+
+def dtype_kind(x) -> str:
+    """NumPy's dtype kind ("f", "c" ...) of an array, tensor or Python number."""
+    if isinstance(x, Tensor):
+        return x._dtype.np.kind
+    return np.asarray(x).dtype.kind if not hasattr(x, "dtype") else x.dtype.kind
+
+
+def conj(x):
+    """The complex conjugate; real values are returned as is (backward formulas multiply by conj(f'))."""
+    if isinstance(x, Tensor):
+        if not x._dtype.is_complex:
+            return x
+        from engine.ops.complex import conj_physical
+
+        return conj_physical(x)
+    if isinstance(x, complex):
+        return x.conjugate()
+    if getattr(x, "dtype", None) is not None and x.dtype.kind == "c":
+        return x.conj()
+    return x
+
+
+def sgn(x):
+    """``x / |x|`` (0 at 0) for complex values, ``sign(x)`` for real ones (the gradient of abs)."""
+    if dtype_kind(x) != "c":
+        return sign(x)
+    if isinstance(x, Tensor):
+        from engine.ops.complex import sgn as tensor_sgn
+
+        return tensor_sgn(x)
+    magnitude = _xp(x).abs(x)
+    return x / _xp(x).where(magnitude == 0, 1, magnitude).astype(magnitude.dtype)

@@ -29,6 +29,7 @@ class Matmul(Op):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
+        a, b = gm.conj(a), gm.conj(b)  # complex: the adjoint uses conjugate transposes
         need_a, need_b = ctx.needs_input_grad
         shape_a, shape_b = gm.shape(a), gm.shape(b)
         grad_a = grad_b = None
@@ -55,6 +56,10 @@ class Matmul(Op):
 
 def matmul(input, other) -> Tensor:
     """Matrix product with NumPy/PyTorch broadcasting rules (1-D operands are vectors)."""
+    if input.is_sparse or other.is_sparse:
+        from engine.sparse import matmul as sparse_matmul
+
+        return sparse_matmul(input, other)
     if input._data.ndim == 0 or other._data.ndim == 0:
         raise RuntimeError("both arguments to matmul need to be at least 1D, but they are "
                            f"{input._data.ndim}D and {other._data.ndim}D")
@@ -75,6 +80,10 @@ def _shape_str(t: Tensor) -> str:
 
 
 def mm(input, mat2) -> Tensor:
+    if input.is_sparse:
+        from engine.sparse import mm as sparse_mm
+
+        return sparse_mm(input, mat2)
     if input._data.ndim != 2 or mat2._data.ndim != 2:
         raise RuntimeError("mm: both arguments must be 2D matrices")
     return matmul(input, mat2)

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from engine.autograd.function import Op
+from engine.autograd.grad_mode import state
 from engine.ops.conv import fold, pad_array
 from engine.tensor import Tensor, _make
 
@@ -134,10 +135,12 @@ class MaxPool2d(Op):
 
     @staticmethod
     def backward(ctx, g):
-        from engine.ops.conv import _no_double_backward
-
-        _no_double_backward("max_pool")
         shape, kernel, stride, pads, dilation, padded_shape = ctx.meta
+        if state.enabled:  # create_graph: a backward that can itself be differentiated (engine.ops.pool_double)
+            from engine.ops.pool_double import max_pool2d_differentiable_backward
+
+            return (max_pool2d_differentiable_backward(g, ctx.arg, shape, kernel, stride, pads, dilation),
+                    None, None, None, None, None)
         xp = g._device.xp
         gd = g._data
         out_hw = gd.shape[2:]
@@ -206,9 +209,10 @@ class AvgPool2d(Op):
 
 
 def avg_pool_backward(g, shape, kernel, stride, pads, padded_shape, divisor):
-    from engine.ops.conv import _no_double_backward
+    if state.enabled:  # create_graph: a backward that can itself be differentiated (engine.ops.pool_double)
+        from engine.ops.pool_double import avg_pool2d_differentiable_backward
 
-    _no_double_backward("avg_pool")
+        return avg_pool2d_differentiable_backward(g, shape, kernel, stride, pads, divisor)
     xp = g._device.xp
     share = g._data / divisor
     cols = xp.broadcast_to(share[:, :, None, None], (*share.shape[:2], kernel[0], kernel[1], *share.shape[2:]))

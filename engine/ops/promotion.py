@@ -7,7 +7,7 @@ import numpy as np
 from engine.dtypes import FLOAT, INT, bfloat16, bool_, get_default_dtype, int64, result_type_of
 from engine.tensor import Tensor
 
-_PY_SCALARS = (int, float, bool)
+_PY_SCALARS = (int, float, bool, complex)
 
 
 def raw(value):
@@ -24,7 +24,7 @@ def as_scalar(value):
     if type(value) in _PY_SCALARS:
         return value
     if isinstance(value, np.generic) and value.ndim == 0:
-        if value.dtype.kind in "biuf":
+        if value.dtype.kind in "biufc":
             return value.item()
         if value.dtype == bfloat16.np:
             return float(value)
@@ -50,7 +50,10 @@ def scalar_result_dtype(t: Tensor, scalar):
         return dtype
     if isinstance(scalar, int):
         return int64 if dtype is bool_ else dtype
-    return dtype if dtype.category == FLOAT else get_default_dtype()
+    if isinstance(scalar, complex):
+        # NOTE: a complex scalar keeps a floating tensor's precision (float64 -> complex128).
+        return dtype.to_complex() if dtype.category >= FLOAT else get_default_dtype().to_complex()
+    return dtype if dtype.category >= FLOAT else get_default_dtype()
 
 
 def binary_operands(a, b):
@@ -116,7 +119,7 @@ def result_type(*operands):
 
 def to_float(t: Tensor) -> Tensor:
     """Integer and bool tensors become the default float dtype (for exp, log, true division ...)."""
-    return t if t._dtype.category == FLOAT else t.to(get_default_dtype())
+    return t if t._dtype.category >= FLOAT else t.to(get_default_dtype())
 
 
 def is_integral(dtype) -> bool:

@@ -11,8 +11,20 @@ import numpy as np
 from engine.autograd.function import Op
 from engine.autograd.grad_mode import state
 from engine.backend import array_module_of
-from engine.dtypes import FLOAT, bfloat16, bool_, float16, float32, float64, int64
+from engine.dtypes import (
+    COMPLEX,
+    FLOAT,
+    bfloat16,
+    bool_,
+    complex64,
+    complex128,
+    float16,
+    float32,
+    float64,
+    int64,
+)
 from engine.ops import grad_math as gm
+from engine.ops.complex import no_complex
 from engine.tensor import Tensor, result_like, wrap
 
 # PyTorch's torch.return_types: tuples whose fields are also named.
@@ -61,10 +73,12 @@ expand_reduced = gm.expand_reduced
 sum_to = gm.sum_to
 
 
-_NATIVE_SUM = frozenset((float32, float64, int64))
+_NATIVE_SUM = frozenset((float32, float64, int64, complex64, complex128))
 
 
 def _accumulator(dtype):
+    if dtype.category == COMPLEX:
+        return None
     if dtype.category != FLOAT:
         return int64.np
     if dtype is float16 or dtype is bfloat16:
@@ -246,18 +260,22 @@ def _max_min(input, dim, keepdim, largest: bool, other):
 
 def max(input, dim=None, keepdim=False, *, other=None):
     """Largest value; with ``dim``, a (values, indices) pair; with a tensor, elementwise maximum."""
+    no_complex(input, "max")
     return _max_min(input, dim, keepdim, True, other)
 
 
 def min(input, dim=None, keepdim=False, *, other=None):
+    no_complex(input, "min")
     return _max_min(input, dim, keepdim, False, other)
 
 
 def amax(input, dim=(), keepdim=False):
+    no_complex(input, "amax")
     return Amax.apply(input, normalize_dims(dim, input._data.ndim), keepdim, True)
 
 
 def amin(input, dim=(), keepdim=False):
+    no_complex(input, "amin")
     return Amax.apply(input, normalize_dims(dim, input._data.ndim), keepdim, False)
 
 
@@ -275,10 +293,12 @@ def _arg_extreme(input, dim, keepdim, largest: bool):
 
 
 def argmax(input, dim=None, keepdim=False):
+    no_complex(input, "argmax")
     return _arg_extreme(input, dim, keepdim, True)
 
 
 def argmin(input, dim=None, keepdim=False):
+    no_complex(input, "argmin")
     return _arg_extreme(input, dim, keepdim, False)
 
 
@@ -296,7 +316,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
-    if input._dtype.category != FLOAT:
+    if input._dtype.category < FLOAT:
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating point "
                            f"or complex dtype. Got: {input._dtype.name}")
     return Mean.apply(input, normalize_dims(dim, input._data.ndim), keepdim)
@@ -314,6 +334,9 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance with Bessel's ``correction`` (default 1; ``unbiased=False`` means 0)."""
     if isinstance(dim, bool):
         dim, unbiased = None, dim
+    if input._dtype.category == COMPLEX:
+        raise RuntimeError("std and var of complex tensors are not supported by the engine; use "
+                           "var(x.real) + var(x.imag)")
     if input._dtype.category != FLOAT:
         raise RuntimeError("std and var only support floating point and complex dtypes")
     return Var.apply(input, normalize_dims(dim, input._data.ndim), _correction(unbiased, correction), keepdim)

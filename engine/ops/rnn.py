@@ -48,22 +48,24 @@ def gru_step(gi, h, w_hh, b_hh):
 
 
 def run_layers(input, states: list, params, has_biases: bool, num_layers: int, dropout: float, train: bool,
-               bidirectional: bool, step, project=linear):
+               bidirectional: bool, step, project=linear, batch_sizes: list[int] | None = None):
     """input (L, N, H_in); states: one h or (h, c) per layer*direction. Returns output, final states.
 
     ``params`` holds (w_ih, w_hh[, b_ih, b_hh]) per layer and direction, in PyTorch's flat order;
     ``project(x, w, b)`` is the input projection (a quantized one for the dynamic modules).
+    With ``batch_sizes`` the input (and output) is a PackedSequence's data, (sum(batch_sizes), H): step t
+    runs only the first ``batch_sizes[t]`` sequences, the others keep their state.
     """
+    if batch_sizes is not None:
+        return _run_packed_layers(input, states, params, has_biases, num_layers, dropout, train, bidirectional,
+                                  step, project, batch_sizes)
     directions = 2 if bidirectional else 1
-    per = 4 if has_biases else 2
     finals = []
     layer_input = input
     for layer in range(num_layers):
         outputs = []
         for direction in range(directions):
-            group = params[(layer * directions + direction) * per:][:per]
-            w_ih, w_hh = group[0], group[1]
-            b_ih, b_hh = (group[2], group[3]) if has_biases else (None, None)
+            w_ih, w_hh, b_ih, b_hh = _weights_of(params, layer * directions + direction, has_biases)
             gi_all = project(layer_input, w_ih, b_ih)  # (L, N, gates * H): one GEMM for the sequence
             state = states[layer * directions + direction]
             steps = range(layer_input.shape[0])
@@ -77,6 +79,52 @@ def run_layers(input, states: list, params, has_biases: bool, num_layers: int, d
         if dropout and train and layer < num_layers - 1:
             layer_input = _dropout(layer_input, dropout, True)
     return layer_input, finals
+
+
+def _run_packed_layers(data, states, params, has_biases, num_layers, dropout, train, bidirectional, step, project,
+                       batch_sizes):
+    directions = 2 if bidirectional else 1
+    offsets = [0]
+    for n in batch_sizes:
+        offsets.append(offsets[-1] + n)
+    finals = []
+    layer_input = data
+    for layer in range(num_layers):
+        outputs = []
+        for direction in range(directions):
+            w_ih, w_hh, b_ih, b_hh = _weights_of(params, layer * directions + direction, has_biases)
+            gi_all = project(layer_input, w_ih, b_ih)  # one GEMM for every step of every sequence
+            state = states[layer * directions + direction]
+            hs = [None] * len(batch_sizes)
+            steps = range(len(batch_sizes))
+            for t in (reversed(steps) if direction == 1 else steps):
+                n = batch_sizes[t]
+                state = _step_first_rows(step, gi_all[offsets[t]:offsets[t + 1]], state, n, w_hh, b_hh)
+                hs[t] = (state[0] if isinstance(state, tuple) else state)[:n]
+            outputs.append(cat(hs, 0))
+            finals.append(state)
+        layer_input = outputs[0] if directions == 1 else cat(outputs, -1)
+        if dropout and train and layer < num_layers - 1:
+            layer_input = _dropout(layer_input, dropout, True)
+    return layer_input, finals
+
+
+def _weights_of(params, index: int, has_biases: bool) -> tuple:
+    """(w_ih, w_hh, b_ih, b_hh) of one layer and direction in PyTorch's flat order (biases None without them)."""
+    per = 4 if has_biases else 2
+    group = params[index * per:][:per]
+    return (group[0], group[1], group[2], group[3]) if has_biases else (group[0], group[1], None, None)
+
+
+def _step_first_rows(step, gi, state, n: int, w_hh, b_hh):
+    """One step for the first ``n`` sequences of the batch; the rest keep their state."""
+    parts = state if isinstance(state, tuple) else (state,)
+    if n == parts[0].shape[0]:
+        return step(gi, state, w_hh, b_hh)
+    moved = step(gi, tuple(p[:n] for p in parts) if isinstance(state, tuple) else state[:n], w_hh, b_hh)
+    moved_parts = moved if isinstance(moved, tuple) else (moved,)
+    joined = tuple(cat([m, p[n:]], 0) for m, p in zip(moved_parts, parts, strict=True))
+    return joined if isinstance(state, tuple) else joined[0]
 
 
 def _time_major(input, batch_first: bool):

@@ -7,6 +7,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from engine.ops.complex import no_complex
 from engine.ops.indexing import gather
 from engine.ops.reduction import normalize_dim
 from engine.tensor import wrap
@@ -25,6 +26,7 @@ def _sorted_indices(data, dim: int, descending: bool, xp):
 
 
 def argsort(input, dim: int = -1, descending: bool = False, stable: bool = False):
+    no_complex(input, "argsort")
     if input._data.ndim == 0:
         return wrap(np.zeros((), np.int64), input._device)
     dim = normalize_dim(dim, input._data.ndim)
@@ -34,6 +36,7 @@ def argsort(input, dim: int = -1, descending: bool = False, stable: bool = False
 
 def sort(input, dim: int = -1, descending: bool = False, stable: bool = False):
     """(values, indices) sorted along ``dim``."""
+    no_complex(input, "sort")
     if input._data.ndim == 0:
         return SortResult(input.clone(), wrap(np.zeros((), np.int64), input._device))
     indices = argsort(input, dim, descending)
@@ -46,6 +49,7 @@ def msort(input):
 
 def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     """The ``k`` largest (or smallest) elements along ``dim`` and their indices."""
+    no_complex(input, "topk")
     if input._data.ndim == 0:
         if k > 1:
             raise RuntimeError("selected index k out of range")

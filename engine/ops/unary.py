@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine.autograd.function import Op
 from engine.autograd.grad_mode import state
 from engine.backend import fp_ignore, fp_restore
-from engine.dtypes import FLOAT, float32, float64
+from engine.dtypes import COMPLEX, FLOAT, float32, float64
 from engine.ops import grad_math as gm
 from engine.ops.promotion import to_float
 from engine.tensor import Tensor, result_like, wrap
@@ -34,7 +34,7 @@ class Abs(Op):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g * gm.sign(x)
+        return g * gm.sgn(x)
 
 
 class Exp(Op):
@@ -51,7 +51,7 @@ class Exp(Op):
     @staticmethod
     def backward(ctx, g):
         out = ctx.output
-        return g * out
+        return g * gm.conj(out)
 
 
 class Log(Op):
@@ -385,8 +385,10 @@ def _floating(fn_class, array_function: str):
     quiet = fn_class._quiet
 
     def op(input):
-        if input._dtype.category != FLOAT:
+        if input._dtype.category < FLOAT:
             input = to_float(input)
+        elif input._dtype.category == COMPLEX:
+            return _complex_unary(fn_class, array_function, input)
         elif array_function and input._dtype.itemsize >= 4 and not (input._requires_grad and state.enabled):
             # NOTE: graph-free fast path (half types take the op, which keeps their dtype exact)
             compute = getattr(input._device.xp, array_function)
@@ -402,6 +404,24 @@ def _floating(fn_class, array_function: str):
     op.__name__ = fn_class.__name__.lower()
     op.__doc__ = f"Elementwise {op.__name__} (integer inputs become the default float dtype)."
     return op
+
+
+_COMPLEX_GRADIENTS = {"Exp"}  # ops whose backward conjugates the derivative (PyTorch's complex convention)
+
+
+def _complex_unary(fn_class, array_function: str, input):
+    name = fn_class.__name__.lower()
+    if not array_function:
+        raise RuntimeError(f"{name} is not supported for complex tensors")
+    if fn_class.__name__ in _COMPLEX_GRADIENTS:
+        return fn_class.apply(input)
+    if input._requires_grad and state.enabled:
+        raise NotImplementedError(f"the derivative of {name} for complex tensors is not implemented")
+    token = fp_ignore()
+    try:
+        return result_like(getattr(input._device.xp, array_function)(input._data), input)
+    finally:
+        fp_restore(token)
 
 
 exp = _floating(Exp, "exp")
@@ -430,7 +450,7 @@ negative = neg
 
 
 def abs(input):
-    if input._dtype.category != FLOAT:
+    if input._dtype.category < FLOAT:
         return wrap(input._device.xp.abs(input._data), input._device)
     return Abs.apply(input)
 
@@ -443,6 +463,11 @@ def _zero_gradient(name: str, numpy_name: str):
 
     def op(input):
         xp = input._device.xp
+        if input._dtype.category == COMPLEX:
+            if name == "sign":
+                raise RuntimeError("Unlike NumPy, torch.sign is not intended to support complex numbers. "
+                                   "Please use torch.sgn instead.")
+            raise RuntimeError(f"{name} is not supported for complex inputs")
         if input._dtype.category != FLOAT:
             return wrap(xp.sign(input._data), input._device) if name == "sign" else input.clone()
         return node_class.apply(input, getattr(xp, numpy_name))
@@ -460,6 +485,8 @@ trunc = fix = _zero_gradient("trunc", "trunc")
 
 def round(input, *, decimals: int = 0):
     """Round half to even (as PyTorch and NumPy do)."""
+    if input._dtype.category == COMPLEX:
+        raise RuntimeError("round is not supported for complex inputs")
     if input._dtype.category != FLOAT:
         return input.clone()
     xp = input._device.xp

@@ -198,9 +198,23 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, group)
+                    if p._dtype.is_complex:
+                        self._update_complex(p, group)
+                    else:
+                        self._update(p, group)
                     p._vc[0] += 1  # an in-place change, as PyTorch's p.add_() counts it
         return loss
+
+    def _update_complex(self, p, group: dict) -> None:
+        """Update a complex parameter as PyTorch does: on real (..., 2) views of it, its grad and its state."""
+        shadow = _real_view(p)
+        shadow.grad = _real_view(p.grad)
+        self.state[shadow] = {k: _real_view(v) if _is_complex_like(v, p) else v for k, v in self.state.pop(p, {}).items()}
+        try:
+            self._update(shadow, group)
+        finally:
+            state = self.state.pop(shadow, {})
+            self.state[p] = {k: _complex_view(v) if _is_real_view_like(v, shadow) else v for k, v in state.items()}
 
     def register_step_pre_hook(self, hook) -> _HookHandle:
         """Call ``hook(optimizer, args, kwargs)`` before this optimizer's ``step``."""
@@ -317,6 +331,23 @@ def check_hyperparameters(*, lr=None, eps=None, momentum=None, betas=None, weigh
         raise ValueError(f"Invalid alpha value: {alpha}")
     if momentum_decay is not None and momentum_decay < 0.0:
         raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
+
+
+def _real_view(t: Tensor) -> Tensor:
+    return _make(t._data[..., None].view(t._dtype.to_real().np), t._dtype.to_real(), t._device)
+
+
+def _complex_view(t: Tensor) -> Tensor:
+    return _make(t._data.view(t._dtype.to_complex().np)[..., 0], t._dtype.to_complex(), t._device)
+
+
+def _is_complex_like(value, p: Tensor) -> bool:
+    return isinstance(value, Tensor) and value._dtype.is_complex and value._data.shape == p._data.shape
+
+
+def _is_real_view_like(value, shadow: Tensor) -> bool:
+    return isinstance(value, Tensor) and value._dtype is shadow._dtype and value._data.shape == shadow._data.shape \
+        and value._data.flags.c_contiguous
 
 
 def zeros_state(p: Tensor) -> Tensor:

@@ -2,7 +2,9 @@
 
 Inside Kiln (the worker sets KILN_RUN_DIR and KILN_EVENTS) every call becomes an event the
 platform ingests live; elsewhere it writes ./kiln-runs/<timestamp>/ with config.json,
-metrics.jsonl, progress.json, artifacts/ and checkpoints/.
+metrics.jsonl, progress.json, artifacts/ and checkpoints/; with KILN_URL, KILN_TOKEN and KILN_RUN_ID
+set, its metrics also go to that run on the server, batched by a background thread (`remote`):
+`log` never waits on the network, and `finish()` (or the process's exit) sends what is queued.
 
 Distributed jobs (RANK set by `python -m engine.distributed.run`, torchrun or `spawn`): only rank 0
 records. On every other rank `log`, `progress`, `log_artifact`, `log_model` and `save_checkpoint`
@@ -42,6 +44,14 @@ def init(config: Mapping[str, Any] | None = None, *, dir: str | os.PathLike[str]
         _session.close()
     _session = Session.from_environment(os.environ, defaults=config, root=Path(dir) if dir else None)
     return _session
+
+
+def finish() -> None:
+    """End the session: flush what it has queued (metrics on their way to a server) and close its files."""
+    global _session
+    if _session is not None:
+        _session.close()
+        _session = None
 
 
 def log(values: Mapping[str, Any], step: int | None = None) -> int:
@@ -101,6 +111,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Checkpoint",
     "config",  # provided lazily by __getattr__
+    "finish",
     "init",
     "log",
     "log_artifact",

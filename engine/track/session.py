@@ -21,6 +21,7 @@ from engine.track.checkpoint import (
     write_checkpoint,
 )
 from engine.track.models import write_model
+from engine.track.remote import MetricBatcher, ServerChannel
 
 LOCAL_ROOT = "kiln-runs"
 
@@ -61,7 +62,11 @@ class Session:
             return cls(Path.cwd(), SilentChannel(), config, in_kiln=False, resume_path=resume, rank=rank)
         run_dir = _new_local_dir(root or Path.cwd() / LOCAL_ROOT)
         (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
-        return cls(run_dir, LocalChannel(run_dir), config, in_kiln=False, resume_path=resume)
+        local: Channel = LocalChannel(run_dir)
+        if env.get("KILN_URL") and env.get("KILN_RUN_ID"):  # a run on a server too: its metrics go there
+            batcher = MetricBatcher(env["KILN_URL"], env.get("KILN_TOKEN"), _run_id(env["KILN_RUN_ID"]))
+            local = ServerChannel(local, batcher)
+        return cls(run_dir, local, config, in_kiln=False, resume_path=resume)
 
     def log(self, values: Mapping[str, Any], step: int | None = None) -> int:
         if step is None:
@@ -130,6 +135,12 @@ def _rank(env: Mapping[str, str]) -> int:
     """This process's global rank from RANK (set by engine.distributed.run, torchrun, spawn); 0 without one."""
     value = env.get("RANK", "")
     return int(value) if value.isdigit() else 0
+
+
+def _run_id(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"KILN_RUN_ID must be a run's id (a positive integer), got {value!r}")
+    return int(value)
 
 
 def _number(key: Any, value: Any) -> float:

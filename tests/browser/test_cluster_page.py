@@ -60,4 +60,5 @@ def test_admin_and_user_read_the_cluster_page(live_server, page, new_page, login
     assert "bob" not in as_alice.inner_text("#cluster-queue") and "bob" not in as_alice.inner_text("#cluster-shares")
     assert "user alice" in as_alice.inner_text("#cluster-shares")
     as_alice.click("#cluster-queue tbody tr >> nth=0 >> a")
-    as_alice.wait_for_url(f"**/runs/{queue['runs']['alice'][0].id}/")
+    first = queue["runs"]["alice"][0]
+    as_alice.wait_for_url(f"**/p/{first.project_id}/runs/{first.number}/")  # the page's own address, no redirect

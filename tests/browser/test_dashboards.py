@@ -149,3 +149,23 @@ def test_curves_of_a_running_run_grow_without_a_reload(live_server, browser):
     Run.objects.filter(id=run.id).update(state=RunState.SUCCEEDED, finished_at=timezone.now())
     page.wait_for_selector("#status:has-text('All runs have finished')", timeout=15_000)
     context.close()
+
+
+def test_the_compare_view_asks_once_for_every_chart_and_draws_many_points_with_webgl(live_server, browser):
+    owner = make_user("wendy")
+    project = Project.objects.create(slug="many", name="Many", owner_user=owner)
+    runs = [finished_run(owner, project, 0.5 + i / 10, points=1000, minutes_ago=30 - i) for i in range(21)]
+
+    context, page = logged_in_page(browser, live_server, owner)
+    data_requests: list[str] = []
+    page.on("request", lambda request: data_requests.append(request.url) if "/compare/data/" in request.url else None)
+    page.goto(f"{live_server.url}/p/{project.id}/compare/?runs={','.join(str(run.id) for run in runs)}")
+    wait_for_charts(page)
+    assert len(data_requests) == 1 and "key=epoch" in data_requests[0] and "key=loss" in data_requests[0]
+    loss, epoch = page.locator(".plot[data-key='loss']"), page.locator(".plot[data-key='epoch']")
+    assert loss.evaluate("div => div.data.reduce((n, t) => n + t.x.length, 0)") == 21_000
+    assert loss.evaluate("div => div.data[0].x.slice(0, 3)") == [0, 1, 2]  # steps rebuilt from their differences
+    webgl = page.evaluate("() => Boolean(document.createElement('canvas').getContext('webgl'))")
+    assert set(loss.evaluate("div => div.data.map(t => t.type)")) == {"scattergl" if webgl else "scatter"}
+    assert set(epoch.evaluate("div => div.data.map(t => t.type)")) == {"scatter"}  # 210 points: SVG
+    context.close()

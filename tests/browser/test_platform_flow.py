@@ -88,7 +88,7 @@ def test_sign_up_build_a_team_submit_runs_and_share_them(live_server, page, new_
     page.fill("#f-recipe-epochs", "0")
     page.get_by_role("button", name="Submit run").click()
     error = page.locator(".has-error:has(#f-recipe-epochs) .field-error")
-    assert "greater than or equal to 1" in error.inner_text()
+    assert "must be >= 1" in error.inner_text()
     assert Run.objects.filter(project=project).count() == 1
 
     # a code run typed into the editor, highlighted as it is typed

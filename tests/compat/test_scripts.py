@@ -25,6 +25,15 @@ SCRIPTS = [
         "onnx_max_abs_diff": ("<=", 1e-4), "dynamic_agreement": (">=", 0.97), "dynamic_classifier_size_ratio": ("<=", 0.4),
         "static_accuracy_drop": ("<=", 0.01), "static_size_ratio": ("<=", 0.45),
         "static_fresh_process_agreement": (">=", 0.99)}),
+    ("packed_lstm_lengths.py", [], {"test_accuracy": (">=", 0.95)}),
+    ("wgan_gp_blobs.py", [], {"bright_fraction_error": ("<=", 0.08), "mean_image_gap": ("<=", 0.25),
+                              "critic_grad_norm_error": ("<=", 0.35)}),
+    ("lbfgs_sine_waves.py", [], {"train_loss": ("<=", 0.002), "test_mse": ("<=", 0.002), "future_mse": ("<=", 0.02)}),
+    ("gcn_sparse_adjacency.py", [], {"test_accuracy": (">=", 0.9), "sparse_dense_agreement": (">=", 1.0)}),
+    ("func_per_sample_grads.py", [], {"per_sample_max_abs_diff": ("<=", 1e-5), "ensemble_max_abs_diff": ("<=", 1e-6),
+                                      "test_accuracy": (">=", 0.95)}),
+    ("rope_complex_attention.py", [], {"rotary_lag_accuracy": (">=", 0.95), "fft_filter_loss": ("<=", 0.002),
+                                       "fft_response_error": ("<=", 0.1), "fft_param_is_complex64": (">=", True)}),
 ]
 COMPARE = {">=": operator.ge, "<=": operator.le}
 

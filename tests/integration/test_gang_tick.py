@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from webapp.experiments.lifecycle import run_transition
 from webapp.experiments.models import NodeState, Run, RunNode, RunState
 from webapp.experiments.submit import CodeUpload, run_submit
 from worker.celery_app import RUN_TASK
+from worker.gang_failure import lost_peer_behind
 
 
 @pytest.fixture
@@ -89,3 +91,71 @@ def test_losing_any_worker_of_a_gang_loses_the_run_and_requeues_it_whole(app, ga
     reasons = list(run.events.values_list("to_state", "reason"))
     assert ("lost", "worker w2 (node 1) stopped heartbeating: every node of the run stops") in reasons
     assert run.state == RunState.QUEUED and run.worker is None
+    assert list(RunNode.objects.filter(run=run, attempt=1).values_list("node_rank", "state")) == [
+        (0, NodeState.SCHEDULED), (1, NodeState.STOPPED)]  # the dead worker's node is not left "running"
+
+
+def _running_gang(app, gang) -> Run:
+    for name in ("w1", "w2"):
+        worker_register(name=name, hostname="h", queue="q", cpu_slots=2, gpus=[])
+    run = gang()
+    Scheduler(app=app).tick()
+    assert run_transition(run_id=run.id, from_states=(RunState.SCHEDULED,), to_state=RunState.RUNNING)
+    RunNode.objects.filter(run=run).update(state=NodeState.RUNNING)
+    return run
+
+
+def test_a_node_failing_while_its_peers_heartbeat_is_its_own_failure(app, gang):
+    run = _running_gang(app, gang)
+    failed_at = timezone.now()
+    beats = []
+
+    def peer_heartbeats(seconds):  # node 1's worker answers after the failure
+        beats.append(seconds)
+        Worker.objects.filter(name="w2").update(heartbeat_at=timezone.now())
+
+    assert lost_peer_behind(run.id, 1, 0, failed_at, worker_timeout_seconds=30, sleep=peer_heartbeats) is None
+    assert len(beats) == 1
+
+
+def test_a_node_failing_after_a_peer_went_silent_blames_the_lost_peer(app, gang):
+    run = _running_gang(app, gang)
+    Worker.objects.filter(name="w2").update(heartbeat_at=timezone.now() - timedelta(seconds=1))
+    waited = []
+    peer = lost_peer_behind(run.id, 1, 0, timezone.now(), worker_timeout_seconds=0.2,
+                            sleep=lambda s: (waited.append(s), time.sleep(0.05)))
+    assert peer == "worker w2 (node 1)" and waited  # it waited for a heartbeat that never came
+    Worker.objects.filter(name="w2").update(stopped_at=timezone.now())
+    assert lost_peer_behind(run.id, 1, 0, timezone.now(), worker_timeout_seconds=30,
+                            sleep=lambda s: pytest.fail("a stopped worker needs no wait")) == "worker w2 (node 1)"
+
+
+def test_a_node_failing_after_the_run_left_running_waits_for_nothing(app, gang):
+    run = _running_gang(app, gang)
+    assert run_transition(run_id=run.id, from_states=(RunState.RUNNING,), to_state=RunState.LOST)
+    assert lost_peer_behind(run.id, 1, 0, timezone.now(), worker_timeout_seconds=30,
+                            sleep=lambda s: pytest.fail("no wait")) is None
+
+
+def test_a_node_whose_ranks_crash_when_a_peer_worker_dies_loses_the_run_instead_of_failing_it(
+        app, gang, settings, monkeypatch):
+    from worker import tasks
+    from worker.outcome import FAILED, Outcome
+
+    for name in ("w1", "w2"):
+        worker_register(name=name, hostname="h", queue="q", cpu_slots=2, gpus=[])
+    run = gang()
+    Scheduler(app=app).tick()
+    settings.CONFIG = dataclasses.replace(settings.CONFIG, worker_timeout_seconds=0.3, worker_name="w1")
+
+    def ranks_crash_as_node_1_dies(run_id, attempt, worker_name, node_rank):
+        Worker.objects.filter(name="w2").update(heartbeat_at=timezone.now() - timedelta(seconds=1))
+        return Outcome(FAILED, exit_code=139, reason="rank 0 was killed by signal SIGSEGV")
+
+    monkeypatch.setattr(tasks, "_run_node", ranks_crash_as_node_1_dies)
+    assert tasks.execute_run(run.id, 1, "w1", 0) == "interrupted"
+    run.refresh_from_db()
+    assert run.state == RunState.LOST
+    assert run.events.last().reason == ("node 0 on w1: worker w2 (node 1) stopped answering "
+                                        "(rank 0 was killed by signal SIGSEGV)")
+    assert RunNode.objects.get(run=run, node_rank=0).state == NodeState.STOPPED

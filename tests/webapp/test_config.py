@@ -96,7 +96,7 @@ def test_postgresql_connections_fail_fast_on_a_dead_link(tmp_path):
 
 
 def test_the_api_rate_limit_reads_requests_per_seconds(tmp_path):
-    assert load_config({"KILN_DATA_DIR": str(tmp_path)}).api_rate_limit == (6000, 60)
+    assert load_config({"KILN_DATA_DIR": str(tmp_path)}).api_rate_limit == (60_000, 60)
     assert load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_API_RATE_LIMIT": "100/1"}).api_rate_limit == (100, 1)
     for raw in ("100", "0/60", "100/0", "a/b", "-5/60", "²/60", "100/86401"):
         with pytest.raises(ConfigError, match="KILN_API_RATE_LIMIT"):

@@ -38,9 +38,9 @@ def test_two_nodes_of_four_gpus_and_a_cpu_only_gang():
     ({"resources": {"nodes": 2, "cpus_per_node": 2}}, "distributed", "needs distributed"),
     ({"resources": {"nodes": 2, "cpus": 2}, "distributed": {"processes_per_node": 1}}, "resources", "cpus_per_node"),
     ({"resources": {"cpus": 3, "cpus_per_node": 2}, "distributed": {"processes_per_node": 1}}, "resources", "not both"),
-    ({"resources": {"nodes": 0, "cpus_per_node": 2}}, "resources.nodes", "greater than or equal to 1"),
+    ({"resources": {"nodes": 0, "cpus_per_node": 2}}, "resources.nodes", "must be >= 1"),
     ({"resources": {"nodes": True, "cpus_per_node": 2}}, "resources.nodes", "whole number"),
-    ({"distributed": {"processes_per_node": 0}}, "distributed.processes_per_node", "greater than or equal to 1"),
+    ({"distributed": {"processes_per_node": 0}}, "distributed.processes_per_node", "must be >= 1"),
     ({"distributed": {"processes": 2}}, "distributed.processes", "unknown field"),
 ])
 def test_bad_distributed_specs_name_the_field(spec, field, words):

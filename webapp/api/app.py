@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from webapp.api import invitations, projects, quotas, results, runs, teams, tokens, workers
+from webapp.api import invitations, projects, quotas, results, runs, sweeps, teams, tokens, workers
 from webapp.api.auth import TokenAuth
 from webapp.api.docs import LocalSwagger
 from webapp.api.errors import install_error_handlers
@@ -15,7 +15,8 @@ DESCRIPTION = f"""Kiln's REST API. Get a token with `POST /api/auth/token` and s
 `Authorization: Bearer <token>` with every other request. Errors are JSON
 `{{"code", "message", "fields"}}`; anything you may not see answers 404.
 Request bodies are JSON sent as `application/json` (anything else: 415), and a field
-the operation does not know is refused (422 naming it).
+the operation does not know is refused (422 naming it). A body may be sent gzip-compressed
+(`Content-Encoding: gzip`); inflated past the body size limit it gets a 413.
 
 ## Run queries (`GET /api/runs?query=...`)
 
@@ -36,6 +37,7 @@ api.add_router("/auth", tokens.router)
 api.add_router("/projects", projects.router)
 api.add_router("/runs", runs.router)
 api.add_router("/runs", results.router)
+api.add_router("/sweeps", sweeps.router)
 api.add_router("/teams", teams.router)
 api.add_router("/invitations", invitations.router)
 api.add_router("/workers", workers.router)

@@ -15,7 +15,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from webapp.api.parser import UnsupportedMediaType
+from webapp.api.parser import InflatedTooLarge, MalformedJson, UnsupportedEncoding, UnsupportedMediaType
 from webapp.experiments.results import ResultError
 from webapp.experiments.spec import SpecError
 from webapp.uploads import UploadTooLarge
@@ -78,8 +78,11 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        if isinstance(exc.__cause__, UnsupportedMediaType):  # ninja wraps every body parser error in a 400
-            return respond(request, 415, "unsupported_media_type", str(exc.__cause__))
+        cause = exc.__cause__  # ninja wraps every body parser error in a 400
+        if isinstance(cause, (UnsupportedMediaType, UnsupportedEncoding)):
+            return respond(request, 415, "unsupported_media_type", str(cause))
+        if isinstance(cause, InflatedTooLarge):
+            return respond(request, 413, "too_large", str(cause))
         return respond(request, exc.status_code, "bad_request" if exc.status_code == 400 else "error", exc.message)
 
     @api.exception_handler(NinjaValidationError)
@@ -105,7 +108,20 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(RequestDataTooBig)
     def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
-        return respond(request, 413, "too_large", "The request body is too large")
+        message = str(exc) if isinstance(exc, InflatedTooLarge) else "The request body is too large"
+        return respond(request, 413, "too_large", message)
+
+    @api.exception_handler(UnsupportedEncoding)
+    def _bad_encoding(request: HttpRequest, exc: UnsupportedEncoding) -> HttpResponse:
+        return respond(request, 415, "unsupported_media_type", str(exc))
+
+    @api.exception_handler(MalformedJson)
+    def _not_json(request: HttpRequest, exc: MalformedJson) -> HttpResponse:
+        return respond(request, 400, "bad_request", str(exc))
+
+    @api.exception_handler(UnsupportedMediaType)
+    def _bad_type(request: HttpRequest, exc: UnsupportedMediaType) -> HttpResponse:
+        return respond(request, 415, "unsupported_media_type", str(exc))
 
     @api.exception_handler(UploadTooLarge)
     def _upload_too_big(request: HttpRequest, exc: UploadTooLarge) -> HttpResponse:

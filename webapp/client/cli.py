@@ -143,6 +143,13 @@ def _parser() -> argparse.ArgumentParser:
     from_tensorboard.add_argument("dir", metavar="DIR")
     from_tensorboard.add_argument("--project", required=True, help="the Kiln project, OWNER/NAME (created when missing)")
     from_tensorboard.set_defaults(handler=_import_tensorboard)
+    sweeps = command("sweeps", _sweeps, "List a project's sweeps: state, trials, best run and best value.")
+    sweeps.add_argument("--project", default=os.environ.get("KILN_PROJECT"), required="KILN_PROJECT" not in os.environ,
+                        help="project id or owner/slug (default: KILN_PROJECT)")
+    sweep = command("sweep", _sweep, "Show a sweep (`kiln sweep SWEEP`), or pause/resume/stop it "
+                    "(`kiln sweep stop SWEEP`); --max-runs N raises its total of trials.")
+    sweep.add_argument("words", nargs="+", metavar="[pause|resume|stop] SWEEP")
+    sweep.add_argument("--max-runs", type=int, help="raise the sweep's max_runs to N")
     download = command("download", _download, "Download a run's artifacts.")
     download.add_argument("run", type=int, metavar="RUN")
     download.add_argument("--dest", default=".", help="folder to write into (default: the current one)")
@@ -324,9 +331,10 @@ FROM_STDIN = "-"  # `kiln login --token -`
 EXIT_FAILED = 3
 EXIT_CANCELLED = 4
 EXIT_TIMEOUT = 5
-EXIT_BY_STATE = {"succeeded": 0, "failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}
+# a sweep trial stopped early by its pruner ended as intended: a good outcome
+EXIT_BY_STATE = {"succeeded": 0, "stopped_early": 0, "failed": EXIT_FAILED, "cancelled": EXIT_CANCELLED}
 EXIT_CODES_HELP = (
-    "  0  the run succeeded\n"
+    "  0  the run succeeded (or, a sweep trial, was stopped early by its pruner)\n"
     "  1  an error: the server could not be reached, refused the token, or has no such run\n"
     "  2  bad arguments\n"
     f"  {EXIT_FAILED}  the run failed (a run whose worker was lost on every attempt fails too)\n"
@@ -431,6 +439,50 @@ def _projects(args: argparse.Namespace) -> int:
     rows += [[str(p["id"]), p["path"], p["name"], p["visibility"]] for p in Client().projects()]
     _print_table(rows, empty="(no projects: `kiln projects create NAME` adds one)")
     return 0
+
+
+@_client_command
+def _sweeps(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    rows = [["ID", "NAME", "METHOD", "STATE", "TRIALS", "BEST RUN", "BEST"]]
+    rows += [_sweep_row(sweep) for sweep in Client().sweeps(args.project)]
+    _print_table(rows, empty="(no sweeps: submit a spec with a sweep: block)")
+    return 0
+
+
+SWEEP_ACTIONS = ("pause", "resume", "stop")
+
+
+@_client_command
+def _sweep(args: argparse.Namespace) -> int:
+    from webapp.client.client import Client
+
+    words = args.words
+    action = words[0] if len(words) == 2 else None
+    if len(words) > 2 or (action is not None and action not in SWEEP_ACTIONS) or not words[-1].isdigit():
+        print("kiln sweep: give SWEEP (an id), or pause|resume|stop SWEEP", file=sys.stderr)
+        return 2
+    client, sweep_id = Client(), int(words[-1])
+    sweep = client.sweep_control(sweep_id, action) if action else client.sweep(sweep_id)
+    if args.max_runs is not None:
+        sweep = client.sweep_control(sweep_id, "max_runs", max_runs=args.max_runs)
+    metric = sweep["metric"]
+    print(f"Sweep {sweep['id']} {sweep['name']}: {sweep['method']}, {sweep['state']}")
+    if metric:
+        print(f"Objective: {metric['goal']} {metric['name']}")
+    counts = ", ".join(f"{count} {state.replace('_', ' ')}" for state, count in sorted(sweep["by_state"].items()))
+    print(f"Trials: {sweep['trials']}{' of ' + str(sweep['max_runs']) if sweep['controlled'] else ''}"
+          f"{' (' + counts + ')' if counts else ''}")
+    best = sweep["best_run"]
+    print(f"Best: run #{best['number']} {best['name']} ({sweep['best_value']:.6g})" if best else "Best: none yet")
+    return 0
+
+
+def _sweep_row(sweep: dict) -> list[str]:
+    best = sweep["best_run"]
+    return [str(sweep["id"]), sweep["name"], sweep["method"], sweep["state"], str(sweep["trials"]),
+            f"#{best['number']}" if best else "-", f"{sweep['best_value']:.6g}" if best else "-"]
 
 
 @_client_command

@@ -25,7 +25,7 @@ from urllib.request import Request, urlopen
 
 RunRef = int | str | dict
 CODE_SUFFIXES = (".py", ".zip")
-FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "stopped_early"})
 _CHUNK = 1024 * 1024
 
 
@@ -236,6 +236,20 @@ class Client:
     def rerun(self, run: RunRef) -> dict:
         return self._call("POST", f"/api/runs/{_run_id(run)}/rerun")
 
+    def sweeps(self, project: str | int) -> list[dict]:
+        """A project's sweeps: state, trials by state, best run and best value of the objective."""
+        return self._call("GET", "/api/sweeps", params={"project": str(project)})
+
+    def sweep(self, sweep: int) -> dict:
+        return self._call("GET", f"/api/sweeps/{int(sweep)}")
+
+    def sweep_control(self, sweep: int, action: str, *, max_runs: int | None = None) -> dict:
+        """pause | resume | stop a sweep, or `max_runs` to raise its total of trials."""
+        body: dict[str, Any] = {"action": action}
+        if max_runs is not None:
+            body["max_runs"] = max_runs
+        return self._call("POST", f"/api/sweeps/{int(sweep)}/control", json_body=body)
+
     def delete(self, run: RunRef) -> None:
         self._call("DELETE", f"/api/runs/{_run_id(run)}")
 
@@ -260,6 +274,25 @@ class Client:
     def log_metrics(self, run: RunRef, points: list[dict]) -> dict:
         """Log [{"key", "step", "value", "wall_time"?}, ...] (at most 10,000 per call)."""
         return self._call("POST", f"/api/runs/{_run_id(run)}/metrics", json_body={"points": points})
+
+    def log_series(self, run: RunRef, series: list[dict]) -> dict:
+        """Log columns: [{"key", "steps": [...], "values": [...], "wall_times": [...]?}, ...] (10,000 points in all per call).
+
+        Smaller and cheaper for the server than `log_metrics`' rows; the same points are stored.
+        """
+        return self._call("POST", f"/api/runs/{_run_id(run)}/metrics", json_body={"series": series})
+
+    def metric_logger(self, run: RunRef, **options: Any) -> Any:
+        """A background batcher for `run`: `.log({"loss": 0.1}, step=3)` only queues; a thread sends.
+
+        Nothing is lost while the process runs (retried while the server is unreachable); `.close()`
+        (or the process's exit) sends what is queued. Options: batch_points, flush_seconds, max_points,
+        block_seconds, close_seconds (see `engine.track.remote.MetricBatcher`).
+        """
+        # NOTE: imported here: the one batcher, shared with engine.track, whose package imports numpy
+        from engine.track.remote import MetricBatcher
+
+        return MetricBatcher(self.url, self.token, _run_id(run), **options)
 
     def logs(self, run: RunRef, offset: int = 0, *, limit: int = 1000) -> dict:
         """{"lines": [{"seq", "stream", "text"}], "next_offset", "state", "finished"}."""

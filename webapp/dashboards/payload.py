@@ -1,10 +1,14 @@
 """The compare data endpoint's answer: compact JSON arrays per (run, key), rounded, bounded in size.
 
-One series: `{"run", "key", "step": [...], "y": [...], "raw", "sampled"}` plus, by x-axis,
+One series: `{"run", "key", "dstep": [...], "y": [...], "raw", "sampled"}` plus, by x-axis,
 `"t0"` and `"t"` (seconds after t0: wall time and relative time) or `"x"` (another metric joined
 on step). Modes: overview (default), zoom (`lo`/`hi` step range) and live tail (`after=run:step,...`).
 `"pending"` lists runs whose long series were not read yet within this request's time (the first
 look at very long runs): the page asks again for those runs.
+
+Compact on the wire: `dstep` holds the steps as differences (the first from 0; a running sum gives
+them back), small numbers that take few characters and gzip well; one request carries every key of
+a view, each chart's runs sharing RESPONSE_BUDGET points (webapp.dashboards.series).
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def series_data(runs: list[Run], request: SeriesQuery) -> dict:
     run_ids = [run.id for run in runs]
     refs = store.series_refs(run_ids, request.keys)
     refs.sort(key=lambda ref: (request.keys.index(ref.key), run_ids.index(ref.run_id)))
-    budget = store.per_series_budget(len(refs), request.points)
+    budget = store.per_series_budget(_most_per_key(refs), request.points)
     x_key = request.x_metric
     x_refs = {ref.run_id: ref for ref in store.series_refs(run_ids, [x_key])} if x_key else {}
     fetch_overview = [ref for ref in refs if request.after is None or ref.run_id not in request.after]
@@ -98,7 +102,7 @@ def _encode(
     overview: dict[tuple[int, str], store.Series], x_refs: dict[int, store.SeriesRef],
 ) -> dict:
     item: dict = {
-        "run": ref.run_id, "key": ref.key, "step": points.steps.tolist(), "y": _floats(points.values),
+        "run": ref.run_id, "key": ref.key, "dstep": np.diff(points.steps, prepend=0).tolist(), "y": _floats(points.values),
         "raw": points.raw_count, "sampled": points.sampled, "last_step": ref.last_step,
     }
     if request.x in ("wall", "rel") and len(points.steps):
@@ -116,6 +120,14 @@ def _encode(
             by = _exact_x(x_ref, points)
         item["x"] = _floats(store.join_on_step(points.steps, by))
     return item
+
+
+def _most_per_key(refs: list[store.SeriesRef]) -> int:
+    """The most series one chart (one key) of the response draws."""
+    per_key: dict[str, int] = {}
+    for ref in refs:
+        per_key[ref.key] = per_key.get(ref.key, 0) + 1
+    return max(per_key.values(), default=0)
 
 
 def _exact_x(x_ref: store.SeriesRef, points: store.Series) -> store.Series:

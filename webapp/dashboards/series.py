@@ -26,7 +26,7 @@ from webapp.experiments.models import Metric, MetricRollup, MetricSummary
 from webapp.experiments.results import metric_rollups_rebuild
 
 SERIES_BUDGET = 1000  # points per drawn series: min and max for each pixel column of a ~500 px chart
-RESPONSE_BUDGET = 100_000  # points in one response, across all its series
+RESPONSE_BUDGET = 100_000  # points of one chart (one key) in a response, across its runs
 CACHE_SECONDS = 7 * 24 * 3600
 _CACHE_VERSION = 1
 
@@ -77,7 +77,7 @@ EMPTY = Series(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), 0)
 
 
 def per_series_budget(series_count: int, requested: int | None = None) -> int:
-    """Points per series so that a response stays within RESPONSE_BUDGET however many series it has."""
+    """Points per series so that a chart of `series_count` runs stays within RESPONSE_BUDGET."""
     budget = min(requested or SERIES_BUDGET, SERIES_BUDGET)
     return max(50, min(budget, RESPONSE_BUDGET // max(series_count, 1)))
 

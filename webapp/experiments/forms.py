@@ -20,7 +20,7 @@ from pydantic_core import PydanticUndefined
 
 from webapp.experiments.code import MAX_CODE_BYTES
 from webapp.experiments.models import Run
-from webapp.experiments.spec import RecipeSpec, SpecError, parse_spec_text
+from webapp.experiments.spec import RecipeSpec, SpecError, error_line, parse_spec_text, validate_spec
 from webapp.experiments.submit import CodeUpload
 
 RECIPE = "recipe"
@@ -28,7 +28,7 @@ CODE = "code"
 TOP_LEVEL_FIELDS = (
     "mode", "name", "code", "code_filename", "entrypoint", "params", "resources.gpus", "resources.cpus",
     "resources.max_minutes", "resources.memory_gb", "priority", "tags", "notes", "sweep",
-    "resources.nodes", "distributed.processes_per_node",
+    "resources.nodes", "distributed.processes_per_node", "code_file",
 )
 # The code editor's placeholder: a whole script that runs as it stands, in Kiln or anywhere else
 # (tests/test_samples.py runs it, as it runs the README's samples).
@@ -145,7 +145,7 @@ class SubmitForm:
             for one, each in (("gpus", "gpus_per_node"), ("cpus", "cpus_per_node")):
                 if one in resources:
                     resources[each] = resources.pop(one)
-        tags = [tag for tag in value["tags"].replace(",", " ").split() if tag]
+        tags = tag_list(value["tags"])
         if tags:
             spec["tags"] = tags
         if value["notes"].strip():
@@ -169,13 +169,19 @@ class SubmitForm:
             except SpecError as exc:
                 errors.extend(exc.errors)
         if errors:
+            # what could be read is checked too, so one submit shows every problem (a YAML error with the rest)
+            unread = {e["field"] for e in errors}
+            try:
+                validate_spec({k: v for k, v in spec.items() if k not in unread}, has_code=self.mode == CODE)
+            except SpecError as exc:
+                errors.extend(e for e in exc.errors if e["field"].split(".")[0] not in unread and e["field"] != RECIPE)
             raise SpecError(errors)
         return spec, code
 
     def _code(self) -> CodeUpload:
         if self.upload is not None:
             if self.upload.size is not None and self.upload.size > MAX_CODE_BYTES:
-                raise SpecError([{"field": "code", "message": f"The file is larger than {MAX_CODE_BYTES:,} bytes."}])
+                raise SpecError([{"field": "code_file", "message": f"The file is larger than {MAX_CODE_BYTES:,} bytes."}])
             return CodeUpload(filename=self.upload.name or "upload", data=self.upload.read())
         text = self.values["code"].replace("\r\n", "\n")
         if text.strip():
@@ -194,11 +200,13 @@ class SubmitForm:
             path = error["field"]
             if path == RECIPE and self.mode == CODE:
                 path = "code"
+            if path == "code" and self.upload is not None:
+                path = "code_file"  # the problem is with the file given, so it sits on the upload
             target = _nearest_input(path)
             if target is None:
-                self.non_field_errors.append(f"{error['field']}: {error['message']}")
+                self.non_field_errors.append(error_line(error))
             else:
-                self.errors.setdefault(target, []).append(error["message"])
+                self.errors.setdefault(target, []).append(error_line(error))
 
     def field(self, path: str) -> BoundField:
         spec_field = next((f for f in RECIPE_FIELDS if f.path == path), None) or SpecField(path, path, (), "", False)
@@ -262,6 +270,11 @@ def initial_values(run: Run | None) -> dict[str, str]:
     elif run.code_path:
         values["entrypoint"] = run.entrypoint
     return values
+
+
+def tag_list(text: str) -> list[str]:
+    """Tags as typed: comma-separated (a tag never holds a comma); spaces inside one stay, for the spec to refuse."""
+    return [tag.strip() for tag in text.split(",") if tag.strip()]
 
 
 def _nearest_input(path: str) -> str | None:

@@ -31,9 +31,13 @@ def run_status(run: Run, *, with_events: bool = False) -> dict[str, Any]:
         "final": run.state in FINAL_STATES,
         "pending_reason": run.pending_reason,
         "attempt": run.attempt,
-        "progress": run.progress or {},
+        "progress": shown_progress(run),
         "started_at": _when(run.started_at),
         "finished_at": _when(run.finished_at),
+        # seconds since the epoch, so the page ticks the duration itself between polls
+        "started_ts": run.started_at.timestamp() if run.started_at else None,
+        "finished_ts": run.finished_at.timestamp() if run.finished_at else None,
+        "now_ts": timezone.now().timestamp(),  # the server's clock: the page's own may be off
         "worker": run.worker.name if run.worker_id and run.worker else "",
     }
     if with_events:
@@ -43,6 +47,14 @@ def run_status(run: Run, *, with_events: bool = False) -> dict[str, Any]:
             for e in run.events.all()
         ]
     return status
+
+
+def shown_progress(run: Run) -> dict[str, Any]:
+    """The run's reported progress as pages show it: a run that has ended has no time left, so no ETA."""
+    progress = dict(run.progress or {})
+    if run.state in FINAL_STATES:
+        progress.pop("eta_seconds", None)
+    return progress
 
 
 def _when(moment: datetime | None, *, seconds: bool = False) -> str:

@@ -12,10 +12,13 @@ class RunState(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     LOST = "lost", "Lost"
+    # a sweep trial its pruner ended at a rung: a good outcome (not a failure), its metrics and checkpoints kept
+    STOPPED_EARLY = "stopped_early", "Stopped early"
 
 
 ACTIVE_STATES = (RunState.QUEUED, RunState.SCHEDULED, RunState.RUNNING, RunState.LOST)
-FINAL_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
+FINAL_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.STOPPED_EARLY)
+STATE_LENGTH = 16  # the longest state name, stopped_early, fits
 
 
 def run_memory_gb(memory_gb: float | None) -> float:
@@ -28,14 +31,31 @@ def run_cpus(cpus: object) -> int:
     return cpus if isinstance(cpus, int) and not isinstance(cpus, bool) and cpus > 0 else 1
 
 
+class SweepState(models.TextChoices):
+    RUNNING = "running", "Running"  # making trials as slots free (a controlled sweep) or its runs still going
+    PAUSED = "paused", "Paused"  # no new trials; those running go on (and are still stopped early)
+    STOPPED = "stopped", "Stopped"  # stopped by its user: no new trials, queued ones cancelled
+    FINISHED = "finished", "Finished"  # max_runs trials made and all of them ended
+
+
 class Sweep(models.Model):
-    """A search over params: one submitted spec that became one run per point."""
+    """A search over params. Grid/random: one submitted spec that became one run per point. Controlled
+    (bayes, cmaes, or with `parallel`/`early_terminate`): the scheduler's sweep controller makes one run
+    (a trial) per point as slots free, from `template`; the runs are the trials (the source of truth)."""
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="sweeps")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sweeps")
     name = models.CharField(max_length=200)
-    spec = models.JSONField(help_text="The sweep block as submitted.")
+    spec = models.JSONField(help_text="The sweep block as submitted (with its metric filled in).")
     created_at = models.DateTimeField(auto_now_add=True)
+    controlled = models.BooleanField(default=False, help_text="Trials made by the scheduler's sweep controller.")
+    state = models.CharField(max_length=10, choices=SweepState.choices, default=SweepState.RUNNING, db_index=True)
+    max_runs = models.PositiveIntegerField(default=0, help_text="Trials to make in all (a controlled sweep; raisable).")
+    template = models.JSONField(default=dict, blank=True,
+                                help_text="A controlled sweep's trial template: {spec, code_path, code_sha256, entrypoint}.")
+    trial_attrs = models.JSONField(default=dict, blank=True,
+                                   help_text="The pruner's bookkeeping per trial (run id -> rung values), kept across restarts.")
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -65,7 +85,7 @@ class Run(models.Model):
     memory_gb = models.FloatField(default=0, help_text="Host memory the run may use (resources.memory_gb; 0: KILN_RUN_MEMORY_GB).")
     priority = models.SmallIntegerField(default=0)
 
-    state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.QUEUED, db_index=True)
+    state = models.CharField(max_length=STATE_LENGTH, choices=RunState.choices, default=RunState.QUEUED, db_index=True)
     pending_reason = models.CharField(max_length=300, blank=True)
     failure_reason = models.TextField(blank=True)
     attempt = models.PositiveSmallIntegerField(default=0, help_text="Attempts started so far.")
@@ -187,8 +207,8 @@ class RunEvent(models.Model):
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(auto_now_add=True)
-    from_state = models.CharField(max_length=10, choices=RunState.choices, blank=True)
-    to_state = models.CharField(max_length=10, choices=RunState.choices)
+    from_state = models.CharField(max_length=STATE_LENGTH, choices=RunState.choices, blank=True)
+    to_state = models.CharField(max_length=STATE_LENGTH, choices=RunState.choices)
     attempt = models.PositiveSmallIntegerField(default=0)
     reason = models.CharField(max_length=500, blank=True)
 

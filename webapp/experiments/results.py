@@ -75,7 +75,30 @@ def metrics_log(*, run_id: int, points: list[MetricPoint], attempt: int | None =
     """
     if len(points) > MAX_METRIC_BATCH:
         raise ResultError(f"a batch holds at most {MAX_METRIC_BATCH:,} points, got {len(points):,}")
-    groups = _columns(points)
+    return _groups_log(run_id, _columns(points), attempt)
+
+
+def metrics_log_series(*, run_id: int, series: Iterable[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+                       attempt: int | None = None) -> int:
+    """`metrics_log` for points given as columns: (key, steps, values, walls) arrays, a key possibly more than once.
+
+    The API's path: no object per point. The same checks and rules (last write of a step wins).
+    """
+    by_key: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for key, steps, values, walls in series:
+        by_key.setdefault(key, []).append((steps, values, walls))
+    total = sum(len(part[0]) for parts in by_key.values() for part in parts)
+    if total > MAX_METRIC_BATCH:
+        raise ResultError(f"a batch holds at most {MAX_METRIC_BATCH:,} points, got {total:,}")
+    groups = {}
+    for key, parts in by_key.items():
+        steps, values, walls = (np.concatenate([part[i] for part in parts]) if len(parts) > 1 else parts[0][i] for i in range(3))
+        if len(steps):
+            groups[key] = _checked(key, np.asarray(steps, np.int64), np.asarray(values, np.float64), np.asarray(walls, np.float64))
+    return _groups_log(run_id, groups, attempt)
+
+
+def _groups_log(run_id: int, groups: dict[str, KeyPoints], attempt: int | None) -> int:
     with transaction.atomic():
         current = Run.objects.select_for_update().filter(id=run_id).values_list("attempt", flat=True).get()  # one writer per run
         if attempt is not None and attempt < current:
@@ -105,21 +128,28 @@ def _columns(points: list[MetricPoint]) -> dict[str, KeyPoints]:
             group.append(point)
     groups = {}
     for key, group in by_key.items():
-        if not key or len(key) > 200 or "\0" in key:
-            raise ResultError(f"metric key {key!r} must be 1-200 characters, none of them NUL")
         try:
             steps = np.array([p.step for p in group], dtype=np.int64)
         except (OverflowError, TypeError, ValueError):
             raise ResultError(f"metric {key!r} has a step that is not a 64-bit integer") from None
         values = np.array([p.value for p in group], dtype=np.float64)
         walls = np.array([p.wall_time for p in group], dtype=np.float64)
-        if not np.isfinite(walls).all():
-            raise ResultError(f"metric {key!r} has a non-finite wall time")
-        order = np.argsort(steps, kind="stable")
-        last = np.ones(len(order), bool)  # the last write of each step: the end of its run of equal steps
-        last[:-1] = steps[order[1:]] != steps[order[:-1]]
-        groups[key] = KeyPoints(steps, values, walls).only(order[last])
+        groups[key] = _checked(key, steps, values, walls)
     return groups
+
+
+def _checked(key: str, steps: np.ndarray, values: np.ndarray, walls: np.ndarray) -> KeyPoints:
+    """One key's points checked, in step order, the last write of each step kept."""
+    if not key or len(key) > 200 or "\0" in key:
+        raise ResultError(f"metric key {key!r} must be 1-200 characters, none of them NUL")
+    if not np.isfinite(walls).all():
+        raise ResultError(f"metric {key!r} has a non-finite wall time")
+    if len(steps) < 2 or bool((steps[1:] > steps[:-1]).all()):  # the usual batch: already in order, no repeats
+        return KeyPoints(steps, values, walls)
+    order = np.argsort(steps, kind="stable")
+    last = np.ones(len(order), bool)  # the last write of each step: the end of its run of equal steps
+    last[:-1] = steps[order[1:]] != steps[order[:-1]]
+    return KeyPoints(steps, values, walls).only(order[last])
 
 
 def _only_new_steps(groups: dict[str, KeyPoints], summaries: dict[str, MetricSummary]) -> bool:

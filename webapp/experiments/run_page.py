@@ -45,11 +45,24 @@ def run_page_context(run: Run, *, access: Access, share_token: str | None) -> di
             "status": status,
             "series": metric_series(run),
             "logs": log_lines(run),
+            "artifacts": artifact_rows(run, share_token, artifacts),
             "metrics_url": _url("run_metrics_json", run, share_token),
             "logs_url": _url("run_logs_json", run, share_token),
             "interval_ms": 2000,
         },
     }
+
+
+def artifact_rows(run: Run, share_token: str | None, artifacts: list[Any] | None = None) -> list[dict[str, Any]]:
+    """The artifacts-and-checkpoints table as data (checkpoints first), for the live feed to redraw it."""
+    if artifacts is None:
+        artifacts = list(run.artifacts.order_by("kind", "step", "name"))
+    shown = [a for a in artifacts if a.kind == "checkpoint"] + [a for a in artifacts if a.kind == "artifact"]
+    return [
+        {"id": a.id, "name": a.name, "kind": a.get_kind_display(), "step": a.step, "size": a.size, "sha256": a.sha256,
+         "url": _url("run_artifact", run, share_token, a.id)}
+        for a in shown
+    ]
 
 
 def _models(files: list[Any]) -> list[dict[str, Any]]:
@@ -73,10 +86,10 @@ def _io_line(spec: Any) -> str:
     return f"{spec.get('name', '?')}: {spec.get('dtype', '?')}[{shape}]"
 
 
-def _url(name: str, run: Run, share_token: str | None) -> str:
+def _url(name: str, run: Run, share_token: str | None, *args: Any) -> str:
     if share_token:
-        return reverse(f"shared_{name}", args=[share_token, run.id])
-    return reverse(name, args=[run.id])
+        return reverse(f"shared_{name}", args=[share_token, run.id, *args])
+    return reverse(name, args=[run.id, *args])
 
 
 def _code_view(run: Run) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from django.http import QueryDict
 
 from webapp.experiments.models import MetricSummary, Run, RunState
 from webapp.experiments.results import is_system
+from webapp.experiments.run_columns import Column, cell, choices, shown_columns
 from webapp.ids import parse_int
 from webapp.projects.models import Project
 
@@ -126,6 +127,7 @@ class RunRow:
     run: Run
     tags: list[str]
     metrics: list[float | None]
+    cells: list[tuple[Column, Any]] = field(default_factory=list)  # (column, value) per `RunTablePage.columns`
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,13 @@ class RunTablePage:
     metric_keys: list[str]
     page: int
     has_next: bool
+    columns: list[Column] = field(default_factory=list)
+    choices: dict[str, list[str]] = field(default_factory=dict)  # what the column picker offers
+    picked: bool = False  # the columns are the user's saved pick, not the defaults
+
+    @property
+    def shown_ids(self) -> set[str]:
+        return {col.id for col in self.columns}
 
     @property
     def has_previous(self) -> bool:
@@ -148,26 +157,34 @@ class RunTablePage:
         return self.first_index + len(self.rows) - 1
 
 
-def run_table_page(project: Project, filters: RunFilters) -> RunTablePage:
-    """One page of the project's runs: three queries whatever the page size or the number of runs."""
+def run_table_page(project: Project, filters: RunFilters, saved_columns: list[str] | None = None) -> RunTablePage:
+    """One page of the project's runs: three queries whatever the page size or the number of runs.
+
+    `saved_columns` is the user's pick (`run_columns`); None shows the defaults.
+    """
     runs = _filtered(project, filters)
-    runs = runs.select_related("owner").prefetch_related("tags", "summaries")
+    runs = runs.select_related("owner", "worker").prefetch_related("tags", "summaries")
     offset = (filters.page - 1) * PAGE_SIZE
     fetched = list(runs[offset : offset + PAGE_SIZE + 1])
     has_next = len(fetched) > PAGE_SIZE
     fetched = fetched[:PAGE_SIZE]
     keys = _metric_columns(fetched, filters)
+    asked = [key for key in (filters.sort_metric, _metric_key(filters)) if key]
+    columns = shown_columns(fetched, saved_columns, asked)
     rows = []
     for run in fetched:
-        last = {summary.key: summary.last for summary in run.summaries.all()}
+        summaries = {summary.key: summary for summary in run.summaries.all()}
+        last = {key: summary.last for key, summary in summaries.items()}
         rows.append(
             RunRow(
                 run=run,
                 tags=sorted(tag.name for tag in run.tags.all()),
                 metrics=[math.nan if key in last and last[key] is None else last.get(key) for key in keys],  # NULL: NaN
+                cells=[(col, cell(run, col, summaries)) for col in columns],
             )
         )
-    return RunTablePage(rows=rows, metric_keys=keys, page=filters.page, has_next=has_next)
+    return RunTablePage(rows=rows, metric_keys=keys, page=filters.page, has_next=has_next, columns=columns,
+                        choices=choices(fetched, columns), picked=saved_columns is not None)
 
 
 def _filtered(project: Project, filters: RunFilters) -> QuerySet[Run]:

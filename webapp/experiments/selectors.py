@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Count, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
+from django.urls import reverse
 
 from webapp.db import fetch_fixed
 from webapp.experiments.models import Artifact, MetricSummary, Run
@@ -32,6 +33,32 @@ def run_for(
         raise Http404("No such run")
     _require_run_access(user, run, needed, link_token=link_token)
     return run
+
+
+def run_by_number(user: User | AnonymousUser, project_id: int, number: int) -> Run:
+    """Run `number` of the project (the number its pages show), as `run_for` answers for it."""
+    run = Run.objects.select_related("project", "owner", "worker").filter(project_id=project_id, number=number).first()
+    if run is None:
+        raise Http404("No such run")
+    _require_run_access(user, run, Access.VIEW)
+    return run
+
+
+def run_page_url(run: Run) -> str:
+    """The run page's address: under its project, by the number the page shows."""
+    return reverse("run_page", args=[run.project_id, run.number])
+
+
+def run_id_for(user: User | AnonymousUser, run_id: int, needed: Access) -> int:
+    """`run_for`'s check without loading the run (one query for its project): for endpoints that need only its id."""
+    project = Project.objects.filter(runs__id=run_id).first()
+    if project is None:
+        raise Http404("No such run")
+    try:
+        require_access(user, project, needed)
+    except Http404:
+        raise Http404("No such run") from None  # the same answer as for a run that does not exist
+    return run_id
 
 
 def project_runs(project: Project) -> QuerySet[Run]:
@@ -101,7 +128,7 @@ def project_run_page(project: Project, *, offset: int = 0, limit: int = 50) -> t
     # NOTE: the project is known, so its path is a parameter rather than three more joins per row.
     sql = _page_sql(ids.format(typed[0]) + "ORDER BY id DESC LIMIT {0} OFFSET {0}".format(typed[0]), project_path=typed[1])
     values = fetch_fixed(sql, [project.id, limit, offset, f"{project.owner_label}/{project.slug}"])
-    return _page_rows(values), _total(values, offset, Run.objects.filter(project=project).count)
+    return _page_rows(values), _total(values, offset, lambda: Run.objects.filter(project=project).count())
 
 
 def _total(values: list[tuple], offset: int, count: Callable[[], int]) -> int:

@@ -4,7 +4,8 @@ A spec is a dict (from YAML, JSON, a form or the API). Exactly one of two kinds:
 - a code run: a Python file or a .zip project is uploaded beside the spec; `params` reach
   the script through `engine.track.config`;
 - a recipe run: `recipe` configures a built-in training recipe (model, dataset, optimizer, ...).
-An optional `sweep` block expands one spec into one run per point.
+An optional `sweep` block expands one spec into one run per point (grid, random), or hands it to the
+scheduler's sweep controller (bayes, cmaes, or any sweep with `parallel` or `early_terminate`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class SpecError(ValueError):
 
     def __init__(self, errors: list[dict[str, str]]):
         self.errors = errors
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        super().__init__("; ".join(error_line(e) for e in errors))
 
 
 class _Strict(BaseModel):
@@ -151,10 +152,12 @@ class SweepValues(_Strict):
     values: list[Scalar] | None = Field(None, min_length=1, max_length=MAX_SWEEP_RUNS)
     min: float | None = None
     max: float | None = None
-    distribution: Literal["uniform", "log_uniform", "int_uniform"] = "uniform"
+    distribution: Literal["uniform", "log_uniform", "int_uniform", "categorical"] = "uniform"
 
     @model_validator(mode="after")
     def _values_or_range(self) -> SweepValues:
+        if self.distribution == "categorical" and self.values is None:
+            raise ValueError("categorical needs values: [...]")
         if self.values is None and (self.min is None or self.max is None):
             raise ValueError("give either values: [...] or min and max")
         if self.values is None and self.min is not None and self.max is not None:
@@ -162,14 +165,54 @@ class SweepValues(_Strict):
                 raise ValueError("min must not exceed max")
             if self.distribution == "log_uniform" and self.min <= 0:
                 raise ValueError("log_uniform needs min > 0")
+            if self.distribution == "int_uniform" and math.ceil(self.min) > math.floor(self.max):
+                raise ValueError("int_uniform needs a whole number between min and max")
         return self
 
 
+class SweepMetric(_Strict):
+    """The objective a sweep optimises: a metric the runs log, and which way is better."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    goal: Literal["minimize", "maximize"]
+
+
+class EarlyTerminate(_Strict):
+    """Stop weak trials at rungs min_iter * eta**k (Optuna's successive halving / Hyperband pruners).
+
+    `iteration`: epoch (the n-th reported value of the objective is iteration n: one per validation
+    pass, as recipes report it) or step (the step it was logged at, `track.log(..., step=)`).
+    """
+
+    type: Literal["asha", "hyperband"]
+    min_iter: int = Field(1, ge=1, le=1_000_000)
+    max_iter: int | None = Field(None, ge=1, le=1_000_000)
+    eta: int = Field(3, ge=2, le=100)
+    iteration: Literal["epoch", "step"] = "epoch"
+
+    @model_validator(mode="after")
+    def _iters_in_order(self) -> EarlyTerminate:
+        if self.type == "hyperband" and self.max_iter is None:
+            raise ValueError("hyperband needs max_iter (the most iterations a trial runs)")
+        if self.max_iter is not None and self.max_iter < self.min_iter:
+            raise ValueError("max_iter must not be less than min_iter")
+        return self
+
+
+ADAPTIVE_METHODS = ("bayes", "cmaes")
+MAX_SWEEP_PARALLEL = 100
+DEFAULT_SWEEP_PARALLEL = 4
+
+
 class SweepSpec(_Strict):
-    method: Literal["grid", "random"] = "grid"
+    method: Literal["grid", "random", "bayes", "cmaes"] = "grid"
     parameters: dict[ParamName, SweepValues] = Field(min_length=1)
     max_runs: int = Field(MAX_SWEEP_RUNS, ge=1, le=MAX_SWEEP_RUNS)
     seed: int = 0
+    metric: SweepMetric | None = None
+    parallel: int | None = Field(None, ge=1, le=MAX_SWEEP_PARALLEL,
+                                 description="Trials queued or running at once (controlled sweeps; default 4).")
+    early_terminate: EarlyTerminate | None = None
 
     @model_validator(mode="after")
     def _grid_needs_values(self) -> SweepSpec:
@@ -177,7 +220,28 @@ class SweepSpec(_Strict):
             ranged = [name for name, p in self.parameters.items() if p.values is None]
             if ranged:
                 raise ValueError(f"grid sweeps need explicit values for: {', '.join(ranged)}")
+        if self.method == "cmaes" and all(p.values is not None for p in self.parameters.values()):
+            raise ValueError("cmaes searches numeric ranges: give at least one parameter min and max")
         return self
+
+    @property
+    def controlled(self) -> bool:
+        """Run by the scheduler's sweep controller (trials made one by one), not expanded at submit."""
+        return self.method in ADAPTIVE_METHODS or self.parallel is not None or self.early_terminate is not None
+
+    @property
+    def slots(self) -> int:
+        """How many trials may be queued or running at once."""
+        return self.parallel or DEFAULT_SWEEP_PARALLEL
+
+
+def default_sweep_metric(recipe: RecipeSpec | None) -> SweepMetric | None:
+    """A recipe's validation metric: val_loss for regression, val_accuracy otherwise; none for code runs."""
+    if recipe is None:
+        return None
+    if recipe.dataset == "regression":
+        return SweepMetric(name="val_loss", goal="minimize")
+    return SweepMetric(name="val_accuracy", goal="maximize")
 
 
 class ExperimentSpec(_Strict):
@@ -228,8 +292,50 @@ def validate_spec(data: dict[str, Any], *, has_code: bool) -> ExperimentSpec:
     if distributed:
         raise SpecError(distributed)
     if spec.sweep:
-        expand_points(spec)  # every point must itself be a valid spec
+        spec = _with_sweep_metric(spec)
+        if spec.sweep is not None and spec.sweep.controlled:
+            for point in sample_points(spec.sweep):
+                apply_point(spec, point)  # a trial's point is chosen later: check the names and bounds now
+        else:
+            expand_points(spec)  # every point must itself be a valid spec
     return spec
+
+
+def _with_sweep_metric(spec: ExperimentSpec) -> ExperimentSpec:
+    """The spec with `sweep.metric` filled in from the recipe, or SpecError when a controlled sweep lacks one."""
+    sweep = spec.sweep
+    assert sweep is not None
+    if sweep.metric is not None:
+        return spec
+    metric = default_sweep_metric(spec.recipe)
+    if metric is None:
+        if sweep.controlled:
+            method = f"a {sweep.method} sweep" if sweep.method in ADAPTIVE_METHODS else "a sweep with parallel or early_terminate"
+            raise SpecError([{"field": "sweep.metric", "message": f"{method} of a code run needs its objective: "
+                              "metric: {name: val_loss, goal: minimize}"}])
+        return spec
+    return spec.model_copy(update={"sweep": sweep.model_copy(update={"metric": metric})})
+
+
+def sample_points(sweep: SweepSpec) -> list[dict[str, Scalar]]:
+    """Points that reach each parameter's extremes (each end of a range, each listed value), to validate them."""
+    names = sorted(sweep.parameters)
+    width = max(len(p.values) if p.values is not None else 2 for p in sweep.parameters.values())
+    points = []
+    for i in range(width):
+        point: dict[str, Scalar] = {}
+        for name in names:
+            p = sweep.parameters[name]
+            if p.values is not None:
+                point[name] = p.values[i % len(p.values)]
+            else:
+                low, high = float(p.min or 0), float(p.max or 0)
+                if p.distribution == "int_uniform":
+                    point[name] = math.ceil(low) if i % 2 == 0 else math.floor(high)
+                else:
+                    point[name] = low if i % 2 == 0 else high
+        points.append(point)
+    return points
 
 
 def _distributed_problems(spec: ExperimentSpec) -> list[dict[str, str]]:
@@ -261,6 +367,8 @@ def expand_points(spec: ExperimentSpec) -> list[dict[str, Scalar]]:
     if spec.sweep is None:
         return [{}]
     sweep = spec.sweep
+    if sweep.controlled:
+        return []  # the scheduler's sweep controller makes each trial as a slot frees
     names = sorted(sweep.parameters)
     if sweep.method == "grid":
         grid = itertools.product(*(sweep.parameters[n].values or [] for n in names))
@@ -351,11 +459,28 @@ def _within_limits(check: Callable[[Any], None], spec: Any) -> None:
         raise SpecError([{"field": "spec", "message": str(exc)}]) from None
 
 
+_BOUNDS = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="), "less_than": ("lt", "<"),
+           "less_than_equal": ("le", "<=")}
+
+
 def _error(error: Any) -> dict[str, str]:
+    """One pydantic error as {field, message}, worded as the form, the API and the CLI all show it."""
+    field = _dotted(error["loc"]) or "spec"
+    kind, context = error["type"], error.get("ctx") or {}
     message = str(error["msg"])
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    return {"field": _dotted(error["loc"]) or "spec", "message": message}
+    if kind == "extra_forbidden":
+        message = "not a recipe field" if field.startswith("recipe.") else "unknown field"
+    elif kind in _BOUNDS and _BOUNDS[kind][0] in context:
+        bound = context[_BOUNDS[kind][0]]
+        message = f"must be {_BOUNDS[kind][1]} {bound:g}" if isinstance(bound, float) else f"must be {_BOUNDS[kind][1]} {bound}"
+    elif kind == "string_pattern_mismatch" and field.startswith("tags."):
+        message = f"{error.get('input')!r} is not a tag: use letters, digits and _ . : - (at most 64 characters)"
+    return {"field": field, "message": message}
+
+
+def error_line(error: dict[str, str]) -> str:
+    """An error as one line naming its subject ("recipe.optimizer.lr: must be > 0"): SpecError's text, the form's."""
+    return f"{error['field']}: {error['message']}"
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:

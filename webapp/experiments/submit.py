@@ -61,11 +61,15 @@ def run_submit(
         first = _reserve_numbers(project, len(points))
         sweep = None
         if validated.sweep:
+            controlled = validated.sweep.controlled
             sweep = Sweep.objects.create(
                 project=project,
                 owner=user,
-                name=validated.name or f"sweep of {len(points)} runs",
+                name=validated.name or (f"{validated.sweep.method} sweep" if controlled else f"sweep of {len(points)} runs"),
                 spec=validated.sweep.model_dump(mode="json"),
+                controlled=controlled,
+                max_runs=validated.sweep.max_runs if controlled else len(points),
+                template=_trial_template(validated, bundle) if controlled else {},
             )
         runs = [
             _new_run(user, project, apply_point(validated, point) if sweep else validated, bundle, first + i, sweep, point, cloned_from)
@@ -80,6 +84,41 @@ def run_submit(
             [RunEvent(run=run, from_state="", to_state=RunState.QUEUED, reason="submitted") for run in runs]
         )
     return Submitted(runs=runs, sweep=sweep)
+
+
+def sweep_trials_create(*, sweep: Sweep, points: list[dict[str, Any]]) -> list[Run]:
+    """Queue one run per point of a controlled sweep (its controller's call, inside its transaction)."""
+    if not points:
+        return []
+    template = sweep.template
+    spec = ExperimentSpec.model_validate(template["spec"])
+    bundle = None
+    if template.get("code_path"):
+        kind = "zip" if template["code_path"].endswith(".zip") else "py"
+        bundle = CodeBundle(data=b"", kind=kind, entrypoint=template["entrypoint"], sha256=template["code_sha256"])
+    project = sweep.project
+    first = _reserve_numbers(project, len(points))
+    runs = [_new_run(sweep.owner, project, apply_point(spec, point), bundle, first + i, sweep, point, None)
+            for i, point in enumerate(points)]
+    Run.objects.bulk_create(runs)
+    runs = list(Run.objects.filter(project=project, number__gte=first, number__lt=first + len(points)).order_by("number"))
+    RunTag.objects.bulk_create(
+        [RunTag(run=run, name=tag) for run in runs for tag in run.spec.get("tags", [])], ignore_conflicts=True
+    )
+    RunEvent.objects.bulk_create(
+        [RunEvent(run=run, from_state="", to_state=RunState.QUEUED, reason=f"sweep trial of {sweep.name}") for run in runs]
+    )
+    return runs
+
+
+def _trial_template(spec: ExperimentSpec, bundle: CodeBundle | None) -> dict[str, Any]:
+    """What a controlled sweep's controller needs to make a trial later: the spec and the stored code."""
+    return {
+        "spec": spec.model_dump(mode="json", exclude_none=True),
+        "code_path": bundle.storage_name if bundle else "",
+        "code_sha256": bundle.sha256 if bundle else "",
+        "entrypoint": bundle.entrypoint if bundle else "",
+    }
 
 
 def run_resubmit(*, user: User, run: Run) -> Run:
@@ -108,6 +147,18 @@ def _reserve_numbers(project: Project, count: int) -> int:
     return last - count + 1
 
 
+def point_name(base_name: str, point: dict[str, Any]) -> str:
+    """A sweep run's name: its base and its point, "cnn-baseline lr=0.003" (a param by its last dotted
+    part unless two share it), cut to the name column's length."""
+    shorts = [key.rsplit(".", 1)[-1] for key in point]
+    parts = [f"{short if shorts.count(short) == 1 else key}={_point_value(value)}" for short, (key, value) in zip(shorts, point.items(), strict=True)]
+    return " ".join([base_name, *parts])[:200]
+
+
+def _point_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _new_run(
     user: User,
     project: Project,
@@ -131,7 +182,7 @@ def _new_run(
         sweep=sweep,
         cloned_from=cloned_from,
         number=number,
-        name=f"{base_name} #{number}" if sweep else base_name,
+        name=point_name(base_name, point) if sweep else base_name,
         kind="code" if bundle else "recipe",
         spec=stored,
         params=flat_params(spec),
@@ -150,4 +201,4 @@ def _new_run(
     )
 
 
-__all__ = ["CodeUpload", "SpecError", "Submitted", "run_resubmit", "run_submit"]
+__all__ = ["CodeUpload", "SpecError", "Submitted", "run_resubmit", "run_submit", "sweep_trials_create"]

@@ -4,7 +4,8 @@ from webapp.experiments import assets, views
 
 urlpatterns = [
     path("p/<id:project_id>/submit/", views.submit, name="run_submit"),
-    path("runs/<id:run_id>/", views.run_detail, name="run_detail"),
+    path("p/<id:project_id>/runs/<id:number>/", views.run_page, name="run_page"),
+    path("runs/<id:run_id>/", views.run_detail, name="run_detail"),  # the old address: a permanent redirect
     path("runs/<id:run_id>/metrics.json", views.run_metrics_json, name="run_metrics_json"),
     path("runs/<id:run_id>/logs.json", views.run_logs_json, name="run_logs_json"),
     path("runs/<id:run_id>/cancel/", views.run_cancel_view, name="run_cancel"),

@@ -24,8 +24,8 @@ from webapp.experiments.lifecycle import run_cancel
 from webapp.experiments.live import log_lines, metric_series, run_status
 from webapp.experiments.models import Artifact
 from webapp.experiments.notes import run_notes_set
-from webapp.experiments.run_page import run_page_context
-from webapp.experiments.selectors import run_for
+from webapp.experiments.run_page import artifact_rows, run_page_context
+from webapp.experiments.selectors import run_by_number, run_for, run_page_url
 from webapp.experiments.spec import SpecError
 from webapp.experiments.submit import run_resubmit, run_submit
 from webapp.ids import parse_id, parse_int
@@ -40,7 +40,7 @@ def _submit_too_large(request: HttpRequest, error: UploadTooLarge, project_id: i
     project, _ = project_for(request.user, project_id, Access.EDIT)
     form = SubmitForm()
     form.values["mode"] = CODE
-    form.add_errors([{"field": "code", "message": f"{error.message}."}])
+    form.add_errors([{"field": "code_file", "message": f"{error.message}."}])
     return render(request, "runs/submit.html", {"project": project, "form": form, "clone_of": None}, status=413)
 
 
@@ -58,19 +58,28 @@ def submit(request: HttpRequest, project_id: int) -> HttpResponse:
         except SpecError as exc:
             form.add_errors(exc.errors)
         else:
+            if submitted.sweep is not None and submitted.sweep.controlled:
+                messages.success(request, f"Started {submitted.sweep.name}: the scheduler makes its trials as slots free.")
+                return redirect("dashboards:sweep", project_id=project.id, sweep_id=submitted.sweep.id)
             if submitted.sweep is not None:
                 messages.success(request, f"Queued a sweep of {len(submitted.runs)} run{'' if len(submitted.runs) == 1 else 's'}.")
                 return redirect("project_detail", project_id=project.id)
-            return redirect("run_detail", run_id=submitted.runs[0].id)
+            return redirect(run_page_url(submitted.runs[0]))
     context = {"project": project, "form": form, "clone_of": clone_of}
     return render(request, "runs/submit.html", context, status=400 if form.errors or form.non_field_errors else 200)
 
 
 @login_required
-def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = run_for(request.user, run_id)
+def run_page(request: HttpRequest, project_id: int, number: int) -> HttpResponse:
+    run = run_by_number(request.user, project_id, number)
     access = project_access(request.user, run.project)
     return render(request, "runs/detail.html", run_page_context(run, access=access, share_token=None))
+
+
+@login_required
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    """`/runs/<id>/`, the address before runs lived under their project: moved for good (404 to outsiders)."""
+    return redirect(run_page_url(run_for(request.user, run_id)), permanent=True)
 
 
 def run_shared(request: HttpRequest, token: str, run_id: int) -> HttpResponse:
@@ -100,7 +109,7 @@ def run_logs_json(request: HttpRequest, run_id: int, token: str | None = None) -
     after = request.GET.get("after", "")
     status = run_status(run, with_events=True)
     lines = log_lines(run, after=parse_int(after))
-    return JsonResponse({"status": status, "lines": lines})
+    return JsonResponse({"status": status, "lines": lines, "artifacts": artifact_rows(run, token)})
 
 
 @require_POST
@@ -110,7 +119,7 @@ def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
         messages.success(request, f"Run #{run.number} is cancelled.")
     else:
         messages.info(request, f"Run #{run.number} had already finished.")
-    return redirect("run_detail", run_id=run.id)
+    return redirect(run_page_url(run))
 
 
 @require_POST
@@ -120,9 +129,9 @@ def run_rerun_view(request: HttpRequest, run_id: int) -> HttpResponse:
         new_run = run_resubmit(user=request.user, run=run)  # type: ignore[arg-type]
     except SpecError as exc:  # a spec stored before today's rules: say why, change nothing
         messages.error(request, f"Cannot re-run #{run.number}: {exc}")
-        return redirect("run_detail", run_id=run.id)
+        return redirect(run_page_url(run))
     messages.success(request, f"Queued run #{new_run.number}, a re-run of #{run.number}.")
-    return redirect("run_detail", run_id=new_run.id)
+    return redirect(run_page_url(new_run))
 
 
 @require_POST
@@ -134,7 +143,7 @@ def run_notes_view(request: HttpRequest, run_id: int) -> HttpResponse:
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, "Notes saved.")
-    return redirect("run_detail", run_id=run.id)
+    return redirect(run_page_url(run))
 
 
 def artifact_download(request: HttpRequest, run_id: int, artifact_id: int, token: str | None = None) -> FileResponse:

@@ -16,6 +16,8 @@ from webapp.experiments.external import param_text
 from webapp.experiments.models import Metric, MetricSummary, Run, RunState
 from webapp.ids import parse_id
 from webapp.mlflow.errors import MlflowError
+from webapp.mlflow.experiment_tags import NOTE_TAG, experiment_tags
+from webapp.mlflow.models import LoggedModel
 from webapp.projects.models import Project
 from webapp.projects.permissions import Access
 from webapp.projects.selectors import project_for
@@ -24,13 +26,12 @@ from webapp.projects.services import project_create
 DEFAULT_EXPERIMENT_ID = "0"  # MLflow's "Default" experiment: the caller's own project "default"
 DEFAULT_SLUG = "default"
 RUN_NAME_TAG = "mlflow.runName"
-NOTE_TAG = "mlflow.note.content"
 
 STATUS_TO_STATE = {"RUNNING": RunState.RUNNING, "FINISHED": RunState.SUCCEEDED, "FAILED": RunState.FAILED,
                    "KILLED": RunState.CANCELLED}
 STATE_TO_STATUS = {RunState.QUEUED: "SCHEDULED", RunState.SCHEDULED: "SCHEDULED", RunState.LOST: "SCHEDULED",
                    RunState.RUNNING: "RUNNING", RunState.SUCCEEDED: "FINISHED", RunState.FAILED: "FAILED",
-                   RunState.CANCELLED: "KILLED"}
+                   RunState.CANCELLED: "KILLED", RunState.STOPPED_EARLY: "FINISHED"}  # pruned: ended as intended
 
 
 def millis(moment: datetime | None) -> int | None:
@@ -156,10 +157,8 @@ def experiment_out(user: User, project: Project, *, name: str | None = None) -> 
     out: dict[str, Any] = {
         "experiment_id": str(project.id), "name": name or experiment_name(user, project),
         "artifact_location": f"mlflow-artifacts:/{project.id}", "lifecycle_stage": "active",
-        "creation_time": created, "last_update_time": created, "tags": [],
+        "creation_time": created, "last_update_time": created, "tags": experiment_tags(project),
     }
-    if project.description:
-        out["tags"] = [{"key": NOTE_TAG, "value": project.description}]
     return out
 
 
@@ -180,10 +179,14 @@ def runs_out(runs: Iterable[Run]) -> list[dict[str, Any]]:
     for run_id, key, last, step, wall_time in summaries:
         latest[run_id].append({"key": key, "value": double_out(last), "timestamp": int((wall_time or 0) * 1000),
                                "step": step})
-    return [_run_out(run, latest[run.id]) for run in runs]
+    outputs: dict[int, list[dict[str, Any]]] = {run.id: [] for run in runs}
+    for run_id, model_id, step in LoggedModel.objects.filter(run_id__in=outputs).order_by("created_at", "id").values_list(
+            "run_id", "model_id", "step"):
+        outputs[run_id].append({"model_id": model_id, "step": step})
+    return [_run_out(run, latest[run.id], outputs[run.id]) for run in runs]
 
 
-def _run_out(run: Run, metrics: list[dict[str, Any]]) -> dict[str, Any]:
+def _run_out(run: Run, metrics: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
     info: dict[str, Any] = {
         "run_id": str(run.id), "run_uuid": str(run.id), "run_name": run.name, "experiment_id": str(run.project_id),
         "user_id": run.owner.username, "status": STATE_TO_STATUS[RunState(run.state)],
@@ -200,4 +203,4 @@ def _run_out(run: Run, metrics: list[dict[str, Any]]) -> dict[str, Any]:
     external = run.spec.get("external") if isinstance(run.spec, dict) else None
     inputs = (external or {}).get("inputs") or [] if isinstance(external, dict) else []
     return {"info": info, "data": {"metrics": metrics, "params": params, "tags": tags},
-            "inputs": {"dataset_inputs": inputs}}
+            "inputs": {"dataset_inputs": inputs}, "outputs": {"model_outputs": outputs}}

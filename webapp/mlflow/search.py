@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import CharField, Exists, F, FloatField, OrderBy, OuterRef, Q, Subquery
+from django.db.models import CharField, Exists, F, FloatField, OrderBy, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Upper
+from django.db.models.functions import Cast, Concat, Upper
 from django.db.models.lookups import (
     Exact,
     GreaterThan,
@@ -29,14 +29,15 @@ from django.db.models.lookups import (
     Lookup,
 )
 
-from webapp.experiments.models import MetricSummary, RunTag
+from webapp.experiments.models import MetricSummary, Run, RunTag
 from webapp.mlflow.entities import STATUS_TO_STATE, from_millis
 from webapp.mlflow.errors import MlflowError
 
 MAX_FILTER_CHARS = 10_000
+_DATASET_FIELDS = ("name", "digest", "context")
 _PREFIXES = {"metrics": "metric", "metric": "metric", "params": "param", "param": "param", "parameters": "param",
              "parameter": "param", "tags": "tag", "tag": "tag", "attributes": "attr", "attribute": "attr",
-             "attr": "attr", "run": "attr"}
+             "attr": "attr", "run": "attr", "datasets": "dataset", "dataset": "dataset"}
 _TOKEN = re.compile(r"""\s*(?:
     (?P<ident>[A-Za-z_]+\.(?:`[^`]+`|"[^"]+"|[\w.\-/:]+)|[A-Za-z_]\w*)
   | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
@@ -83,22 +84,28 @@ def parse_field(text: str) -> Field:
     kind = _PREFIXES.get(prefix.lower())
     if kind is None:
         raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid entity type '{prefix}'. Valid values are "
-                          "['metric', 'parameter', 'tag', 'attribute']")
+                          "['metric', 'parameter', 'tag', 'attribute', 'dataset']")
     if len(key) >= 2 and key[0] == key[-1] and key[0] in "`\"":
         key = key[1:-1]
+    if kind == "dataset" and key not in _DATASET_FIELDS:
+        raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid dataset key '{key}'. Valid keys are "
+                          f"{', '.join(_DATASET_FIELDS)}")
     return Field(kind, _attribute(key) if kind == "attr" else key)
 
 
 def _attribute(name: str) -> str:
     name = {"run_uuid": "run_id", "created": "start_time", "Created": "start_time", "status": "status"}.get(name, name)
-    if name not in ("run_id", "run_name", "status", "user_id", "start_time", "end_time"):
+    if name not in ("run_id", "run_name", "status", "user_id", "start_time", "end_time", "artifact_uri"):
         raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid attribute key '{name}' specified. Valid keys are "
-                          "run_id, run_name, status, user_id, start_time, end_time")
+                          "run_id, run_name, status, user_id, start_time, end_time, artifact_uri")
     return name
 
 
-def parse_filter(text: str) -> Q:
-    """The filter as a Q for Run; MlflowError INVALID_PARAMETER_VALUE naming the problem."""
+def parse_filter(text: str, scope: QuerySet[Run] | None = None) -> Q:
+    """The filter as a Q for Run; MlflowError INVALID_PARAMETER_VALUE naming the problem.
+
+    `scope` (the searched experiments' runs) is where `datasets.` clauses look for matching inputs.
+    """
     text = (text or "").strip()
     if not text:
         return Q()
@@ -107,7 +114,7 @@ def parse_filter(text: str) -> Q:
     tokens = _tokens(text)
     condition, position = Q(), 0
     while True:
-        clause, position = _clause(tokens, position, text)
+        clause, position = _clause(tokens, position, text, scope)
         condition &= clause
         if position == len(tokens):
             return condition
@@ -132,7 +139,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
-def _clause(tokens: list[tuple[str, str]], at: int, text: str) -> tuple[Q, int]:
+def _clause(tokens: list[tuple[str, str]], at: int, text: str, scope: QuerySet[Run] | None) -> tuple[Q, int]:
     def bad(why: str) -> MlflowError:
         return MlflowError("INVALID_PARAMETER_VALUE", f"Invalid filter '{text}': {why}")
 
@@ -166,7 +173,7 @@ def _clause(tokens: list[tuple[str, str]], at: int, text: str) -> tuple[Q, int]:
                 at += 1
                 break
             raise bad(f"{op}'s list is not closed")
-        return _condition(field, op, values, bad), at
+        return _condition(field, op, values, bad, scope), at
     if at >= len(tokens):
         raise bad(f"{word} {op} needs a value")
     value_kind, value = tokens[at]
@@ -176,14 +183,16 @@ def _clause(tokens: list[tuple[str, str]], at: int, text: str) -> tuple[Q, int]:
         parsed = float(value)
     else:
         raise bad(f"expected a value after {word} {op}, found {value!r}")
-    return _condition(field, op, parsed, bad), at + 1
+    return _condition(field, op, parsed, bad, scope), at + 1
 
 
 def _unquote(token: str) -> str:
     return re.sub(r"\\(.)", r"\1", token[1:-1])
 
 
-def _condition(field: Field, op: str, value: Any, bad: Any) -> Q:
+def _condition(field: Field, op: str, value: Any, bad: Any, scope: QuerySet[Run] | None) -> Q:
+    if field.kind == "dataset":
+        return _dataset_condition(field.key, op, value, bad, scope)
     if field.kind == "metric":
         if op not in _COMPARE or not isinstance(value, float):
             raise bad(f"metrics compare numbers with =, !=, <, >, <=, >=; got {op} {value!r}")
@@ -249,7 +258,44 @@ def _attribute_condition(name: str, op: str, value: Any, bad: Any) -> Q:
             states += ["queued", "scheduled", "lost"]
         chosen = Q(state__in=states)
         return ~chosen if op in ("!=", "NOT IN") else chosen
+    if name == "artifact_uri":  # entities.artifact_uri, spelled in SQL
+        uri = Concat(Value("mlflow-artifacts:/"), Cast(F("project_id"), CharField()), Value("/"),
+                     Cast(F("id"), CharField()), Value("/artifacts"), output_field=CharField())
+        return _text_match(uri, op, value)
     return _text_match(F("name") if name == "run_name" else F("owner__username"), op, value)
+
+
+def _dataset_condition(key: str, op: str, value: Any, bad: Any, scope: QuerySet[Run] | None) -> Q:
+    """Runs with a logged dataset input whose name, digest or context (its mlflow.data.context tag) matches."""
+    if op in ("<", ">", "<=", ">="):
+        raise bad(f"datasets.{key} compares text with =, !=, LIKE, ILIKE, IN, NOT IN; got {op}")
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str) for v in values):
+        raise bad(f"datasets.{key} compares with quoted strings")
+    matches = _text_predicate(op, value)
+    runs = (scope if scope is not None else Run.objects.all()).filter(spec__external__has_key="inputs")
+    chosen = []
+    for run_id, inputs in runs.values_list("id", "spec__external__inputs"):
+        for item in inputs if isinstance(inputs, list) else []:
+            dataset = item.get("dataset") if isinstance(item, dict) else None
+            if not isinstance(dataset, dict):
+                continue
+            tags = {t.get("key"): t.get("value") for t in item.get("tags") or [] if isinstance(t, dict)}
+            got = tags.get("mlflow.data.context") if key == "context" else dataset.get(key)
+            if isinstance(got, str) and matches(got):
+                chosen.append(run_id)
+                break
+    return Q(id__in=chosen)
+
+
+def _text_predicate(op: str, value: Any) -> Any:
+    if op in ("LIKE", "ILIKE"):
+        pattern = re.compile("".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in value),
+                             re.DOTALL | (re.IGNORECASE if op == "ILIKE" else 0))
+        return lambda got: pattern.fullmatch(got) is not None
+    if op in ("IN", "NOT IN"):
+        return lambda got: (got in value) == (op == "IN")
+    return lambda got: (got == value) == (op == "=")
 
 
 def parse_order_by(clauses: list[str]) -> list[Any]:
@@ -263,6 +309,9 @@ def parse_order_by(clauses: list[str]) -> list[Any]:
             raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid order_by clause '{clause}'")
         descending = (match.group(2) or "").upper() == "DESC"
         field = parse_field(match.group(1).strip())
+        if field.kind == "dataset" or (field.key == "artifact_uri" and field.kind == "attr"):
+            raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid order_by clause '{clause}': runs are ordered by "
+                              "metrics, params, tags or attributes other than artifact_uri")
         expression: Any
         if field.kind == "metric":
             expression = Subquery(MetricSummary.objects.filter(run=OuterRef("pk"), key=field.key).values("last")[:1],

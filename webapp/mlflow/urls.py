@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from webapp.mlflow import artifacts, views
+from webapp.mlflow import artifacts, model_views, views
 
 tracking = [
     path("experiments/create", views.experiments_create),
@@ -28,7 +28,15 @@ tracking = [
     path("runs/log-inputs", views.runs_log_inputs),
     path("metrics/get-history", views.metrics_get_history),
     path("artifacts/list", views.artifacts_list),
-    path("logged-models/search", views.logged_models_search),
+    path("runs/outputs", model_views.runs_log_outputs),
+    path("runs/log-model", model_views.runs_log_model),
+    path("logged-models", model_views.logged_models_create),
+    path("logged-models/search", model_views.logged_models_search),
+    path("logged-models/<str:model_id>", model_views.logged_model),
+    path("logged-models/<str:model_id>/tags", model_views.logged_model_tags),
+    path("logged-models/<str:model_id>/tags/<path:tag_key>", model_views.logged_model_tag),
+    path("logged-models/<str:model_id>/params", model_views.logged_model_params),
+    path("logged-models/<str:model_id>/artifacts/directories", model_views.logged_model_artifacts),
 ]
 
 proxied_artifacts = [

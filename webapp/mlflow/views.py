@@ -29,6 +29,7 @@ from webapp.mlflow import entities
 from webapp.mlflow.auth import mlflow_user
 from webapp.mlflow.entities import RUN_NAME_TAG, STATUS_TO_STATE, experiment_for, experiment_out, runs_out
 from webapp.mlflow.errors import MlflowError, error_response
+from webapp.mlflow.experiment_tags import experiment_tag_delete, experiment_tags_set
 from webapp.mlflow.listing import children
 from webapp.mlflow.search import parse_filter, parse_order_by
 from webapp.projects.permissions import Access
@@ -165,11 +166,11 @@ def _pairs(items: list[Any], what: str) -> dict[str, str]:
 @endpoint("POST")
 def experiments_create(request: HttpRequest, user: User, data: Data) -> Data:
     name = _text(data, "name")
+    tags = _pairs(_list(data, "tags"), "tag")
     with transaction.atomic():
         project = entities.experiment_create(user, name)
-        note = _pairs(_list(data, "tags"), "tag").get(entities.NOTE_TAG)
-        if note:
-            project_update(user=user, project=project, description=note)
+        if tags:
+            experiment_tags_set(user=user, project=project, tags=tags)
     return {"experiment_id": str(project.id)}
 
 
@@ -192,7 +193,8 @@ def experiments_get_by_name(request: HttpRequest, user: User, data: Data) -> Dat
 def experiments_search(request: HttpRequest, user: User, data: Data) -> Data:
     offset, size = _page(data)
     view = str(data.get("view_type") or "ACTIVE_ONLY")
-    projects = [] if view in ("DELETED_ONLY", "2") else list(projects_visible_to(user).select_related("owner_user", "team"))
+    projects = [] if view in ("DELETED_ONLY", "2") else list(projects_visible_to(user).select_related("owner_user", "team")
+                                                                       .prefetch_related("mlflow_tags"))
     found = [(entities.experiment_name(user, p), p) for p in projects]
     for clause in _experiment_clauses(str(data.get("filter") or "")):
         found = [(name, p) for name, p in found if clause(name)]
@@ -270,22 +272,18 @@ def experiments_restore(request: HttpRequest, user: User, data: Data) -> Data:
 
 @endpoint("POST")
 def experiments_set_tag(request: HttpRequest, user: User, data: Data) -> Data:
-    project = experiment_for(user, _text(data, "experiment_id"), Access.ADMIN)
-    key = _text(data, "key")
-    if key != entities.NOTE_TAG:
-        raise MlflowError("INVALID_PARAMETER_VALUE", f"A Kiln project keeps only its description, tag "
-                          f"'{entities.NOTE_TAG}'; it has no tag {key!r}")
-    project_update(user=user, project=project, description=_text(data, "value", required=False))
+    project = experiment_for(user, _text(data, "experiment_id"), Access.EDIT)
+    value = data.get("value")
+    experiment_tags_set(user=user, project=project, tags={_text(data, "key"): "" if value is None else str(value)})
     return {}
 
 
 @endpoint("POST")
 def experiments_delete_tag(request: HttpRequest, user: User, data: Data) -> Data:
-    project = experiment_for(user, _text(data, "experiment_id"), Access.ADMIN)
+    project = experiment_for(user, _text(data, "experiment_id"), Access.EDIT)
     key = _text(data, "key")
-    if key != entities.NOTE_TAG or not project.description:
-        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"No tag with name: {key} in experiment {project.id}")
-    project_update(user=user, project=project, description="")
+    if not experiment_tag_delete(user=user, project=project, key=key):
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"No tag with name: {key} in experiment with id {project.id}")
     return {}
 
 
@@ -354,11 +352,12 @@ def runs_search(request: HttpRequest, user: User, data: Data) -> Data:
         raise MlflowError("INVALID_PARAMETER_VALUE", "Missing value for required parameter 'experiment_ids'.")
     projects = [experiment_for(user, experiment_id) for experiment_id in ids[:100]]
     view = str(data.get("run_view_type") or "ACTIVE_ONLY")
-    condition = parse_filter(str(data.get("filter") or ""))
+    scope = Run.objects.filter(project__in=[p.id for p in projects])
+    condition = parse_filter(str(data.get("filter") or ""), scope)
     order = parse_order_by([str(clause) for clause in _list(data, "order_by")])
     if view in ("DELETED_ONLY", "2"):
         return {}
-    runs = list(Run.objects.filter(project__in=[p.id for p in projects]).filter(condition)
+    runs = list(scope.filter(condition)
                 .select_related("owner").prefetch_related("tags").order_by(*order)[offset:offset + size + 1])
     out: Data = {"runs": runs_out(runs[:size])}
     if len(runs) > size:
@@ -491,14 +490,3 @@ def artifacts_list(request: HttpRequest, user: User, data: Data) -> Data:
     names = list(run.artifacts.values_list("name", "size"))
     files = [{**item, "path": f"{path}/{item['path']}" if path else item["path"]} for item in children(names, path)]
     return {"root_uri": entities.artifact_uri(run), "files": files}
-
-
-@endpoint("POST")
-def logged_models_search(request: HttpRequest, user: User, data: Data) -> Data:
-    """MLflow 3's LoggedModel entities: Kiln keeps none (models are run artifacts), so no experiment has any.
-
-    The client asks this while listing a run's artifact folders (a folder could be a logged model's).
-    """
-    for experiment_id in _list(data, "experiment_ids")[:100]:
-        experiment_for(user, experiment_id)
-    return {"models": []}

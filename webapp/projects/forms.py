@@ -49,6 +49,8 @@ class DeleteForm(forms.Form):
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
+        self.fields["confirm"].label = f"Type {project.slug} to confirm"  # the slug to type, shown where it is typed
+        self.fields["confirm"].widget.attrs.update(placeholder=project.slug, autocomplete="off")
 
     def clean_confirm(self) -> str:
         value = self.cleaned_data["confirm"].strip()

@@ -69,3 +69,18 @@ class Project(models.Model):
     @property
     def audience_label(self) -> str:
         return str(Visibility(self.audience).label)
+
+
+class RunTableColumns(models.Model):
+    """The run-table columns one user picked for one project (ids as `experiments.run_columns` reads them)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    columns = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "project"], name="unique_run_columns_per_user_project")]
+
+    def __str__(self) -> str:
+        return f"{self.project} columns of user {self.user_id}"

@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from webapp.cluster.quotas import quota_panels
 from webapp.experiments.models import RunState
+from webapp.experiments.run_columns import STATS, columns_reset, columns_save, saved_columns
 from webapp.experiments.run_table import COLUMNS, PAGE_SIZE, RunFilters, run_table_page
 from webapp.projects.forms import DeleteForm, ProjectCreateForm, VisibilityForm
 from webapp.projects.models import Project, Visibility
@@ -54,7 +55,7 @@ def project_shared(request: HttpRequest, token: str) -> HttpResponse:
 
 def _run_table(request: HttpRequest, project: Project, access: Access, share_token: str | None) -> HttpResponse:
     filters = RunFilters.from_query(request.GET)
-    table = run_table_page(project, filters)
+    table = run_table_page(project, filters, None if share_token else saved_columns(request.user, project))
     context = {
         "project": project,
         "can_edit": access >= Access.EDIT and not share_token,
@@ -64,12 +65,33 @@ def _run_table(request: HttpRequest, project: Project, access: Access, share_tok
         "table": table,
         "states": RunState.choices,
         "columns": list(COLUMNS),
+        "column_stats": STATS,
         "page_size": PAGE_SIZE,
         "query": _query_without(request, "page"),
         "sort_query": _query_without(request, "page", "sort"),
         "quota_panels": quota_panels(request.user, project) if request.user.is_authenticated and not share_token else [],
     }
     return render(request, "projects/detail.html", context)
+
+
+@login_required
+@require_POST
+def project_columns(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Remember the run-table columns the user picked for this project (or forget them: `reset`)."""
+    project, _ = project_for(request.user, project_id)
+    if "reset" in request.POST:
+        columns_reset(user=request.user, project=project)
+        messages.success(request, "The run table shows its default columns again.")
+    else:
+        try:
+            columns_save(user=request.user, project=project, ids=request.POST.getlist("column"))
+        except ValueError as exc:
+            messages.error(request, f"The columns were not saved. {exc}")
+        else:
+            messages.success(request, "Columns saved for this project.")
+    back = reverse("project_detail", args=[project.id])
+    query = request.POST.get("query", "")
+    return redirect(f"{back}?{QueryDict(query).urlencode()}" if query else back)
 
 
 @login_required

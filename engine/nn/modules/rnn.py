@@ -13,11 +13,12 @@ from engine.nn import init
 from engine.nn.modules.module import Module
 from engine.nn.parameter import Parameter
 from engine.ops.linear import linear
-from engine.ops.rnn import gru, lstm, rnn_relu, rnn_tanh
+from engine.ops.rnn import gru, lstm, rnn_relu, rnn_tanh, run_layers
 from engine.ops.rnn import gru_step as _gru_step
 from engine.ops.rnn import lstm_step as _lstm_step
 from engine.ops.rnn import rnn_relu_step as _rnn_relu_step
 from engine.ops.rnn import rnn_tanh_step as _rnn_tanh_step
+from engine.ops.shape import stack
 
 
 def _layer_op(mode: str):
@@ -78,9 +79,9 @@ class RNNBase(Module):
     def all_weights(self) -> list:
         return [getattr(self, name) for name in self._flat_weights_names]
 
-    def _initial_state(self, input, hx):
+    def _initial_state(self, input, hx, batch: int | None = None):
         directions = 2 if self.bidirectional else 1
-        batch = input.shape[1]
+        batch = input.shape[1] if batch is None else batch
         if hx is None:
             return zeros(self.num_layers * directions, batch, self.hidden_size, dtype=input.dtype,
                          device=input.device)
@@ -97,6 +98,40 @@ class RNNBase(Module):
         out = _layer_op(self.mode)(input, hx, self.all_weights, self.bias, self.num_layers, self.dropout, self.training,
                               self.bidirectional, False)
         return (out[0], (out[1], out[2])) if self.mode == "LSTM" else out
+
+    def _forward_packed(self, packed, hx):
+        """A PackedSequence in, one out; h_n (and c_n) per sequence at its own last step, in the batch's order."""
+        from engine.nn.utils.rnn import PackedSequence
+
+        data, batch_sizes, sorted_indices, unsorted_indices = packed
+        if data.dim() != 2 or data.shape[-1] != self.input_size:
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                               f"got {data.shape[-1]}")
+        sizes = [int(n) for n in batch_sizes.tolist()]
+        batch = sizes[0] if sizes else 0
+        lstm_mode = self.mode == "LSTM"
+
+        def sorted_state(h):  # a given state is in the batch's order; the packed steps are in sorted order
+            if h is None:
+                return self._initial_state(data, None, batch)
+            h = self._initial_state(data, h, batch)
+            return h.index_select(1, sorted_indices) if sorted_indices is not None else h
+        if lstm_mode:
+            h0, c0 = (None, None) if hx is None else hx
+            states = list(zip(sorted_state(h0).unbind(0), sorted_state(c0).unbind(0), strict=True))
+        else:
+            states = list(sorted_state(hx).unbind(0))
+        step = {"LSTM": _lstm_step, "GRU": _gru_step, "RNN_TANH": _rnn_tanh_step, "RNN_RELU": _rnn_relu_step}[self.mode]
+        out, finals = run_layers(data, states, self.all_weights, self.bias, self.num_layers, self.dropout,
+                                 self.training, self.bidirectional, step, batch_sizes=sizes)
+        output = PackedSequence(out, batch_sizes, sorted_indices, unsorted_indices)
+
+        def in_batch_order(h):
+            return h.index_select(1, unsorted_indices) if unsorted_indices is not None else h
+        if lstm_mode:
+            return output, (in_batch_order(stack([h for h, _ in finals], 0)),
+                            in_batch_order(stack([c for _, c in finals], 0)))
+        return output, in_batch_order(stack(finals, 0))
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -133,6 +168,12 @@ class RNNBase(Module):
         return output.transpose(0, 1) if self.batch_first else output
 
 
+def _is_packed(input) -> bool:
+    from engine.nn.utils.rnn import PackedSequence
+
+    return isinstance(input, PackedSequence)
+
+
 def _rnn_args(args, kwargs, names):
     values = dict(zip(names, args, strict=False))
     overlap = set(values) & set(kwargs)
@@ -146,6 +187,8 @@ class _SimpleRecurrent(RNNBase):
     """RNN and GRU: the hidden state is one tensor."""
 
     def forward(self, input, hx=None):
+        if _is_packed(input):
+            return self._forward_packed(input, hx)
         input, batched = self._prepare_input(input)
         if hx is not None and not batched:
             if hx.dim() != 2:
@@ -201,6 +244,8 @@ class LSTM(RNNBase):
         super().__init__("LSTM", **_rnn_args(args, kwargs, names))
 
     def forward(self, input, hx=None):
+        if _is_packed(input):
+            return self._forward_packed(input, hx)
         input, batched = self._prepare_input(input)
         if hx is not None:
             h0, c0 = hx

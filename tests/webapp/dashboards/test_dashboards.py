@@ -2,6 +2,7 @@
 
 import csv
 import io
+import itertools
 import json
 
 import pytest
@@ -15,6 +16,11 @@ from webapp.experiments.models import MetricRollup
 from .conftest import log_curve, public
 
 pytestmark = pytest.mark.django_db
+
+
+def steps(series: dict) -> list[int]:
+    """The steps of one series of the data endpoint (sent as differences)."""
+    return list(itertools.accumulate(series["dstep"]))
 
 
 def data(world, query: str, actor: str = "viewer") -> dict:
@@ -69,8 +75,22 @@ def test_the_data_endpoint_answers_compact_arrays_per_run(world):
     body = data(world, f"runs={world.run_ids}&key=loss")
     assert body["final"] is True and [s["run"] for s in body["series"]] == [r.id for r in world.runs]
     first = body["series"][0]
-    assert first["step"] == list(range(50)) and first["y"][0] == 2.0 and first["y"][1] == 1.81818
+    assert steps(first) == list(range(50)) and first["y"][0] == 2.0 and first["y"][1] == 1.81818
     assert not first["sampled"] and "t" not in first
+
+
+def test_one_request_carries_every_key_of_the_view(world):
+    body = data(world, f"runs={world.run_ids}&key=loss&key=epoch")
+    assert body["keys"] == ["loss", "epoch"]
+    assert [(s["key"], s["run"]) for s in body["series"]] == [(k, r.id) for k in ("loss", "epoch") for r in world.runs]
+    assert all(len(s["dstep"]) == len(s["y"]) for s in body["series"])
+    assert steps(body["series"][-1]) == [0, 10, 20, 30, 40]
+
+
+def test_each_chart_shares_the_response_budget_among_its_own_runs(monkeypatch, world):
+    monkeypatch.setattr("webapp.dashboards.series.RESPONSE_BUDGET", 300)  # 3 runs a chart: 100 points each
+    body = data(world, f"runs={world.run_ids}&key=loss&key=epoch")
+    assert body["budget"] == 100 and all(len(s["y"]) <= 100 for s in body["series"])
 
 
 def test_time_axes_send_seconds_after_the_first_point(world):
@@ -82,7 +102,7 @@ def test_another_metric_as_x_axis_is_joined_on_step(world):
     series = data(world, f"runs={world.runs[0].id}&key=loss&x=metric:epoch")["series"][0]
     assert series["x"][:12] == [0.0] * 10 + [1.0, 1.0] and series["x"][-1] == 4.0
     zoomed = data(world, f"runs={world.runs[0].id}&key=loss&x=metric:epoch&lo=15&hi=25")["series"][0]
-    assert zoomed["step"] == list(range(15, 26)) and zoomed["x"] == [1.0] * 5 + [2.0] * 6
+    assert steps(zoomed) == list(range(15, 26)) and zoomed["x"] == [1.0] * 5 + [2.0] * 6
 
 
 def test_live_updates_send_only_points_after_the_last_step(world):
@@ -90,8 +110,8 @@ def test_live_updates_send_only_points_after_the_last_step(world):
     log_curve(run, "loss", [0.01, 0.02], start=50)
     body = data(world, f"runs={world.run_ids}&key=loss&after={run.id}:49,{world.runs[1].id}:49")
     by_run = {s["run"]: s for s in body["series"]}
-    assert by_run[run.id]["step"] == [50, 51] and by_run[world.runs[1].id]["step"] == []
-    assert len(by_run[world.runs[2].id]["step"]) == 50  # not in `after`: sent whole
+    assert steps(by_run[run.id]) == [50, 51] and steps(by_run[world.runs[1].id]) == []
+    assert len(by_run[world.runs[2].id]["dstep"]) == 50  # not in `after`: sent whole
 
 
 def test_bad_data_requests_get_a_clear_json_error(world):

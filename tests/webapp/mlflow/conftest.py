@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,7 @@ def _isolated(settings, tmp_path, monkeypatch):
     for session in sessions:
         session.close()
     cached.cache_clear()
+    gc.collect()  # a streamed download the client never closed holds its socket (and a server thread) until collected
 
 
 @pytest.fixture

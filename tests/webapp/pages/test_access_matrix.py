@@ -19,6 +19,7 @@ SEE_DATA = dict(zip(ACTORS, (OK, OK, OK, OK, MISSING, MISSING), strict=True))
 EDIT_PAGE = dict(zip(ACTORS, (OK, FORBIDDEN, OK, OK, MISSING, LOGIN), strict=True))
 ADMIN_PAGE = dict(zip(ACTORS, (OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, MISSING, LOGIN), strict=True))
 ACT = dict(zip(ACTORS, (302, FORBIDDEN, 302, 302, MISSING, MISSING), strict=True))
+MOVED = dict(zip(ACTORS, (301, 301, 301, 301, MISSING, LOGIN), strict=True))  # the old run address: 404 to outsiders
 ADMIN_ACT = dict(zip(ACTORS, (302, FORBIDDEN, FORBIDDEN, FORBIDDEN, MISSING, LOGIN), strict=True))
 
 GET_PAGES = [
@@ -26,8 +27,9 @@ GET_PAGES = [
     ("submit form", lambda w: f"/p/{w.project.id}/submit/", EDIT_PAGE),
     ("clone form", lambda w: f"/p/{w.project.id}/submit/?clone={w.code_run.id}", EDIT_PAGE),
     ("settings", lambda w: f"/p/{w.project.id}/settings/", ADMIN_PAGE),
-    ("run page", lambda w: f"/runs/{w.run.id}/", SEE),
-    ("code run page", lambda w: f"/runs/{w.code_run.id}/", SEE),
+    ("run page", lambda w: f"/p/{w.project.id}/runs/{w.run.number}/", SEE),
+    ("code run page", lambda w: f"/p/{w.project.id}/runs/{w.code_run.number}/", SEE),
+    ("old run address", lambda w: f"/runs/{w.run.id}/", MOVED),
     ("metrics feed", lambda w: f"/runs/{w.run.id}/metrics.json", SEE_DATA),
     ("logs feed", lambda w: f"/runs/{w.run.id}/logs.json?after=0", SEE_DATA),
     ("code download", lambda w: f"/runs/{w.code_run.id}/code/", SEE_DATA),
@@ -75,8 +77,8 @@ def test_actions_refuse_get(world):
 
 
 def test_viewer_sees_no_action_buttons_and_editor_does(world):
-    viewer_page = world.client("viewer").get(f"/runs/{world.run.id}/").content.decode()
-    editor_page = world.client("editor").get(f"/runs/{world.run.id}/").content.decode()
+    viewer_page = world.client("viewer").get(f"/runs/{world.run.id}/", follow=True).content.decode()
+    editor_page = world.client("editor").get(f"/runs/{world.run.id}/", follow=True).content.decode()
     for marker in ("Cancel run", "Re-run", "Clone &amp; edit", "Save notes"):
         assert marker not in viewer_page
         assert marker in editor_page

@@ -53,7 +53,7 @@ def test_rerunning_a_sweep_point_from_its_page_queues_the_points_params(world):
     point = run_submit(user=world.users["owner"], project=world.project, spec=spec).runs[1]
     response = world.client("editor").post(reverse("run_rerun", args=[point.id]))
     again = Run.objects.get(cloned_from=point)
-    assert response.status_code == 302 and response["Location"] == reverse("run_detail", args=[again.id])
+    assert response.status_code == 302 and response["Location"] == reverse("run_page", args=[again.project_id, again.number])
     assert again.params == point.params and again.params["optimizer.lr"] == 0.03 and again.sweep_id is None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -64,7 +65,7 @@ def test_admin_sees_every_worker_the_whole_queue_and_everyones_usage(cluster):
     assert "gpu-box" in html and "0 / 2" in html and "0 / 8" in html and "0 GB / 64 GB" in html
     assert "old-box" in html and "draining" in html and "not isolated" in html
     for run in cluster["alice_runs"] + cluster["bob_runs"]:
-        assert f'href="/runs/{run.id}/"' in html
+        assert f'href="/p/{run.project_id}/runs/{run.number}/"' in html
     assert "your quota: 1 of 1 run running" in html
     assert "about 12 min, median of 3 earlier runs of recipe mlp/digits" in html
     assert "user alice" in html and "user bob" in html and "Runs at once: 0 of 1" in html
@@ -74,8 +75,8 @@ def test_a_user_sees_the_workers_but_only_their_own_runs_and_share(cluster):
     html = page(cluster["alice"])
 
     assert "gpu-box" in html and "old-box" in html
-    assert all(f'href="/runs/{run.id}/"' in html for run in cluster["alice_runs"])
-    assert not any(f'href="/runs/{run.id}/"' in html for run in cluster["bob_runs"])
+    assert all(f'href="/p/{run.project_id}/runs/{run.number}/"' in html for run in cluster["alice_runs"])
+    assert not any(f'href="/p/{run.project_id}/runs/{run.number}/"' in html for run in cluster["bob_runs"])
     assert "user alice" in html and "user bob" not in html and "your quota: 1 of 1" not in html
 
 
@@ -111,4 +112,4 @@ def test_queries_do_not_grow_with_the_queue(cluster, django_assert_max_num_queri
 
     with django_assert_max_num_queries(len(small.captured_queries)):
         response = client.get("/cluster/")
-    assert response.content.decode().count('href="/runs/') == 34
+    assert len(re.findall(r'href="/p/\d+/runs/\d+/"', response.content.decode())) == 34

@@ -63,11 +63,11 @@ def test_posts_without_the_csrf_token_are_refused(world):
 def test_pages_carry_the_csrf_token_in_their_forms(world):
     _invite(world, world.users["outsider"])
     client = world.client("owner", enforce_csrf_checks=True)
-    pages = (f"/runs/{world.run.id}/", f"/p/{world.project.id}/submit/", f"/p/{world.project.id}/settings/", "/tokens/", "/teams/")
+    pages = (f"/p/{world.project.id}/runs/{world.run.number}/", f"/p/{world.project.id}/submit/", f"/p/{world.project.id}/settings/", "/tokens/", "/teams/")
     for url in pages:
         assert b'name="csrfmiddlewaretoken"' in client.get(url).content, url
     # with the token the same strict client gets through
-    page = client.get(f"/runs/{world.run.id}/")
+    page = client.get(f"/runs/{world.run.id}/", follow=True)
     token = page.cookies["csrftoken"].value if "csrftoken" in page.cookies else client.cookies["csrftoken"].value
     response = client.post(f"/runs/{world.run.id}/notes/", {"notes": "with token", "csrfmiddlewaretoken": token})
     assert response.status_code == 302

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def test_run_page_shows_header_timeline_config_params_and_checkpoint(world):
     run = world.run
     run_transition(run_id=run.id, from_states=("queued",), to_state="scheduled", reason="placed on gpu-box", new_attempt=True)
-    page = world.client("viewer").get(f"/runs/{run.id}/").content.decode()
+    page = world.client("viewer").get(f"/runs/{run.id}/", follow=True).content.decode()
     assert f"#{run.number} baseline" in page and "state-scheduled" in page and "olive" in page
     assert "placed on gpu-box" in page and "submitted" in page  # the timeline
     assert "1 of 3" in page  # attempt
@@ -37,13 +37,13 @@ def test_run_page_lists_models_with_their_signature_and_a_link_per_format(world)
     ids = [artifact_store(run_id=world.run.id, name=name, kind="model", file=ContentFile(b"m", name=name),
                           metadata={"model": "model", "format": fmt, "signature": signature}).id
            for fmt, name in (("engine", "model.pt"), ("onnx", "model.onnx"))]
-    page = world.client("viewer").get(f"/runs/{world.run.id}/").content.decode()
+    page = world.client("viewer").get(f"/runs/{world.run.id}/", follow=True).content.decode()
     assert "<h2>Models</h2>" in page and "input: float32[batch, 16]" in page and "output: float32[batch, 3]" in page
     assert all(f"/runs/{world.run.id}/artifacts/{i}/" in page for i in ids) and ">ONNX</a>" in page
 
 
 def test_live_data_is_embedded_for_the_first_paint(world):
-    response = world.client("owner").get(f"/runs/{world.run.id}/")
+    response = world.client("owner").get(f"/runs/{world.run.id}/", follow=True)
     live = response.context["live"]
     assert live["series"]["loss"]["steps"] == [0, 1, 2, 3, 4]
     assert [line["text"] for line in live["logs"]] == ["epoch 0", "epoch 1", "epoch 2"]
@@ -107,7 +107,7 @@ def test_cancel_rerun_and_notes(world):
     assert world.run.notes == "lr too high?"
     response = client.post(f"/runs/{world.run.id}/rerun/")
     rerun = Run.objects.order_by("-id").first()
-    assert response["Location"] == f"/runs/{rerun.id}/" and rerun.cloned_from_id == world.run.id
+    assert response["Location"] == f"/p/{rerun.project_id}/runs/{rerun.number}/" and rerun.cloned_from_id == world.run.id
     assert rerun.spec == world.run.spec and rerun.owner == world.users["editor"]
     assert client.post(f"/runs/{world.run.id}/cancel/").status_code == 302
     world.run.refresh_from_db()
@@ -153,12 +153,12 @@ def test_plotly_is_served_locally_compressed_and_cacheable():
 def test_run_page_queries_do_not_grow_with_events_and_artifacts(world, django_assert_max_num_queries):
     client = world.client("owner")
     with django_assert_max_num_queries(20):
-        client.get(f"/runs/{world.run.id}/")
+        client.get(f"/p/{world.project.id}/runs/{world.run.number}/")
 
 
 def test_progress_is_shown_in_words(world):
     Run.objects.filter(id=world.run.id).update(progress={"epoch": 3, "epochs": 10, "eta_seconds": 3725})
-    page = world.client("owner").get(f"/runs/{world.run.id}/").content.decode()
+    page = world.client("owner").get(f"/runs/{world.run.id}/", follow=True).content.decode()
     assert "epoch 3 of 10 · about 1h 02m left" in page
 
 

@@ -28,7 +28,7 @@ def test_a_form_without_the_cpus_input_gets_one_cpu(world):
     assert Run.objects.order_by("-id").first().cpus == 1
 
 
-@pytest.mark.parametrize(("value", "message"), [("0", "greater than or equal to 1"), ("two", "valid integer")])
+@pytest.mark.parametrize(("value", "message"), [("0", "must be >= 1"), ("two", "valid integer")])
 def test_a_bad_cpu_count_is_shown_next_to_the_input(world, value, message):
     before = Run.objects.count()
 

@@ -40,7 +40,7 @@ def test_recipe_submit_creates_the_run_with_the_config(world):
     response = _post(world, RECIPE_FORM)
     run = Run.objects.order_by("-id").first()
     assert Run.objects.count() == before + 1
-    assert response.status_code == 302 and response["Location"] == f"/runs/{run.id}/"
+    assert response.status_code == 302 and response["Location"] == f"/p/{run.project_id}/runs/{run.number}/"
     recipe = run.spec["recipe"]
     assert (recipe["model"], recipe["optimizer"]["name"], recipe["optimizer"]["lr"], recipe["epochs"]) == ("cnn", "sgd", 0.05, 3)
     assert recipe["scheduler"]["name"] == "cosine" and recipe["dropout"] == 0.1
@@ -67,7 +67,7 @@ def test_code_from_the_editor_becomes_a_code_run(world):
     run = Run.objects.order_by("-id").first()
     assert response.status_code == 302
     assert (run.kind, run.entrypoint, run.name, run.params) == ("code", "train.py", "edited", {"lr": 0.1, "warmup": 10})
-    page = world.client("owner").get(f"/runs/{run.id}/").content.decode()
+    page = world.client("owner").get(f"/runs/{run.id}/", follow=True).content.decode()
     assert "track.log" in page and 'data-highlight="python"' in page
 
 
@@ -78,7 +78,7 @@ def test_uploaded_py_and_zip_become_code_runs(world):
     response = _post(world, {"mode": "code", "entrypoint": "pkg/train.py"}, {"code_file": SimpleUploadedFile("p.zip", archive)})
     run = Run.objects.order_by("-id").first()
     assert response.status_code == 302 and run.code_path.endswith(".zip") and run.entrypoint == "pkg/train.py"
-    page = world.client("viewer").get(f"/runs/{run.id}/").content.decode()
+    page = world.client("viewer").get(f"/runs/{run.id}/", follow=True).content.decode()
     assert "pkg/util.py" in page and "pkg/train.py" in page
 
 
@@ -90,13 +90,13 @@ def test_a_sweep_queues_one_run_per_point(world):
 
 
 @pytest.mark.parametrize(("data", "field", "message"), [
-    ({**RECIPE_FORM, "recipe.epochs": "0"}, "recipe.epochs", "greater than or equal to 1"),
+    ({**RECIPE_FORM, "recipe.epochs": "0"}, "recipe.epochs", "must be >= 1"),
     ({**RECIPE_FORM, "recipe.optimizer.lr": "fast"}, "recipe.optimizer.lr", "valid number"),
     ({**RECIPE_FORM, "recipe.model": "transformer-xl"}, "recipe.model", "Input should be"),
-    ({**RECIPE_FORM, "resources.gpus": "-1"}, "resources.gpus", "greater than or equal to 0"),
+    ({**RECIPE_FORM, "resources.gpus": "-1"}, "resources.gpus", "must be >= 0"),
     ({**RECIPE_FORM, "resources.memory_gb": "0"}, "resources.memory_gb", "more than 0 and at most 4096 GB"),
-    ({**RECIPE_FORM, "priority": "1000"}, "priority", "less than or equal to 100"),
-    ({**RECIPE_FORM, "tags": "ok, not ok!"}, "tags", "should match pattern"),
+    ({**RECIPE_FORM, "priority": "1000"}, "priority", "must be <= 100"),
+    ({**RECIPE_FORM, "tags": "ok, not ok!"}, "tags", "'not ok!' is not a tag"),
     ({**RECIPE_FORM, "params": "- a\n- list"}, "params", "must be a mapping"),
     ({**RECIPE_FORM, "params": "lr: [unclosed"}, "params", "not valid YAML"),
     ({**RECIPE_FORM, "sweep": "parameters:\n  nonsense.field:\n    values: [1]"}, "sweep", "is not a recipe field"),
@@ -124,7 +124,7 @@ def test_a_bad_zip_upload_is_an_error_on_the_code_field(world):
                      {"code_file": SimpleUploadedFile("p.zip", make_zip({"main.py": SCRIPT}))})
     assert response.status_code == 400 and "entrypoint" in response.context["form"].errors
     response = _post(world, {"mode": "code"}, {"code_file": SimpleUploadedFile("notes.txt", b"hello")})
-    assert "must be a .py file" in response.context["form"].errors["code"][0]
+    assert "must be a .py file" in response.context["form"].errors["code_file"][0]
     assert Run.objects.count() == runs
 
 

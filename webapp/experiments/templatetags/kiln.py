@@ -21,6 +21,8 @@ def run_url(context: template.Context, name: str, run: Any, *args: Any) -> str:
     token = context.get("share_token")
     if token:
         return reverse(f"shared_{name}", args=[token, run.id, *args])
+    if name == "run_detail":
+        return reverse("run_page", args=[run.project_id, run.number])
     return reverse(name, args=[run.id, *args])
 
 

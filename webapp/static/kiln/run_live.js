@@ -13,6 +13,7 @@
   var charts = {};  // key -> {div, lastStep}
   var lastSeq = null;
   var failures = 0;
+  var clock = null;  // {started, finished, offset}: seconds since the epoch, offset = server clock - ours
 
   var LAYOUT = {
     margin: {l: 50, r: 16, t: 34, b: 36},
@@ -100,7 +101,10 @@
     pending.querySelector("span").textContent = status.pending_reason;
     var attempt = document.getElementById("run-attempt");
     attempt.textContent = attempt.textContent.replace(/^\d+/, String(status.attempt));
-    setText("run-progress", progressText(status.progress));
+    setText("run-progress", progressText(status.progress) || "\u2013");
+    showProgressBar(status.progress);
+    clock = {started: status.started_ts, finished: status.finished_ts, offset: status.now_ts - Date.now() / 1000};
+    tick();
     setText("run-started", status.started_at);
     setText("run-finished", status.finished_at);
     if (status.worker) setText("run-worker", status.worker);
@@ -108,6 +112,72 @@
     if (status.final) {
       var cancel = document.getElementById("cancel-form");
       if (cancel) cancel.hidden = true;
+    }
+  }
+
+  // The bar fills by epoch of epochs; without a total there is nothing to fill.
+  function showProgressBar(progress) {
+    var bar = document.getElementById("run-progress-bar");
+    if (!bar) return;
+    bar.hidden = !progress.epochs;
+    if (progress.epochs) {
+      bar.max = progress.epochs;
+      bar.value = Math.min(progress.epoch || 0, progress.epochs);
+    }
+  }
+
+  // The duration counts up every second while the run runs, on the server's clock; it stops once finished.
+  function tick() {
+    if (!clock || clock.started === null || clock.started === undefined) return;
+    var end = clock.finished !== null && clock.finished !== undefined ? clock.finished : Date.now() / 1000 + clock.offset;
+    setText("run-duration", duration(Math.max(0, end - clock.started)));
+  }
+
+  function showArtifacts(rows) {
+    var table = document.getElementById("artifact-table");
+    var body = table.querySelector("tbody");
+    var ids = rows.map(function (row) { return row.id; }).join(",");
+    if (body.dataset.ids === ids) return;
+    body.dataset.ids = ids;
+    body.textContent = "";
+    rows.forEach(function (row) {
+      var tr = document.createElement("tr");
+      [row.name, row.kind, row.step === null ? "\u2013" : String(row.step), fileSize(row.size)].forEach(function (text, i) {
+        var td = document.createElement("td");
+        if (i === 0) {
+          var code = document.createElement("code");
+          code.textContent = text;
+          td.appendChild(code);
+        } else {
+          td.textContent = text;
+        }
+        if (i >= 2) td.className = "num";
+        tr.appendChild(td);
+      });
+      var sha = document.createElement("td"), shaCode = document.createElement("code");
+      shaCode.className = "small";
+      shaCode.title = row.sha256;
+      shaCode.textContent = row.sha256.slice(0, 12) + "\u2026";
+      sha.appendChild(shaCode);
+      tr.appendChild(sha);
+      var link = document.createElement("td"), a = document.createElement("a");
+      a.href = row.url;
+      a.setAttribute("download", "");
+      a.textContent = "Download";
+      link.appendChild(a);
+      tr.appendChild(link);
+      body.appendChild(tr);
+    });
+    body.dataset.count = String(rows.length);
+    table.hidden = !rows.length;
+    document.getElementById("no-artifacts").hidden = rows.length > 0;
+  }
+
+  function fileSize(size) {
+    var units = ["B", "KB", "MB", "GB"];
+    for (var i = 0; i < units.length; i++) {
+      if (size < 1024 || i === units.length - 1) return i === 0 ? size.toFixed(0) + " B" : size.toFixed(1) + " " + units[i];
+      size /= 1024;
     }
   }
 
@@ -182,6 +252,7 @@
       addSeries(answers[0].series);
       addLines(answers[1].lines);
       showStatus(answers[1].status);  // the logs feed's status also carries the timeline
+      showArtifacts(answers[1].artifacts);
       // Each feed reads the state before its data, so a final state arrives with the last points.
       if (answers[0].status.final && answers[1].status.final) {
         stop("Run finished; live updates stopped.");
@@ -203,6 +274,10 @@
 
   addSeries(live.series);
   addLines(live.logs);
+  showStatus(live.status);
+  document.getElementById("artifact-table").querySelector("tbody").dataset.ids =
+    live.artifacts.map(function (row) { return row.id; }).join(",");
+  setInterval(tick, 1000);
   logBox.scrollTop = logBox.scrollHeight;
   if (live.status.final) {
     stop("");

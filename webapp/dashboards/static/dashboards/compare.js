@@ -24,6 +24,7 @@
   );
   const charts = new Map(); // key -> {div, data: Map(runId -> points), zoom: Map | null, pending}
   const POLL_MS = 5000;
+  const GL_POINTS = 20000; // past this many points a chart draws WebGL traces (scattergl): SVG slows down
   const PLOT_CONFIG = {
     responsive: true,
     displaylogo: false,
@@ -66,10 +67,11 @@
 
   // --- data ---------------------------------------------------------------------------------------
 
-  async function fetchSeries(key, extra) {
+  // One request for any number of keys: the page's first look asks for every chart at once.
+  async function fetchSeries(keys, extra) {
     const query = stateQuery();
     query.delete("key");
-    query.append("key", key);
+    for (const key of keys) query.append("key", key);
     for (const [name, value] of Object.entries(extra || {})) query.set(name, value);
     const response = await fetch(config.urls.data + "?" + query.toString(), {
       credentials: "same-origin",
@@ -80,17 +82,20 @@
     return body;
   }
 
-  // Keep absolute times (seconds) so that live batches with their own t0 line up.
+  // Steps come as differences (payload.py); keep absolute times (seconds) so live batches with their own t0 line up.
   function toPoints(series) {
-    const points = { step: series.step, y: series.y, sampled: series.sampled, raw: series.raw, time: null, x: null };
+    const step = new Array(series.dstep.length);
+    let at = 0;
+    for (let i = 0; i < step.length; i++) step[i] = at += series.dstep[i];
+    const points = { step: step, y: series.y, sampled: series.sampled, raw: series.raw, time: null, x: null };
     if (series.t) points.time = series.t.map((t) => series.t0 + t);
     if (series.x) points.x = series.x;
     return points;
   }
 
-  function byRun(body) {
+  function byRun(body, key) {
     const map = new Map();
-    for (const series of body.series) map.set(series.run, toPoints(series));
+    for (const series of body.series) if (series.key === key) map.set(series.run, toPoints(series));
     return map;
   }
 
@@ -177,6 +182,18 @@
       .join("<br>");
   }
 
+  let webgl = null;
+  function canWebGL() {
+    if (webgl === null) {
+      try {
+        webgl = Boolean(document.createElement("canvas").getContext("webgl"));
+      } catch (error) {
+        webgl = false;
+      }
+    }
+    return webgl;
+  }
+
   function groupOf(run) {
     const value = run.params[state.group];
     return value === undefined || value === null ? "(none)" : String(value);
@@ -186,13 +203,16 @@
     const traces = [];
     const grouped = Boolean(state.group);
     const groups = grouped ? Array.from(new Set(runs.map(groupOf))).sort() : [];
+    let total = 0;
+    for (const points of source.values()) total += points.step.length;
+    const type = total > GL_POINTS && canWebGL() ? "scattergl" : "scatter";
     for (const run of runs) {
       const points = source.get(run.id);
       if (!points || !points.step.length) continue;
       const isBest = best === run.id;
       const colour = grouped ? K.color(groups.indexOf(groupOf(run))) : K.color(runIndex.get(run.id));
       traces.push({
-        type: "scatter",
+        type: type,
         mode: points.step.length === 1 ? "markers" : "lines",
         name: (isBest ? "★ " : "") + K.esc(K.runLabel(run)),
         legendgroup: "run-" + run.id,
@@ -349,14 +369,8 @@
     return chart;
   }
 
-  async function loadChart(key) {
-    const chart = charts.get(key) || makeChart(key);
-    const body = await fetchSeries(key);
-    timings.data = Math.max(timings.data || 0, performance.now());
-    chart.data = byRun(body);
-    chart.zoom = null;
-    if (body.final) finished = true;
-    if (body.pending.length) loadPending(key, body.pending);
+  async function plotChart(key) {
+    const chart = charts.get(key);
     await plotlyReady;
     timings.plotly = timings.plotly || performance.now();
     Plotly = window.Plotly;
@@ -366,15 +380,17 @@
   }
 
   // The first look at very long runs comes in parts: the server reads what it can in bounded time.
-  async function loadPending(key, pending) {
-    const chart = charts.get(key);
+  async function loadPending(keys, pending) {
     while (pending.length) {
-      status("Reading " + pending.length + " more run" + (pending.length === 1 ? "" : "s") + " of " + key + "…");
-      const body = await fetchSeries(key, { runs: pending.join(","), sweep: "" });
-      for (const series of body.series) chart.data.set(series.run, toPoints(series));
+      status("Reading " + pending.length + " more run" + (pending.length === 1 ? "" : "s") + "…");
+      const body = await fetchSeries(keys, { runs: pending.join(","), sweep: "" });
+      for (const series of body.series) {
+        const chart = charts.get(series.key);
+        if (chart) chart.data.set(series.run, toPoints(series));
+      }
       pending = body.pending;
       await plotlyReady;
-      if (chart.plotted) draw(key);
+      await Promise.all(keys.map(draw));
     }
     status("");
   }
@@ -394,9 +410,9 @@
     if (from === undefined || to === undefined) return;
     if (!Array.from(chart.data.values()).some((points) => points.sampled)) return;
     const seq = ++chart.zoomSeq;
-    const body = await fetchSeries(key, { lo: String(Math.floor(from)), hi: String(Math.ceil(to)) });
+    const body = await fetchSeries([key], { lo: String(Math.floor(from)), hi: String(Math.ceil(to)) });
     if (seq !== chart.zoomSeq) return; // a later zoom won
-    chart.zoom = byRun(body);
+    chart.zoom = byRun(body, key);
     draw(key);
   }
 
@@ -408,7 +424,15 @@
     charts.clear();
     const keys = shownKeys();
     try {
-      await Promise.all(keys.map(loadChart));
+      if (keys.length) {
+        for (const key of keys) makeChart(key);
+        const body = await fetchSeries(keys);
+        timings.data = performance.now();
+        if (body.final) finished = true;
+        for (const key of keys) charts.get(key).data = byRun(body, key);
+        if (body.pending.length) loadPending(keys, body.pending);
+        await Promise.all(keys.map(plotChart));
+      }
       status(keys.length ? "" : "No metrics logged yet.");
     } catch (error) {
       status("Could not load the data: " + error.message);
@@ -432,7 +456,7 @@
       const after = [];
       for (const [runId, points] of chart.data) if (points.step.length) after.push(runId + ":" + points.step[points.step.length - 1]);
       try {
-        const body = await fetchSeries(key, { after: after.join(",") });
+        const body = await fetchSeries([key], { after: after.join(",") });
         for (const series of body.series) {
           const points = toPoints(series);
           const known = chart.data.get(series.run);

@@ -1,4 +1,4 @@
-/* The sweep page: parallel coordinates over the sweep's params and the objective, and best so far. */
+/* The sweep page: parallel coordinates over the sweep's params and the objective, best so far, parameter importance. */
 (function () {
   "use strict";
 
@@ -33,6 +33,18 @@
       height: 360, margin: { l: 60, r: 20, t: 20, b: 50 },
       xaxis: { title: { text: "runs finished" }, dtick: progress.length > 20 ? undefined : 1 },
       yaxis: { title: { text: label + " (" + config.mode + ")" } },
+    }), plotConfig));
+  }
+
+  const importance = Object.entries(config.importance || {});
+  if (importance.length) {
+    importance.sort((a, b) => a[1] - b[1]);
+    drawn.push(Plotly.newPlot("importance", [{
+      type: "bar", orientation: "h", x: importance.map((e) => e[1]), y: importance.map((e) => K.esc(e[0])),
+      marker: { color: "#c2410c" }, hovertemplate: "%{y}: %{x:.3f}<extra></extra>",
+    }], K.themed({
+      height: 60 + 28 * importance.length, margin: { l: 140, r: 20, t: 10, b: 40 },
+      xaxis: { title: { text: "importance (PED-ANOVA)" }, rangemode: "tozero" },
     }), plotConfig));
   }
 
