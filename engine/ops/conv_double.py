@@ -35,8 +35,8 @@ def composite_conv2d(x, w, stride: tuple, pads: tuple, dilation: tuple, groups: 
     return out.permute(0, 3, 1, 2)
 
 
-def conv2d_differentiable_backward(x, w, g, needs: tuple, stride, pads, dilation, groups):
-    """(grad_x, grad_w, grad_b) of conv2d as tensors that carry their own graph."""
+def _grads_with_graph(composite, x, w, g, needs: tuple):
+    """(grad_x, grad_w, grad_b) of ``composite(x, w)`` (+ bias) for ``g``, as tensors that carry their own graph."""
     from engine.autograd.graph import grad
 
     need_x, need_w, need_b = needs
@@ -44,12 +44,17 @@ def conv2d_differentiable_backward(x, w, g, needs: tuple, stride, pads, dilation
     grads = []
     if inputs:
         with enable_grad():
-            out = composite_conv2d(x, w, stride, pads, dilation, groups)
+            out = composite(x, w)
         grads = list(grad(out, inputs, g, create_graph=True, allow_unused=True))
     grad_x = grads.pop(0) if need_x else None
     grad_w = grads.pop(0) if need_w else None
     grad_b = g.sum((0, 2, 3)) if need_b else None
     return grad_x, grad_w, grad_b
+
+
+def conv2d_differentiable_backward(x, w, g, needs: tuple, stride, pads, dilation, groups):
+    """(grad_x, grad_w, grad_b) of conv2d as tensors that carry their own graph."""
+    return _grads_with_graph(lambda x, w: composite_conv2d(x, w, stride, pads, dilation, groups), x, w, g, needs)
 
 
 def composite_conv_transpose2d(x, w, stride, offset, dilation, groups, out_hw, canvas):
@@ -68,16 +73,6 @@ def composite_conv_transpose2d(x, w, stride, offset, dilation, groups, out_hw, c
 
 def conv_transpose2d_differentiable_backward(x, w, g, needs: tuple, stride, offset, dilation, groups, canvas):
     """(grad_x, grad_w, grad_b) of conv_transpose2d as tensors that carry their own graph."""
-    from engine.autograd.graph import grad
-
-    need_x, need_w, need_b = needs
-    inputs = [t for t, need in ((x, need_x), (w, need_w)) if need]
-    grads = []
-    if inputs:
-        with enable_grad():
-            out = composite_conv_transpose2d(x, w, stride, offset, dilation, groups, tuple(g.shape[2:]), canvas)
-        grads = list(grad(out, inputs, g, create_graph=True, allow_unused=True))
-    grad_x = grads.pop(0) if need_x else None
-    grad_w = grads.pop(0) if need_w else None
-    grad_b = g.sum((0, 2, 3)) if need_b else None
-    return grad_x, grad_w, grad_b
+    out_hw = tuple(g.shape[2:])
+    return _grads_with_graph(
+        lambda x, w: composite_conv_transpose2d(x, w, stride, offset, dilation, groups, out_hw, canvas), x, w, g, needs)
