@@ -5,11 +5,16 @@ storage, ``byteorder``, ``version``) and the legacy pickle stream (``_use_new_zi
 False``). The pickle goes through a restricted unpickler with PyTorch's ``weights_only=True`` rules:
 it resolves only the globals a weights file needs (the tensor and parameter rebuild functions,
 storage types, dtypes, ``torch.Size``, ``torch.device``, ``OrderedDict``/``set``/``frozenset``/
-``bytearray``, ``_codecs.encode``) to the engine's own code, and calls only those. Any other global
-raises :class:`UnpicklingError` naming it, before anything runs.
+``bytearray``, ``_codecs.encode``) to the engine's own code, and calls only those, plus the classes
+``add_safe_globals`` trusts. Any other global raises :class:`UnpicklingError` naming it (worded as
+``torch.load`` words it), before anything runs. ``weights_only=False`` (the caller trusts the file)
+uses a full unpickler instead, with the same torch names mapped to the engine.
 
-Writing: the zip format that ``torch.load(path, weights_only=True)`` reads (pickle protocol 2, one
-64-byte-aligned storage record per distinct array, so views keep sharing their storage).
+Writing: the zip format ``torch.save`` writes (pickle protocol 2, one 64-byte-aligned storage record
+per distinct array, so views keep sharing their storage). Tensors are ``_rebuild_tensor_v2`` /
+``_rebuild_parameter`` calls over persistent storage ids; any other object pickles as usual, so a
+plain tree reads with ``torch.load(path, weights_only=True)`` and a whole module or optimizer is a
+real pickle of the engine's classes.
 """
 
 from __future__ import annotations
@@ -287,6 +292,52 @@ def _bytearray(*args):
     return bytearray(*args)
 
 
+def _torch_names(builder: _Builder) -> dict:
+    """``{"module.name": engine stand-in}`` for the globals a PyTorch weights file names."""
+    b = builder
+    names = {
+        "collections.OrderedDict": OrderedDict, "collections.Counter": Counter,
+        "builtins.set": _set, "builtins.frozenset": _frozenset, "builtins.bytearray": _bytearray,
+        "builtins.complex": _complex,
+        "_codecs.encode": _codecs_encode, "torch.Size": _size, "torch.device": _device,
+        "torch._utils._rebuild_tensor": b.rebuild_tensor, "torch._utils._rebuild_tensor_v2": b.rebuild_tensor_v2,
+        "torch._utils._rebuild_tensor_v3": b.rebuild_tensor_v3,
+        "torch._utils._rebuild_parameter": b.rebuild_parameter,
+        "torch._utils._rebuild_parameter_with_state": b.rebuild_parameter,
+        "torch._tensor._rebuild_from_type_v2": b.rebuild_from_type_v2,
+        "torch.Tensor": _TENSOR, "torch._tensor.Tensor": _TENSOR, "torch.nn.parameter.Parameter": _PARAMETER,
+        "torch.storage.UntypedStorage": _StorageType("UntypedStorage", np.uint8),
+        "torch.UntypedStorage": _StorageType("UntypedStorage", np.uint8),
+    }
+    for name, np_dtype in _STORAGE_NP.items():
+        names[f"torch.{name}"] = _StorageType(name, np_dtype)
+    return names
+
+
+def _full_name(module: str, name: str) -> tuple[str, str]:
+    module = {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, module)
+    return module, f"{module}.{name}"
+
+
+def _torch_name(names: dict, module: str, name: str):
+    """The engine's stand-in for a torch global (a rebuild function, a storage type, a dtype), or None."""
+    full = f"{module}.{name}"
+    if full in names:
+        return names[full]
+    if module == "torch" and name in _NP_BY_TORCH_DTYPE:
+        from engine.dtypes import FROM_NUMPY
+
+        dtype = FROM_NUMPY.get(np.dtype(_NP_BY_TORCH_DTYPE[name]))
+        if dtype is None:
+            raise UnpicklingError(f"the checkpoint uses torch.{name}, a dtype the engine does not support")
+        return dtype
+    return None
+
+
+class _Refusal(UnpicklingError):
+    """What a weights-only load refused (``load`` words it as ``torch.load`` does)."""
+
+
 # ----- the restricted unpickler ------------------------------------------------------------------
 class _RestrictedUnpickler(pickle._Unpickler):
     """PyTorch's weights-only rules: named globals map to engine code; REDUCE/BUILD only on those."""
@@ -299,58 +350,35 @@ class _RestrictedUnpickler(pickle._Unpickler):
         super().__init__(file, encoding="utf-8")
         self.builder = builder
         self.storages = storages
-        b = builder
-        self.globals = {
-            "collections.OrderedDict": OrderedDict, "collections.Counter": Counter,
-            "builtins.set": _set, "builtins.frozenset": _frozenset, "builtins.bytearray": _bytearray,
-            "builtins.complex": _complex,
-            "_codecs.encode": _codecs_encode, "torch.Size": _size, "torch.device": _device,
-            "torch._utils._rebuild_tensor": b.rebuild_tensor, "torch._utils._rebuild_tensor_v2": b.rebuild_tensor_v2,
-            "torch._utils._rebuild_tensor_v3": b.rebuild_tensor_v3,
-            "torch._utils._rebuild_parameter": b.rebuild_parameter,
-            "torch._utils._rebuild_parameter_with_state": b.rebuild_parameter,
-            "torch._tensor._rebuild_from_type_v2": b.rebuild_from_type_v2,
-            "torch.Tensor": _TENSOR, "torch._tensor.Tensor": _TENSOR, "torch.nn.parameter.Parameter": _PARAMETER,
-            "torch.storage.UntypedStorage": _StorageType("UntypedStorage", np.uint8),
-            "torch.UntypedStorage": _StorageType("UntypedStorage", np.uint8),
-        }
-        for name, np_dtype in _STORAGE_NP.items():
-            self.globals[f"torch.{name}"] = _StorageType(name, np_dtype)
+        self.globals = _torch_names(builder)
         self.callables = {id(v) for k, v in self.globals.items() if callable(v) and not isinstance(v, type)}
         self.callables |= {id(OrderedDict), id(Counter)}
         self.user = _safe_global_names()
         self.user_ids = {id(obj) for obj in self.user.values()}
 
     def find_class(self, module, name):
-        module = {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, module)
-        full = f"{module}.{name}"
-        if full in self.globals:
-            return self.globals[full]
+        module, full = _full_name(module, name)
+        found = _torch_name(self.globals, module, name)
+        if found is not None:
+            return found
         if full in self.user:
             return self.user[full]
-        if module == "torch" and name in _NP_BY_TORCH_DTYPE:
-            from engine.dtypes import FROM_NUMPY
-
-            dtype = FROM_NUMPY.get(np.dtype(_NP_BY_TORCH_DTYPE[name]))
-            if dtype is None:
-                raise UnpicklingError(f"the checkpoint uses torch.{name}, a dtype the engine does not support")
-            return dtype
-        raise UnpicklingError(
-            f"Weights only load failed: unsupported global GLOBAL {full} was found in the checkpoint. engine.load "
-            "reads PyTorch checkpoints with torch.load(weights_only=True)'s rules (tensors, parameters, storages, "
-            "dtypes, containers and plain values) and never runs code from a pickle; re-save the object as a "
-            f"state dict, or, if you trust this class, engine.serialization.add_safe_globals([{full}])")
+        raise _Refusal(
+            f"Unsupported global: GLOBAL {full} was not an allowed global by default. Please use "
+            f"`engine.serialization.add_safe_globals([{full}])` or the `engine.serialization.safe_globals([{full}])` "
+            "context manager to allowlist this global if you trust this class/function (or save a state dict "
+            "instead of the whole object).")
 
     def persistent_load(self, pid):
         if not isinstance(pid, tuple) or not pid or pid[0] != "storage":
-            raise UnpicklingError(f"Weights only load failed: unsupported persistent id {pid!r}")
+            raise UnpicklingError(f"corrupt PyTorch checkpoint: unsupported persistent id {pid!r}")
         return self.storages(pid)
 
     def load_reduce(self):
         args = self.stack.pop()
         func = self.stack[-1]
         if (id(func) not in self.callables and id(func) not in self.user_ids) or not isinstance(args, tuple):
-            raise UnpicklingError(f"Weights only load failed: refused to call {func!r}")
+            raise _Refusal(f"Trying to call reduce for unrecognized function {func!r}")
         self.stack[-1] = func(*args)
 
     def load_build(self):
@@ -359,28 +387,48 @@ class _RestrictedUnpickler(pickle._Unpickler):
         state = self.stack.pop()
         inst = self.stack[-1]
         if type(inst) is not OrderedDict or not isinstance(state, dict):
-            raise UnpicklingError(f"Weights only load failed: refused to set the state of {type(inst).__name__}")
+            raise _Refusal("Can only build Tensor, Parameter, OrderedDict or types allowlisted via "
+                           f"`add_safe_globals`, but got {type(inst)}")
         # NOTE: a state dict's ``_metadata`` (module versions) arrives this way.
         for key, value in state.items():
             if key != "_metadata":
-                raise UnpicklingError(f"Weights only load failed: refused to set attribute {key!r}")
+                raise _Refusal(f"refused to set attribute {key!r} of an OrderedDict")
             inst._metadata = value  # type: ignore[attr-defined]
 
     def load_newobj(self):
         args = self.stack.pop()
         cls = self.stack.pop()
         if (cls not in (OrderedDict, Counter) and id(cls) not in self.user_ids) or not isinstance(args, tuple):
-            raise UnpicklingError(f"Weights only load failed: refused to construct {cls!r}")
+            raise _Refusal("Can only create new object for nn.Parameter or classes allowlisted via `add_safe_globals` "
+                           f"but got {cls!r}")
         self.append(cls.__new__(cls, *args))
 
     def load_refused(self):
-        raise UnpicklingError("Weights only load failed: the pickle uses an opcode that builds arbitrary objects")
+        raise _Refusal("the pickle uses an opcode that builds arbitrary objects")
 
     dispatch[pickle.REDUCE[0]] = load_reduce
     dispatch[pickle.BUILD[0]] = load_build
     dispatch[pickle.NEWOBJ[0]] = load_newobj
     for _op in (pickle.INST, pickle.OBJ, pickle.NEWOBJ_EX, pickle.EXT1, pickle.EXT2, pickle.EXT4):
         dispatch[_op[0]] = load_refused
+
+
+class _TrustingUnpickler(pickle.Unpickler):
+    """``weights_only=False``: the caller trusts the file, so any global it names is imported and run.
+
+    Torch's names still map to the engine's stand-ins, so tensors come back as engine tensors.
+    """
+
+    def __init__(self, file, builder: _Builder, storages):
+        super().__init__(file, encoding="utf-8")
+        self.storages = storages
+        self.globals = _torch_names(builder)
+
+    def find_class(self, module, name):
+        found = _torch_name(self.globals, _full_name(module, name)[0], name)
+        return found if found is not None else super().find_class(module, name)
+
+    persistent_load = _RestrictedUnpickler.persistent_load
 
 
 # ----- reading -------------------------------------------------------------------------------------
@@ -396,18 +444,36 @@ def is_tar(data) -> bool:
     return bytes(data[257:262]) == b"ustar"
 
 
-def load(data, map_location=None):
-    """Read a PyTorch checkpoint (zip or legacy) from bytes, weights-only."""
+_UNSAFE_MESSAGE = ("Re-running `engine.load` with `weights_only` set to `False` will likely succeed, but it can "
+                   "result in arbitrary code execution. Do it only if you got the file from a trusted source.")
+
+
+def load(data, map_location=None, weights_only: bool = True):
+    """Read a PyTorch checkpoint (zip or legacy) from bytes: weights-only, or fully when the caller trusts it."""
     builder = _Builder(map_location)
-    if is_zip(data):
-        return _load_zip(bytes(data), builder)
+    unpickler = _RestrictedUnpickler if weights_only else _TrustingUnpickler
     if is_tar(data):
         raise ValueError("this is PyTorch's tar checkpoint format (PyTorch < 0.4), which engine.load does not "
                          "read; re-save it with torch.save from a newer PyTorch")
-    return _load_legacy(bytes(data), builder)
+    try:
+        if is_zip(data):
+            return _load_zip(bytes(data), builder, unpickler)
+        return _load_legacy(bytes(data), builder, unpickler)
+    except _Refusal as exc:
+        raise UnpicklingError(_weights_only_message(str(exc))) from None
 
 
-def _load_zip(data: bytes, builder: _Builder):
+def _weights_only_message(error: str) -> str:
+    """``torch.load``'s wording: what was refused, and the two ways to load the file if it is trusted."""
+    if "was not an allowed global" in error:
+        return ("Weights only load failed. This file can still be loaded, to do so you have two options, do those "
+                f"steps only if you trust the source of the checkpoint.\n\t(1) {_UNSAFE_MESSAGE}\n\t(2) "
+                "Alternatively, to load with `weights_only=True` please check the recommended steps in the following "
+                f"error message.\n\tWeightsUnpickler error: {error}")
+    return f"Weights only load failed. {_UNSAFE_MESSAGE}\n\nWeightsUnpickler error: {error}"
+
+
+def _load_zip(data: bytes, builder: _Builder, unpickler: type):
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
@@ -443,10 +509,10 @@ def _load_zip(data: bytes, builder: _Builder):
             loaded[key] = _Storage(raw, storage_type.np, location, byteorder == "big")
         return loaded[key]
 
-    return _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), builder, storage).load()
+    return unpickler(io.BytesIO(archive.read(pickles[0])), builder, storage).load()
 
 
-def _load_legacy(data: bytes, builder: _Builder):
+def _load_legacy(data: bytes, builder: _Builder, unpickler: type):
     stream = io.BytesIO(data)
     storages: dict = {}
 
@@ -469,7 +535,7 @@ def _load_legacy(data: bytes, builder: _Builder):
 
     def unpickle():
         try:
-            return _RestrictedUnpickler(stream, builder, storage).load()
+            return unpickler(stream, builder, storage).load()
         except EOFError:
             raise ValueError("not a PyTorch checkpoint: the pickle stream ends early") from None
 
@@ -500,182 +566,112 @@ def _load_legacy(data: bytes, builder: _Builder):
 
 
 # ----- writing -------------------------------------------------------------------------------------
-class _Emitter:
-    """Writes pickle protocol 2 by hand, naming torch's globals without importing torch."""
+class _Global:
+    """A name written as a pickle GLOBAL (``torch._utils._rebuild_tensor_v2``) without importing it."""
 
-    def __init__(self, plan: dict):
-        self.out = bytearray(b"\x80\x02")
-        self.memo: dict = {}
-        self.keep: list = []
-        self.plan = plan
+    _made: ClassVar[dict] = {}
 
-    def _put(self, key) -> None:
-        index = len(self.memo)
-        self.memo[key] = index
-        self.out += b"q" + bytes([index]) if index < 256 else b"r" + struct.pack("<I", index)
+    def __new__(cls, module: str, name: str):
+        key = (module, name)
+        if key not in cls._made:
+            made = super().__new__(cls)
+            made.module, made.name = module, name
+            cls._made[key] = made
+        return cls._made[key]
 
-    def _get(self, key) -> bool:
-        index = self.memo.get(key)
-        if index is None:
-            return False
-        self.out += b"h" + bytes([index]) if index < 256 else b"j" + struct.pack("<I", index)
-        return True
+    def __call__(self, *args):  # NOTE: pickle wants a reduce's function callable; this one is only written
+        raise TypeError(f"{self.module}.{self.name} stands for torch's function in a pickle; it is never called")
 
-    def global_(self, module: str, name: str) -> None:
-        if not self._get(("global", module, name)):
-            self.out += b"c" + f"{module}\n{name}\n".encode("ascii")
-            self._put(("global", module, name))
 
-    def string(self, s: str) -> None:
-        data = s.encode("utf-8", "surrogatepass")
-        self.out += b"X" + struct.pack("<I", len(data)) + data
+class _StorageRef:
+    """One storage record, written as PyTorch's persistent id ``("storage", type, key, location, numel)``."""
 
-    def int_(self, n: int) -> None:
-        if 0 <= n < 256:
-            self.out += b"K" + bytes([n])
-        elif -(2 ** 31) <= n < 2 ** 31:
-            self.out += b"J" + struct.pack("<i", n)
-        else:
-            data = pickle.encode_long(n)
-            self.out += b"\x8a" + bytes([len(data)]) + data if len(data) < 256 else b"\x8b" + struct.pack(
-                "<I", len(data)) + data
+    def __init__(self, key: str, np_dtype, location: str, numel: int):
+        self.pid = ("storage", _Global("torch", _STORAGE_NAME[np.dtype(np_dtype)]), key, location, numel)
 
-    def tuple_(self, items, write) -> None:
-        self.out += b"("
-        for item in items:
-            write(item)
-        self.out += b"t"
 
-    def call(self, module: str, name: str, args, write) -> None:
-        self.global_(module, name)
-        self.tuple_(args, write)
-        self.out += b"R"
+class _PlainTensor:
+    """A Parameter's data inside ``_rebuild_parameter``: written as a plain tensor."""
 
-    def value(self, v, path: str) -> None:
-        from engine.device import device as device_type
-        from engine.dtypes import dtype as dtype_type
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+
+class _Pickler(pickle._Pickler):
+    """Pickle protocol 2 as ``torch.save`` writes it: tensors rebuilt from storage records.
+
+    With ``plan=None`` it only collects the tensors it meets (the first of two passes), so the
+    storages can be planned before anything is written. Engine dtypes, devices and sizes are
+    spelled as torch's; every other object pickles as usual (its class by module and name).
+    """
+
+    dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
+
+    def __init__(self, file, plan: dict | None, records: list):
+        from engine.device import device
+        from engine.dtypes import dtype
         from engine.tensor import Size, Tensor
 
-        def write(item):
-            self.value(item, path)
+        super().__init__(file, protocol=2, fix_imports=False)
+        self.plan = plan
+        self.records = records
+        self.found: dict = {}
+        self._types = (Tensor, dtype, device, Size)
 
-        if v is None:
-            self.out += b"N"
-        elif v is True or v is False:
-            self.out += b"\x88" if v else b"\x89"
-        elif isinstance(v, int):
-            self.int_(v)
-        elif isinstance(v, float):
-            self.out += b"G" + struct.pack(">d", v)
-        elif isinstance(v, str):
-            self.string(v)
-        elif isinstance(v, Tensor):
-            self.tensor(v, path)
-        elif isinstance(v, np.generic) and v.dtype.kind in "biuf":
-            self.value(v.item(), path)
-        elif isinstance(v, dtype_type):
-            if v.name not in _NP_BY_TORCH_DTYPE:
-                raise TypeError(f"engine.save can't store dtype {v.name} in PyTorch's format")
-            self.global_("torch", v.name)
-        elif isinstance(v, device_type):
-            self.call("torch", "device", [str(v)], write)
-        elif isinstance(v, Size):
-            self.global_("torch", "Size")
-            self.tuple_([tuple(v)], write)
-            self.out += b"R"
-        elif isinstance(v, bytes | bytearray):
-            if isinstance(v, bytearray):
-                self.call("builtins", "bytearray", [bytes(v)], write)
-            else:
-                self.call("_codecs", "encode", [v.decode("latin1"), "latin1"], write)
-        elif isinstance(v, tuple):
-            self.tuple_(v, lambda item: self.value(item, path))
-        elif isinstance(v, list):
-            self.out += b"]("
-            for i, item in enumerate(v):
-                self.value(item, _join(path, i))
-            self.out += b"e"
-        elif isinstance(v, dict):
-            if isinstance(v, OrderedDict):
-                self.call("collections", "OrderedDict", [], write)
-            else:
-                self.out += b"}"
-            self.out += b"("
-            for key, item in v.items():
-                self.value(key, path)
-                self.value(item, _join(path, key))
-            self.out += b"u"
-        elif isinstance(v, complex):
-            self.call("builtins", "complex", [v.real, v.imag], write)
-        elif isinstance(v, set):
-            self.global_("builtins", "set")
-            self.out += b"(]("
-            for item in v:
-                self.value(item, path)
-            self.out += b"et"
-            self.out += b"R"
-        else:
-            raise TypeError(f"engine.save can't store {type(v).__name__} at {path or 'the top level'!r} in PyTorch's "
-                            "format: only tensors, numbers, strings, bytes, None, dtypes, devices and lists/tuples/"
-                            "dicts/sets of them (what torch.load(weights_only=True) reads; not frozensets)")
+    def persistent_id(self, obj):
+        if type(obj) is _StorageRef:
+            return obj.pid
+        if self.plan is None and isinstance(obj, self._types[0]):
+            self.found.setdefault(id(obj), obj)
+            return 0
+        return None
 
-    def tensor(self, t, path: str) -> None:
-        from engine import backend
+    def save(self, obj, save_persistent_id=True):
+        if type(obj) is self._types[1]:  # NOTE: a dtype is a bare GLOBAL (torch.float32), never a call
+            if obj.name not in _NP_BY_TORCH_DTYPE:
+                raise TypeError(f"engine.save can't store dtype {obj.name} in PyTorch's format")
+            obj = _Global("torch", obj.name)
+        elif isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
+            obj = obj.item()
+        super().save(obj, save_persistent_id)
 
-        if self._get(("tensor", id(t))):
-            return
+    def save_global_name(self, obj: _Global) -> None:
+        self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
+        self.memoize(obj)
+
+    dispatch[_Global] = save_global_name
+
+    def reducer_override(self, obj):
+        tensor, _, device, size = self._types
+        if isinstance(obj, tensor):
+            if type(obj).__name__ == "Parameter":
+                return (_Global("torch._utils", "_rebuild_parameter"),
+                        (_PlainTensor(obj), bool(obj._requires_grad), OrderedDict()))
+            return self._rebuild_tensor(obj, bool(obj._requires_grad))
+        if type(obj) is _PlainTensor:
+            return self._rebuild_tensor(obj.tensor, False)
+        if isinstance(obj, device):
+            return (_Global("torch", "device"), (str(obj),))
+        if isinstance(obj, size):
+            return (_Global("torch", "Size"), (tuple(obj),))
+        if type(obj) is complex:
+            return (_Global("builtins", "complex"), (obj.real, obj.imag))
+        return NotImplemented
+
+    def _rebuild_tensor(self, t, requires_grad: bool):
         if t.is_quantized:
-            raise TypeError(f"engine.save can't store the quantized tensor at {path!r} in PyTorch's format")
-        array = backend.to_numpy(t._data)
+            raise TypeError("engine.save can't store a quantized tensor in PyTorch's format")
+        assert self.plan is not None
+        if id(t) not in self.plan:  # made while pickling (by a __getstate__): a storage of its own
+            plan, records = _plan_storages({id(t): t}, first_key=len(self.records))
+            self.plan.update(plan)
+            self.records += records
+            self.found[id(t)] = t
         key, offset, strides, numel, np_dtype = self.plan[id(t)]
         location = "cpu" if t._device.type == "cpu" else str(t._device)
-        parameter = type(t).__name__ == "Parameter"
-
-        def write(item):
-            self.value(item, path)
-
-        if parameter:
-            self.global_("torch._utils", "_rebuild_parameter")
-            self.out += b"("
-        self.global_("torch._utils", "_rebuild_tensor_v2")
-        self.out += b"(("
-        self.string("storage")
-        self.global_("torch", _STORAGE_NAME[np.dtype(np_dtype)])
-        self.string(key)
-        self.string(location)
-        self.int_(numel)
-        self.out += b"tQ"
-        self.int_(offset)
-        self.tuple_(array.shape, write)
-        self.tuple_(strides, write)
-        self.value(bool(t._requires_grad) and not parameter, path)
-        self.call("collections", "OrderedDict", [], write)
-        self.out += b"tR"
-        if parameter:
-            self.value(bool(t._requires_grad), path)
-            self.call("collections", "OrderedDict", [], write)
-            self.out += b"tR"
-        self.keep.append(t)
-        self._put(("tensor", id(t)))
-
-
-def _join(path: str, key) -> str:
-    return f"{path}.{key}" if path else str(key)
-
-
-def _collect(value, out: dict) -> None:
-    """Every tensor inside ``value`` (containers walked as the emitter walks them), by id."""
-    from engine.tensor import Tensor
-
-    if isinstance(value, Tensor):
-        out.setdefault(id(value), value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _collect(key, out)
-            _collect(item, out)
-    elif isinstance(value, list | tuple | set):
-        for item in value:
-            _collect(item, out)
+        return (_Global("torch._utils", "_rebuild_tensor_v2"),
+                (_StorageRef(key, np_dtype, location, numel), offset, tuple(t.shape), strides, requires_grad,
+                 OrderedDict()))
 
 
 def _owner(array: np.ndarray):
@@ -696,10 +692,11 @@ def _bytes_of(owner):
         return None
 
 
-def _plan_storages(tensors: dict) -> tuple[dict, list]:
+def _plan_storages(tensors: dict, first_key: int = 0) -> tuple[dict, list]:
     """Storages for the tensors: views of one buffer with one dtype share one storage record.
 
-    Returns ``{id(tensor): (key, offset, strides, storage_numel, np_dtype)}`` and ``[(key, array)]``.
+    Returns ``{id(tensor): (key, offset, strides, storage_numel, np_dtype)}`` and ``[(key, array)]``
+    (keys counted from ``first_key``).
     """
     from engine import backend
 
@@ -726,7 +723,7 @@ def _plan_storages(tensors: dict) -> tuple[dict, list]:
             for n in reversed(array.shape):
                 strides.append(acc)
                 acc *= max(n, 1)
-            key = str(len(records))
+            key = str(first_key + len(records))
             records.append((key, copy))
             plan[tid] = (key, 0, tuple(reversed(strides)), copy.size, array.dtype)
             continue
@@ -737,14 +734,14 @@ def _plan_storages(tensors: dict) -> tuple[dict, list]:
         pointers = [a.__array_interface__["data"][0] for _, a, _ in members]
         if lo < start or hi > start + flat.size or any((p - lo) % item for p in pointers) or (hi - lo) % item:
             for tid, array, _ in members:  # odd memory: each tensor gets its own copy
-                key = str(len(records))
+                key = str(first_key + len(records))
                 copy = np.ascontiguousarray(array).reshape(-1).copy()
                 records.append((key, copy))
                 plan[tid] = (key, 0, tuple(s // item for s in np.ascontiguousarray(array).strides), copy.size,
                              array.dtype)
             continue
         storage = flat[lo - start: hi - start].view(members[0][1].dtype)
-        key = str(len(records))
+        key = str(first_key + len(records))
         records.append((key, storage))
         for (tid, array, _), pointer in zip(members, pointers, strict=True):
             plan[tid] = (key, (pointer - lo) // item, tuple(s // item for s in array.strides), storage.size,
@@ -756,15 +753,16 @@ def dumps(obj) -> bytes:
     """PyTorch's zip checkpoint bytes for ``obj`` (what ``torch.save(obj, f)`` would write)."""
     import hashlib
 
-    tensors: dict = {}
-    _collect(obj, tensors)
-    plan, storages = _plan_storages(tensors)
-    emitter = _Emitter(plan)
-    emitter.value(obj, "")
-    emitter.out += b"."
-    records = [("data.pkl", bytes(emitter.out)), (".format_version", b"1"), (".storage_alignment", b"64"),
+    collector = _Pickler(io.BytesIO(), None, [])
+    collector.dump(obj)
+    plan, storages = _plan_storages(collector.found)
+    out = io.BytesIO()
+    _Pickler(out, plan, storages).dump(obj)
+    pickled = out.getvalue()
+    del collector  # NOTE: it kept the tensors alive until now, so no id in the plan was reused
+    records = [("data.pkl", pickled), (".format_version", b"1"), (".storage_alignment", b"64"),
                ("byteorder", b"little")]
-    digest = hashlib.sha256(emitter.out)
+    digest = hashlib.sha256(pickled)
     for key, array in storages:
         data = array.tobytes()
         digest.update(data)

@@ -99,12 +99,27 @@ class _NullContext:
 _NULL_CONTEXT = _NullContext()
 
 
+sync_debug_mode = 0  # engine.cuda.set_sync_debug_mode: 0 silent, 1 warn, 2 error on a device-to-host copy
+
+
+def _device_to_host(array) -> np.ndarray:
+    """The one device-to-host copy (it waits for the GPU), checked against ``sync_debug_mode``."""
+    if sync_debug_mode:
+        message = "called a synchronizing CUDA operation (a device-to-host copy)"
+        if sync_debug_mode == 2:
+            raise RuntimeError(message)
+        import warnings
+
+        warnings.warn(message, UserWarning, stacklevel=3)
+    return cupy_or_raise().asnumpy(array)
+
+
 def to_device_array(array, device):
     """Copy ``array`` (NumPy or CuPy) onto ``device``; returns it unchanged when already there."""
     if device.type == "cpu":
         if isinstance(array, np.ndarray):
             return array
-        return cupy_or_raise().asnumpy(array)
+        return _device_to_host(array)
     cp = cupy_or_raise()
     index = device.index or 0
     if isinstance(array, cp.ndarray) and array.device.id == index:
@@ -116,11 +131,15 @@ def to_device_array(array, device):
 def to_numpy(array) -> np.ndarray:
     if isinstance(array, np.ndarray):
         return array
-    return cupy_or_raise().asnumpy(array)
+    return _device_to_host(array)
 
 
 def index_add(xp, target, index, values) -> None:
     """``target[index] += values`` with repeated indices accumulated (np.add.at)."""
+    if xp is not np and target.dtype.kind in "fc":  # float atomic adds on the GPU: order-dependent sums
+        from engine.deterministic import alert_not_deterministic
+
+        alert_not_deterministic("index_add (atomic adds on the GPU)")
     xp.add.at(target, index, values)  # CuPy >= 13 has ufunc.at (atomic adds on the GPU)
 
 

@@ -298,6 +298,9 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
 
 
 def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A random permutation of ``0 .. n-1``; on CPU the same one PyTorch returns for the same seed."""
+    if int(n) < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {int(n)}: [{int(n)}]")
     dtype, device = (int64 if dtype is None else as_dtype(dtype)), as_device(device)
     data = _alloc(device, lambda xp: _generator(generator, device).permutation_array(int(n)).astype(dtype.np))
     return _finish(data, dtype, device, requires_grad)

@@ -75,7 +75,7 @@ def download_url_to_file(url: str, dst, hash_prefix: str | None = None, progress
 
 
 def load_state_dict_from_url(url: str, model_dir=None, map_location=None, progress: bool = True,
-                             check_hash: bool = False, file_name: str | None = None, weights_only: bool = False):
+                             check_hash: bool = False, file_name: str | None = None, weights_only: bool | None = None):
     """Load the checkpoint at ``url``, downloading it into the hub cache the first time.
 
     Args:
@@ -83,7 +83,8 @@ def load_state_dict_from_url(url: str, model_dir=None, map_location=None, progre
         model_dir: the cache folder (default ``<get_dir()>/checkpoints``).
         map_location: as ``engine.load``. check_hash: the file name's ``-<sha256 prefix>.`` must match.
         file_name: the cached file's name (default: the URL's).
-        weights_only: accepted for PyTorch compatibility; ``engine.load`` is always weights-only.
+        weights_only: ``False`` unpickles the file fully (only for a source you trust); by default the
+            download is read weights-only, as ``engine.load`` reads (torch's hub defaults to ``False``).
 
     Example:
         >>> state = engine.hub.load_state_dict_from_url(  # doctest: +SKIP
@@ -102,4 +103,4 @@ def load_state_dict_from_url(url: str, model_dir=None, map_location=None, progre
         sys.stderr.write(f'Downloading: "{url}" to {cached_file}\n')
         match = HASH_REGEX.search(filename) if check_hash else None
         download_url_to_file(url, cached_file, match.group(1) if match else None, progress=progress)
-    return load(cached_file, map_location=map_location, weights_only=weights_only)
+    return load(cached_file, map_location=map_location, weights_only=weights_only is not False)

@@ -6,14 +6,19 @@ import json
 
 import numpy as np
 
-from engine import backend
+from engine import _permutation, backend
 from engine.device import CPU, as_device
 
 _DEFAULT_SEED = 67280421310721  # PyTorch's default initial seed
 
 
 class Generator:
-    """A random-number stream for one device; on CPU it wraps NumPy's PCG64.
+    """A random-number stream for one device; on CPU it wraps NumPy's PCG64, with torch's mt19937 beside it.
+
+    On CPU, ``randperm`` and the seeds that samplers and ``DataLoader`` draw (torch's
+    ``torch.empty((), dtype=torch.int64).random_(generator=g)``) come from an mt19937 stream seeded exactly as
+    torch's, so they equal PyTorch's draw for draw; every other distribution comes from PCG64, which they do not
+    move (so a ``rand`` between two ``randperm`` calls does not shift the permutations as it would in torch).
 
     On CUDA it is counter-based, as PyTorch's Philox generator: its state is (seed, offset), each draw hashes
     the counters offset .. offset + n - 1 in one kernel (``engine.ops.cuda_kernels``) and moves the offset on,
@@ -39,6 +44,7 @@ class Generator:
         self._initial_seed = seed
         if self.device.type == "cpu":
             self._rng = np.random.Generator(np.random.PCG64(seed))
+            self._mt = _permutation.mt19937(seed)
         else:
             from engine.ops.cuda_kernels import splitmix64
 
@@ -62,7 +68,9 @@ class Generator:
         if self.device.type != "cpu":
             raw = self._initial_seed.to_bytes(8, "little") + self._offset.to_bytes(8, "little")
             return tensor(list(raw), dtype=uint8)
-        payload = {"seed": self._initial_seed, "bit_generator": self._rng.bit_generator.state}
+        mt = self._mt.get_state(legacy=False)["state"]
+        payload = {"seed": self._initial_seed, "bit_generator": self._rng.bit_generator.state,
+                   "mt19937": {"key": mt["key"].tolist(), "pos": mt["pos"]}}
         raw = json.dumps(payload, sort_keys=True).encode()
         return tensor(list(raw), dtype=uint8)
 
@@ -81,6 +89,9 @@ class Generator:
         self._initial_seed = payload["seed"]
         self._rng = np.random.Generator(np.random.PCG64())
         self._rng.bit_generator.state = payload["bit_generator"]
+        self._mt = _permutation.mt19937(self._initial_seed)  # NOTE: states saved before mt19937 start it afresh
+        if "mt19937" in payload:
+            self._mt.set_state({"bit_generator": "MT19937", "state": payload["mt19937"]})
         return self
 
     # ----- samplers (used by engine.creation) -----------------------------------------------
@@ -109,8 +120,21 @@ class Generator:
 
     def permutation_array(self, n: int):
         if self.device.type == "cpu":
-            return self._rng.permutation(n)
+            return _permutation.randperm(self._mt, n)
         return self._cuda_draw("uniform", (n,), np.float64).argsort()
+
+    def seed_draw(self) -> int:
+        """A fresh 63-bit seed, as torch's ``torch.empty((), dtype=torch.int64).random_(generator=self)``."""
+        if self.device.type == "cpu":
+            return int(_permutation.random64(self._mt, 1)[0]) % (1 << 63)
+        return int(self.integers_array(0, (1 << 63) - 1, (), np.int64))
+
+    def _position(self):
+        """A cheap summary of where the stream stands, to notice that something drew from it."""
+        if self.device.type != "cpu":
+            return self._initial_seed, self._offset
+        mt = self._mt.get_state(legacy=False)["state"]
+        return self._rng.bit_generator.state, mt["pos"], mt["key"].tobytes()
 
     def take_offset(self, n: int) -> int:
         """CUDA only: reserve ``n`` counters for one draw; returns the first."""
@@ -184,3 +208,9 @@ def cuda_manual_seed(seed: int, index: int | None = None) -> None:
             gen.manual_seed(seed)
     else:
         generator_for(as_device(f"cuda:{index}")).manual_seed(seed)
+
+
+def thread_safe_generator():
+    """The generator a DataLoader thread worker should draw from; None (the global RNG) everywhere in the
+    engine, whose DataLoader workers are processes (each seeded on its own) or the main process."""
+    return None

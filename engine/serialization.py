@@ -1,4 +1,4 @@
-"""``engine.save`` / ``engine.load``: one safetensors file per object, never a pickle.
+"""``engine.save`` / ``engine.load``: one safetensors file per object of plain data.
 
 Tensors (and NumPy arrays, bytes) are safetensors tensors; everything around them (dicts, lists,
 tuples, numbers, strings, None) is a JSON tree in the file's metadata (``kiln.tree``), where a
@@ -11,10 +11,12 @@ Python values: a file cannot name a class or a function, so it cannot run code.
 
 PyTorch's own checkpoints are read too (``engine.load`` tells the formats apart by their content):
 the zip format and the legacy pickle stream, through a restricted unpickler with
-``torch.load(weights_only=True)``'s rules (``engine._torch_format``). ``engine.save`` writes
-PyTorch's zip format, which ``torch.load(path, weights_only=True)`` reads, when asked with
-``format="torch"`` or ``_use_new_zipfile_serialization=True``, or when the path ends in ``.pt`` /
-``.pth`` (and no format is given); otherwise it writes safetensors.
+``torch.load(weights_only=True)``'s rules (``engine._torch_format``), or fully with
+``weights_only=False``. ``engine.save`` writes PyTorch's zip format, which ``torch.load(path,
+weights_only=True)`` reads, when asked with ``format="torch"`` or ``_use_new_zipfile_serialization=True``,
+or when the path ends in ``.pt`` / ``.pth`` (and no format is given); otherwise it writes safetensors.
+An object that is not plain data (a whole module, an optimizer) is pickled into PyTorch's format,
+as ``torch.save`` does.
 """
 
 from __future__ import annotations
@@ -52,29 +54,39 @@ def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_seri
 
     Args:
         obj: a tensor, array, number, string, bytes, None, or lists/tuples/dicts of them
-            (module, optimizer and scheduler state dicts, ``engine.get_rng_state()`` ...).
+            (module, optimizer and scheduler state dicts, ``engine.get_rng_state()`` ...); or any
+            picklable object (a whole module, an optimizer), which is pickled into PyTorch's zip
+            format as ``torch.save`` does, its tensors as storage records.
         f: a path (written to a temporary name, then renamed) or a binary file object.
-        format: ``"safetensors"`` (Kiln's format) or ``"torch"`` (PyTorch's zip format, read by
-            ``torch.load(f, weights_only=True)``). By default a path ending in ``.pt``/``.pth`` gets
-            PyTorch's format and anything else safetensors; ``_use_new_zipfile_serialization=True``
-            also asks for PyTorch's format.
+        format: ``"safetensors"`` (Kiln's format, plain data only) or ``"torch"`` (PyTorch's zip
+            format; plain data in it is read by ``torch.load(f, weights_only=True)``). By default a
+            path ending in ``.pt``/``.pth`` or an object that is not plain data gets PyTorch's format
+            and anything else safetensors; ``_use_new_zipfile_serialization=True`` also asks for
+            PyTorch's format.
 
     Example:
         >>> engine.save({"model": model.state_dict(), "epoch": 3}, "ckpt.safetensors")  # doctest: +SKIP
         >>> engine.load("ckpt.safetensors")["epoch"]  # doctest: +SKIP
         3
         >>> engine.save(model.state_dict(), "model.pt")  # torch.load("model.pt") reads it  # doctest: +SKIP
+        >>> engine.save(model, "whole.pt")  # engine.load("whole.pt", weights_only=False)  # doctest: +SKIP
     """
     if pickle_module is not None:
         raise ValueError("engine.save never pickles arbitrary objects: pickle_module is not supported")
     if pickle_protocol not in (None, 2):
         raise ValueError("engine.save writes PyTorch's format with pickle protocol 2 only")
-    if _wants_torch_format(f, format, _use_new_zipfile_serialization):
+    torch_format = _wants_torch_format(f, format, _use_new_zipfile_serialization)
+    if not torch_format:
+        try:
+            data = dumps(obj)
+        except _NotPlainData:
+            if format == "safetensors":
+                raise
+            torch_format = True  # a module, an optimizer, any object: pickled, as torch.save does
+    if torch_format:
         from engine import _torch_format
 
         data = _torch_format.dumps(obj)
-    else:
-        data = dumps(obj)
     if hasattr(f, "write"):
         f.write(data)
         return
@@ -195,14 +207,18 @@ class _Writer:
             return {"$tuple": [self.encode(v, _join(path, i)) for i, v in enumerate(value)]}
         if isinstance(value, set | frozenset):
             return {"$set": [self.encode(v, _join(path, i)) for i, v in enumerate(value)]}
-        raise TypeError(f"engine.save can't store {type(value).__name__} at {path or 'the top level'!r}: only "
-                        "tensors, arrays, numbers, strings, bytes, None and lists/tuples/dicts of them are saved "
-                        "(nothing is pickled)")
+        raise _NotPlainData(f"engine.save can't store {type(value).__name__} at {path or 'the top level'!r} in "
+                            "safetensors: only tensors, arrays, numbers, strings, bytes, None and lists/tuples/dicts "
+                            "of them (save other objects in PyTorch's format: format='torch' or no format)")
 
     def _encode_dict(self, value: dict, path: str):
         if all(isinstance(k, str) and not k.startswith("$") for k in value):
             return {k: self.encode(v, _join(path, k)) for k, v in value.items()}
         return {"$dict": [[self.encode(k, path), self.encode(v, _join(path, k))] for k, v in value.items()]}
+
+
+class _NotPlainData(TypeError):
+    """The object holds something safetensors can't (a module, any class): ``save`` pickles it instead."""
 
 
 def _join(path: str, key) -> str:
@@ -244,15 +260,17 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
         map_location: where tensors go: a device (``"cpu"``), a dict mapping saved devices to new
             ones (``{"cuda:0": "cpu"}``) or ``fn(tensor, saved_device) -> tensor``. By default
             each tensor returns to the device it was saved from.
-        weights_only: accepted for PyTorch compatibility; loading is always weights-only safe. A
-            PyTorch checkpoint (``torch.save``'s zip or legacy format) is read with
-            ``torch.load(weights_only=True)``'s rules whatever the value: tensors, parameters,
-            dtypes, devices, ``torch.Size``, containers and plain values; any other object raises
-            ``pickle.UnpicklingError`` naming it, and nothing in the file runs (classes you trust
-            can be allowed with ``engine.serialization.add_safe_globals``, as in PyTorch).
+        weights_only: ``True`` by default, as in PyTorch >= 2.6: a PyTorch-format checkpoint
+            (``torch.save``'s or ``engine.save``'s zip, or the legacy format) may hold only tensors,
+            parameters, dtypes, devices, ``torch.Size``, containers and plain values; any other
+            object raises ``pickle.UnpicklingError`` naming it, and nothing in the file runs
+            (classes you trust can be allowed with ``engine.serialization.add_safe_globals``).
+            ``False`` unpickles everything (a whole saved module), which can run any code the
+            file holds: only for files from a source you trust. Safetensors files never run code.
 
     Example:
         >>> state = engine.load("model.safetensors", map_location="cpu")  # doctest: +SKIP
+        >>> model = engine.load("whole.pt", weights_only=False)  # a trusted file  # doctest: +SKIP
     """
     if pickle_module is not None:
         raise ValueError("engine.load never runs an arbitrary unpickler: pickle_module is not supported")
@@ -261,16 +279,16 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     else:
         with open(os.fspath(f), "rb") as handle:
             data = bytearray(handle.read())
-    return loads(data, map_location)
+    return loads(data, map_location, weights_only=weights_only is None or bool(weights_only))
 
 
-def loads(data, map_location=None):
+def loads(data, map_location=None, *, weights_only: bool = True):
     """Decode bytes written by ``engine.save`` (or any safetensors bytes, or a PyTorch checkpoint)."""
     if not _looks_like_safetensors(data):
         from engine import _torch_format
 
         if _torch_format.is_zip(data) or _torch_format.is_pickle(data) or _torch_format.is_tar(data):
-            return _torch_format.load(data, map_location)
+            return _torch_format.load(data, map_location, weights_only)
     arrays, metadata = _read_safetensors(data)
     reader = _Reader(arrays, map_location)
     tree = metadata.get(TREE_KEY)

@@ -13,6 +13,8 @@ _THRESHOLD = 1000  # more elements than this are summarized with "..."
 _EDGE_ITEMS = 3
 _LINE_WIDTH = 80
 _PRECISION = 4
+_SCI_MODE = None  # None: chosen from the values; True/False: forced (set_printoptions(sci_mode=))
+_PROFILES = {"default": (4, 1000, 3, 80), "short": (2, 1000, 2, 80), "full": (4, math.inf, 3, 80)}
 
 
 class _Formatter:
@@ -31,6 +33,8 @@ class _Formatter:
         if nonzero.size:
             high, low = float(nonzero.max()), float(nonzero.min())
             self.sci_mode = high / low > 1000.0 or high > 1e8 or (not self.int_mode and low < 1e-4)
+        if _SCI_MODE is not None:
+            self.sci_mode = _SCI_MODE
         self.width = max((len(self.format(float(v))) for v in values), default=1)
 
     def format(self, value) -> str:
@@ -130,3 +134,22 @@ def tensor_repr(t) -> str:
     elif t._requires_grad:
         suffixes.append("requires_grad=True")
     return prefix + body + "".join(", " + s for s in suffixes) + ")"
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """PyTorch's print options: digits, the element count above which tensors are summarized, the items
+    kept at each edge, the line width, a ``profile`` ("default", "short", "full") and a forced ``sci_mode``."""
+    global _PRECISION, _THRESHOLD, _EDGE_ITEMS, _LINE_WIDTH, _SCI_MODE
+    if profile is not None:
+        if profile not in _PROFILES:
+            raise ValueError(f"profile must be one of {sorted(_PROFILES)}, got {profile!r}")
+        _PRECISION, _THRESHOLD, _EDGE_ITEMS, _LINE_WIDTH = _PROFILES[profile]
+    if precision is not None:
+        _PRECISION = int(precision)
+    if threshold is not None:
+        _THRESHOLD = threshold
+    if edgeitems is not None:
+        _EDGE_ITEMS = int(edgeitems)
+    if linewidth is not None:
+        _LINE_WIDTH = int(linewidth)
+    _SCI_MODE = sci_mode

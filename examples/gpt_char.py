@@ -166,7 +166,7 @@ def main():
             if step % 100 == 0 or step == steps:
                 val_loss = evaluate(model, val_loader, device)
                 track.log({"val/loss": val_loss, "val/bpc": val_loss / math.log(2)}, step=step)
-                track.progress(epoch=step, epochs=steps)
+                track.progress(step=step, total=steps)
                 print(f"step {step:5d}  train loss {loss.item():.3f}  val loss {val_loss:.3f}")
                 model.train()
             if step == steps:

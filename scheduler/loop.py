@@ -8,7 +8,9 @@ Each tick:
      worker's own queue after commit; waiting runs get their pending reason;
   3. runs stuck in `scheduled` (their message was lost) get their message again;
   4. controlled sweeps make trials as slots free and stop weak ones early (`scheduler.sweeps`),
-     before placement, so a new trial is placed in the same tick; its runs then queue like any run.
+     before placement, so a new trial is placed in the same tick; its runs then queue like any run;
+  5. hourly, runs and projects the MLflow API soft-deleted past KILN_DELETED_RETENTION_DAYS are
+     purged for good (`webapp.experiments.soft_delete`).
 Between ticks the loop watches the RunEvent table: any transition (a submit, a cancel, a
 run ending) starts the next tick at once, so a new run is placed within ~0.2 s.
 """
@@ -35,12 +37,14 @@ from scheduler.recovery import mark_lost, requeue_lost
 from scheduler.sweeps.controller import sweeps_tick
 from webapp.cluster.selectors import workers_online
 from webapp.experiments.models import Run, RunEvent, RunState
+from webapp.experiments.soft_delete import deleted_purge
 from webapp.health.checks import check_broker, check_database
 from worker.celery_app import make_celery_app
 
 log = logging.getLogger("kiln.scheduler")
 WAKE_POLL_SECONDS = 0.2
 RESEND_AFTER_SECONDS = 30.0
+PURGE_EVERY_SECONDS = 3600.0
 
 
 class Scheduler:
@@ -52,6 +56,7 @@ class Scheduler:
         self.dispatcher = Dispatcher(app or make_celery_app(), resend_after=resend_after)
         self.usage = UsageLedger()  # finished runs are read once, then only the newly finished each tick
         self.durations = DurationHistory()  # run-time estimates, read at most every 30 s
+        self.purge_due = 0.0  # monotonic time of the next purge of soft-deleted rows (the first tick purges)
 
     def tick(self) -> dict[str, int]:
         """Recover, place, re-send; returns counts for the log."""
@@ -71,8 +76,12 @@ class Scheduler:
             started = self.dispatcher.start(plan.assignments, online)
             _set_pending_reasons(plan.pending_reasons)
         resent = self.dispatcher.resend_stuck(online)
+        purged = 0
+        if time.monotonic() >= self.purge_due:
+            purged = deleted_purge()
+            self.purge_due = time.monotonic() + PURGE_EVERY_SECONDS
         return {"lost": lost, "requeued": requeued, "queued": len(queued), "started": started, "resent": resent,
-                "trials": swept["trials"], "stopped_early": swept["stopped_early"]}
+                "trials": swept["trials"], "stopped_early": swept["stopped_early"], "purged": purged}
 
 
 def run_scheduler(tick_seconds: float, stop: threading.Event | None = None) -> None:
@@ -90,7 +99,7 @@ def run_scheduler(tick_seconds: float, stop: threading.Event | None = None) -> N
             reported_idle = False
             stop.wait(tick_seconds)
             continue
-        if any(counts[k] for k in ("lost", "requeued", "started", "resent", "trials", "stopped_early")):
+        if any(counts[k] for k in ("lost", "requeued", "started", "resent", "trials", "stopped_early", "purged")):
             log.info("scheduler tick: %s", counts)
             reported_idle = False
         elif not reported_idle:

@@ -102,6 +102,7 @@ class Config:
     worker_cpus: int | None = None  # KILN_WORKER_CPUS: CPU slots this worker offers (None: os.cpu_count())
     worker_memory_gb: float | None = None  # KILN_WORKER_MEMORY_GB: memory runs may use here (None: 90 % of the host's)
     worker_gpus: tuple[int, ...] | None = None  # KILN_WORKER_GPUS: device indices this worker offers (None: all found)
+    deleted_retention_days: float = 30.0  # KILN_DELETED_RETENTION_DAYS: how long runs/experiments MLflow deleted stay restorable
     storage_dir: Path = field(init=False)
     broker_dir: Path = field(init=False)
 
@@ -191,6 +192,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         worker_cpus=_worker_cpus(env),
         worker_memory_gb=_worker_memory_gb(env),
         worker_gpus=_worker_gpus(env),
+        deleted_retention_days=_days(env, "KILN_DELETED_RETENTION_DAYS", default=30.0),
     )
 
 
@@ -332,6 +334,14 @@ def _positive_float(env: Mapping[str, str], name: str, *, default: float) -> flo
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _days(env: Mapping[str, str], name: str, *, default: float) -> float:
+    """A positive, finite number of days, at most 100 years (a timedelta holds it)."""
+    value = _positive_float(env, name, default=default)
+    if not value <= 36500:
+        raise ConfigError(f"{name} must be a number of days from above 0 to 36500, got {env.get(name)!r}")
     return value
 
 

@@ -1,7 +1,7 @@
 """Tail the job's event file (written by `engine.track`) and store what it reports.
 
 Every store is idempotent: metrics are unique on (run, key, step), artifacts on (run, name),
-progress is overwritten. So re-reading a file, or a redelivered run, never duplicates.
+params keep their value, progress is overwritten. So re-reading a file, or a redelivered run, never duplicates.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from typing import Any
 
 from django.core.files import File
 
+from engine.track.progress import PAIRS as PROGRESS_PAIRS
+from engine.track.progress import progress_counts
+from webapp.experiments.job_params import Scalar, job_params_add, job_params_checked
 from webapp.experiments.models import Run
 from webapp.experiments.results import MAX_METRIC_BATCH, MetricPoint, ResultError, artifact_store, metrics_log
 
@@ -68,6 +71,7 @@ class EventReader:
 class Batch:
     points: list[MetricPoint] = field(default_factory=list)
     progress: dict[str, Any] | None = None
+    params: list[dict[str, Scalar]] = field(default_factory=list)  # one per event: each stored or refused whole
     files: list[tuple[str, str, str, int | None, dict]] = field(default_factory=list)  # kind, name, path, step, metadata
 
 
@@ -98,6 +102,11 @@ class EventIngestor:
                 self.note(f"metrics not stored: {exc}")
         if batch.progress is not None:
             Run.objects.filter(id=self.run_id).update(progress=batch.progress)
+        for params in batch.params:
+            try:
+                job_params_add(run_id=self.run_id, params=params)
+            except ResultError as exc:
+                self.note(f"params not stored: {exc}")
         for kind, name, path, step, metadata in batch.files:
             self._store_file(kind, name, path, step, metadata)
 
@@ -111,10 +120,12 @@ class EventIngestor:
                     raise ValueError(f"metric key {key!r:.40} must be 1-200 characters")
                 batch.points.append(MetricPoint(key=key, step=step, value=float(value), wall_time=wall))
         elif kind == "progress":
-            epoch, epochs = int(event["epoch"]), int(event["epochs"])
+            counts = progress_counts(**{name: event.get(name) for pair in PROGRESS_PAIRS for name in pair})
             eta = event.get("eta_seconds")
-            eta = float(eta) if isinstance(eta, (int, float)) and math.isfinite(eta) else None
-            batch.progress = {"epoch": epoch, "epochs": epochs, "eta_seconds": eta, "at": float(event["time"])}
+            eta = float(eta) if isinstance(eta, (int, float)) and math.isfinite(eta) and eta >= 0 else None
+            batch.progress = {**counts, "eta_seconds": eta, "at": float(event["time"])}
+        elif kind == "params":
+            batch.params.append(job_params_checked(event["values"]))
         elif kind in ("artifact", "checkpoint"):
             file_step = _step(event["step"]) if kind == "checkpoint" else None
             name = str(event["name"])

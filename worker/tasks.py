@@ -153,6 +153,12 @@ def _unless_a_peer_was_lost(run_id: int, attempt: int, node_rank: int, outcome: 
     return Outcome(INTERRUPTED, exit_code=outcome.exit_code, reason=f"{peer} stopped answering ({outcome.reason})")
 
 
+def _paused_attempt_ended(run_id: int, attempt: int, outcome: Outcome) -> bool:
+    Run.objects.filter(id=run_id, attempt=attempt, state=RunState.PAUSED, exit_code__isnull=True).update(
+        exit_code=outcome.exit_code if outcome.exit_code is not None else -1)
+    return True
+
+
 def _end_node(run_id: int, attempt: int, node_rank: int, state: str, exit_code: int | None, reason: str) -> None:
     RunNode.objects.filter(run_id=run_id, attempt=attempt, node_rank=node_rank).update(
         state=state, exit_code=exit_code, reason=reason[:500], finished_at=timezone.now())
@@ -163,6 +169,8 @@ def _record_node(run_id: int, attempt: int, node_rank: int, worker_name: str, ou
     where = f"node {node_rank} on {worker_name}"
     with transaction.atomic():
         Run.objects.select_for_update().filter(id=run_id).values_list("id").first()  # orders the nodes' ends
+        if node_rank == 0:  # rank 0 writes the checkpoints
+            _paused_attempt_ended(run_id, attempt, outcome)
         if outcome.state == SUCCEEDED:
             _end_node(run_id, attempt, node_rank, NodeState.SUCCEEDED, 0, "exited with code 0")
             left = RunNode.objects.filter(run_id=run_id, attempt=attempt).exclude(state=NodeState.SUCCEEDED)
@@ -227,7 +235,12 @@ def _warm_dashboards(run_id: int) -> None:
 
 
 def _record(run_id: int, attempt: int, outcome: Outcome, *, patience: float) -> None:
-    """succeeded/failed, or lost when the worker stopped it, unless the run was cancelled or taken away meanwhile."""
+    """succeeded/failed, or lost when the worker stopped it, unless the run was cancelled or taken away meanwhile.
+
+    A sweep trial paused at a rung gets its job's exit code once its last results are stored: only then may
+    the sweep promote it (the next attempt resumes from the checkpoint this one stored last)."""
+    DatabaseGate().insist(lambda: _paused_attempt_ended(run_id, attempt, outcome), patience=patience,
+                          what=f"run {run_id} attempt {attempt}: recording that its paused job ended")
     if outcome.state not in (SUCCEEDED, FAILED, INTERRUPTED):
         return
 

@@ -1,14 +1,29 @@
-"""``engine._inductor``: the CPU code generator behind ``engine.compile`` (PyTorch's inductor contract).
+"""``engine._inductor``: the code generator behind ``engine.compile`` (PyTorch's inductor contract), CPU and CUDA.
 
 ``compile_fx(gm, example_inputs)`` lowers a captured ``GraphModule`` to a flat program over raw
-NumPy arrays (``lowering``), fuses elementwise chains and their trailing reductions into numba
+arrays (``lowering``), fuses elementwise chains and their trailing reductions into numba
 kernels (``scheduler``, ``codegen``, cached by source in ``cache``), runs GEMMs and im2col
 convolutions into preallocated ``out=`` buffers (``kernels``), plans intermediate buffers by
 liveness, delivers gradients and reads ``.grad`` with inline code, runs ``SGD``/``Adam``/``AdamW`` steps
 as one fused numba kernel per parameter (``optim``), runs Conv2d and tiled max-pool forward/backward pairs
 of a training step as numba im2col/col2im/pool kernels around whole-batch GEMMs (``conv``, ``pool``),
-and returns a callable with the graph's calling convention. Without numba the same program replays unfused as NumPy ufuncs with ``out=`` buffers
-(and optimizer steps run eagerly).
+and returns a callable with the graph's calling convention. Without numba the same program replays unfused as
+NumPy ufuncs with ``out=`` buffers (and optimizer steps run eagerly).
+
+CUDA inputs go through the same lowering, scheduling and buffer plan; only the code generation differs
+(``cuda_codegen``): each fused pointwise group is one CuPy ``ElementwiseKernel``, each fused reduction group
+one ``ReductionKernel`` per reduction (its pointwise prologue inlined) and an ``ElementwiseKernel`` epilogue,
+generated as CUDA C and kept in a process-wide cache by source; GEMMs run through CuPy's matmul (cuBLAS) into
+planned buffers; SGD/Adam/AdamW steps are one ``ElementwiseKernel`` per parameter; ops without a GPU lowering
+(convolution, pooling, embedding, losses with index checks, dropout) run their eager kernel on the device
+inside the replay, so nothing is copied to the host. A graph with dtypes the CUDA templates do not cover
+(float16, bfloat16, int16, complex) replays its eager kernels on the device. ``mode="reduce-overhead"`` (and
+``"max-autotune"``, as in PyTorch) replays each program's longest run of steps without host effects from one
+CUDA graph (``cudagraphs``; a training step's forward and backward, with ``zero_grad``, the ``.grad`` delivery
+and the optimizer step as host code around the launch): the arrays it reads are copied into static buffers,
+its outputs live in the graph's memory, valid until the next call of the same compiled graph (clone one to
+keep it), as with PyTorch's cudagraph trees; when the capture fails (a host sync) the program replays without
+a graph and the reason is logged.
 
 Example:
     >>> gm = engine.fx.GraphModule(state, graph)  # doctest: +SKIP
@@ -30,6 +45,7 @@ from engine._inductor.lowering import Lowerer
 __all__ = ["CompiledFxGraph", "Unsupported", "compile_fx", "has_numba"]
 
 log = logging.getLogger("engine._inductor")
+CUDAGRAPH_MODES = ("reduce-overhead", "max-autotune")  # as PyTorch: max-autotune-no-cudagraphs opts out
 output_code_log = logging.getLogger("engine._inductor.output_code")
 _numba_warned = False
 
@@ -60,7 +76,7 @@ def _signature(args) -> tuple:
     key: list = []
     for a in args:
         if isinstance(a, Tensor):
-            key.append((a._data.shape, a._data.dtype.str, a._device.type))
+            key.append((a._data.shape, a._data.dtype.str, str(a._device)))
         elif isinstance(a, int | float | bool | str | type(None)):
             key.append((type(a).__name__, a))
         else:
@@ -101,10 +117,11 @@ class CompiledFxGraph:
         info: what was fused and what fell back to eager kernels.
     """
 
-    def __init__(self, gm, example_inputs, mode: str | None = None):
+    def __init__(self, gm, example_inputs, mode: str | None = None, device=None):
         self.gm = gm
         self.mode = mode
-        self.use_numba = _use_numba()
+        self.device = device  # the CUDA device of the inputs, None on CPU
+        self.use_numba = device is None and _use_numba()
         self.programs: dict = {}
         self._last_key: tuple | None = None
         self._last_call: Any = None
@@ -119,11 +136,16 @@ class CompiledFxGraph:
     def _build(self, key, meta, args):
         from engine._inductor.wrapper import CompiledProgram
 
-        lowerer = Lowerer(self.gm, meta)
+        lowerer = Lowerer(self.gm, meta, self.device)
         prog = lowerer.run(_input_meta(args))
-        compiled = CompiledProgram(prog, self.use_numba and _numba_dtypes_only(meta, args))
-        compiled.ns["_wrap"] = _fast_wrap()
+        compiled = CompiledProgram(prog, self.use_numba and _numba_dtypes_only(meta, args), self.device)
+        compiled.ns["_wrap"] = _fast_wrap(self.device)
         compiled.fallbacks = lowerer.fallbacks
+        if self.device is not None and self.mode in CUDAGRAPH_MODES:
+            from engine._inductor.cudagraphs import CUDAGraphRunner
+
+            compiled.cudagraph = CUDAGraphRunner(compiled)
+            compiled.call = compiled.cudagraph
         self.programs[key] = compiled
         if output_code_log.isEnabledFor(logging.DEBUG):
             output_code_log.debug("Output code:\n%s\n%s", compiled.source, "\n".join(compiled.kernel_sources))
@@ -163,9 +185,12 @@ class CompiledFxGraph:
     @property
     def info(self) -> dict:
         c = self._first
-        return {"numba": self.use_numba, "kernels": c.n_kernels, "steps": len(c.schedule.steps),
+        info = {"numba": self.use_numba, "kernels": c.n_kernels, "steps": len(c.schedule.steps),
                 "fallbacks": list(c.fallbacks), "buffers": len(c.plan.slots), "buffer_bytes": c.plan.nbytes,
-                "programs": len(self.programs)}
+                "programs": len(self.programs), "device": str(self.device or "cpu")}
+        if c.cudagraph is not None:
+            info["cudagraph"] = c.cudagraph.stats()
+        return info
 
     def print_output_code(self) -> None:
         print(self.source)
@@ -180,21 +205,47 @@ def compile_fx(gm, example_inputs, mode: str | None = None, options: dict | None
         gm: an ``engine.fx.GraphModule`` (any graph the engine's capture produces).
         example_inputs: the tensors (and Python values) its placeholders take, in order.
         mode: ``engine.compile``'s mode (``"default"``, ``"reduce-overhead"``, ``"max-autotune"``);
-            on CPU all three compile alike.
-        options: backend options; none are defined on CPU yet (an unknown key is an error).
+            on CPU all compile alike; on CUDA ``"reduce-overhead"`` and ``"max-autotune"`` replay from a
+            CUDA graph (``"max-autotune-no-cudagraphs"`` does not), as in PyTorch.
+        options: backend options; none are defined yet (an unknown key is an error).
 
-    Graphs on a CUDA device are returned as ``gm.forward`` (GPU code generation is not here yet).
+    Inputs on a CUDA device compile to CuPy kernels (see the module docstring); inputs on several devices,
+    or dtypes the CUDA code generator does not cover, replay the graph's eager kernels.
     """
+    from engine._dynamo.replay import make_runner
     from engine.tensor import Tensor
 
     if options:
-        raise RuntimeError(f"Unexpected optimization option {next(iter(options))}, known options: none on CPU")
-    for a in example_inputs:
-        if isinstance(a, Tensor) and a._device.type != "cpu":
-            log.info("engine._inductor: inputs on %s; running the graph eagerly (CPU code generation only)",
-                     a._device)
-            return gm.forward
+        raise RuntimeError(f"Unexpected optimization option {next(iter(options))}, known options: none")
+    devices = {a._device for a in example_inputs if isinstance(a, Tensor)}
+    devices |= {t._device for t in _graph_tensors(gm)}
+    if any(d.type != "cpu" for d in devices):
+        if len(devices) != 1 or next(iter(devices)).type != "cuda":
+            log.info("engine._inductor: inputs on %s; running the graph eagerly", sorted(map(str, devices)))
+            return make_runner(gm)
+        from engine._inductor.cuda_codegen import supported_dtype
+
+        dtypes = {dtype for _, dtype in _graph_meta(gm).values()}
+        dtypes |= {dtype for _, dtype in _input_meta(example_inputs) if dtype is not None}
+        unsupported = sorted(str(d) for d in dtypes if not supported_dtype(d))
+        if unsupported:
+            log.info("engine._inductor: no CUDA kernels for %s; the graph replays its eager kernels on the device",
+                     ", ".join(unsupported))
+            return make_runner(gm)
+        return CompiledFxGraph(gm, list(example_inputs), mode, next(iter(devices)))
     return CompiledFxGraph(gm, list(example_inputs), mode)
+
+
+def _graph_tensors(gm) -> list:
+    from engine.tensor import Tensor
+
+    found = []
+    for node in gm.graph.nodes:
+        if node.op == "get_attr":
+            value = gm.get_attr_value(node.target)
+            if isinstance(value, Tensor):
+                found.append(value)
+    return found
 
 
 def _graph_meta(gm) -> dict:
@@ -237,15 +288,16 @@ def _run_recording(gm, args, meta: dict):
     return result
 
 
-def _fast_wrap():
+def _fast_wrap(dev=None):
     from engine.device import device
     from engine.dtypes import FROM_NUMPY
     from engine.tensor import _make, wrap
 
-    cpu = device("cpu")
+    dev = dev if dev is not None else device("cpu")
+    array_type = np.ndarray if dev.type == "cpu" else dev.xp.ndarray
 
     def _wrap(array):
-        dtype = FROM_NUMPY.get(array.dtype) if isinstance(array, np.ndarray) else None
-        return _make(array, dtype, cpu) if dtype is not None else wrap(array, cpu)
+        dtype = FROM_NUMPY.get(array.dtype) if isinstance(array, array_type) else None
+        return _make(array, dtype, dev) if dtype is not None else wrap(array, dev)
 
     return _wrap

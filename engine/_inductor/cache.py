@@ -5,7 +5,8 @@ group, never on the sizes (those are arguments), so a recompile at a new batch s
 group in another graph, reuses the compiled kernel. Each source is written once to
 ``<cache dir>/k_<sha>.py`` and imported from there, so numba's ``cache=True`` stores the machine code
 next to it: a second process loads it instead of compiling. The directory is
-``$KILN_INDUCTOR_CACHE_DIR`` or ``<tmp>/kiln_inductor_<user>``.
+``$KILN_INDUCTOR_CACHE_DIR`` or ``<tmp>/kiln_inductor_<user>``. CUDA kernels (CuPy objects) are kept in a
+process-wide table keyed by their source (``load_cuda_kernel``); CuPy caches their binaries on disk itself.
 """
 
 from __future__ import annotations
@@ -61,3 +62,22 @@ def load_kernel(source: str, name: str = "kernel"):
         _LOADED[key] = fn
         stats["compiled"] += 1
         return fn
+
+
+_CUDA_LOADED: dict = {}
+cuda_stats = {"hits": 0, "built": 0}
+
+
+def load_cuda_kernel(xp, kind: str, *source, **options):
+    """The CuPy ``kind`` kernel (``"ElementwiseKernel"``/``"ReductionKernel"``) of ``source``, built once per
+    process and array module: every compile of the same group, in any graph, gets the same kernel object
+    (CuPy then caches the compiled binary on disk by its source)."""
+    key = (id(xp), kind, source, tuple(sorted(options.items())))
+    with _LOCK:
+        kernel = _CUDA_LOADED.get(key)
+        if kernel is not None:
+            cuda_stats["hits"] += 1
+            return kernel
+        kernel = _CUDA_LOADED[key] = getattr(xp, kind)(*source, **options)
+        cuda_stats["built"] += 1
+        return kernel

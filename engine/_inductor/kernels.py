@@ -52,6 +52,17 @@ class _one_blas_thread:
         return False
 
 
+def device_matmul(a, b, out):
+    """``matmul`` on CUDA: CuPy's matmul (cuBLAS) into the planned buffer."""
+    _device_xp(a).matmul(a, b, out=out)
+
+
+def _device_xp(array):
+    from engine.backend import array_module_of
+
+    return array_module_of(array)
+
+
 def fill(value, out):
     out.fill(value)
 
@@ -63,7 +74,8 @@ def embed_slice(g, index, out):
 
 
 def gather(x, index, dim: int, out):
-    np.copyto(out, np.take_along_axis(x, index, axis=dim))
+    xp = np if isinstance(x, np.ndarray) else _device_xp(x)
+    xp.copyto(out, xp.take_along_axis(x, index, axis=dim))
 
 
 def uniform(shape, dtype):
@@ -140,3 +152,7 @@ class Conv2d:
             src, self.cols.shape, (s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw), writeable=False)
         np.copyto(self.cols, windows)
         np.matmul(weight.reshape(o, -1), self.cols.reshape(c * kh * kw, -1), out=out.reshape(o, -1))
+
+
+# the kernels a CUDA program may call (they compute with the array module of their arguments)
+DEVICE_NEUTRAL = frozenset({matmul, device_matmul, fill, embed_slice, gather})

@@ -38,9 +38,10 @@ def _is_scalar(a) -> bool:
 class Lowerer:
     """Builds a Program from a GraphModule, given each node's (shape, NumPy dtype) at these inputs."""
 
-    def __init__(self, gm, meta: dict):
+    def __init__(self, gm, meta: dict, device=None):
         self.gm = gm
         self.meta = meta  # node -> (shape, np dtype)
+        self.cuda = device is not None and device.type == "cuda"  # CUDA programs use device-neutral externs only
         self.prog = Program()
         self.node = None
         self.fallbacks: list[str] = []
@@ -75,6 +76,8 @@ class Lowerer:
 
     def extern(self, fn, args: tuple, shape: tuple, dtype, *, out: bool = True, impure: bool = False,
                **attrs) -> Value:
+        if self.cuda and fn not in kernels.DEVICE_NEUTRAL:
+            raise Unsupported(f"{getattr(fn, '__name__', fn)} is a CPU kernel: the eager op runs on the device")
         return self.prog.add(Value("extern", tuple(shape), np.dtype(dtype), fn, tuple(args),
                                    {"out": out, "impure": impure, **attrs}))
 
@@ -248,6 +251,8 @@ def _first_of(*lowerings):
     """One graph op lowered by whichever of ``lowerings`` takes the node first."""
 
     def lowering(L, node, *args):
+        if L.cuda:  # numba kernels: the op's eager kernel runs on the device instead
+            return NotImplemented
         for fn in lowerings:
             out = fn(L, node, *args)
             if out is not NotImplemented:

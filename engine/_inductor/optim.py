@@ -9,6 +9,8 @@ The hyperparameters are read from the live ``param_groups`` at every call (LR sc
 them). A parameter the kernel does not cover (no state yet, a dtype other than float32/float64, a
 non-contiguous array, a gradient of another dtype) is updated by the eager ``_update`` in the same
 step; a step with hooks registered, or of an optimizer subclass, runs the eager ``step`` whole.
+On CUDA the same step runs one CuPy ``ElementwiseKernel`` per parameter (``CUDA_SOURCES``: the numba
+loop bodies as CUDA C, the same operations in the same order), the scalars computed on the host as on CPU.
 """
 
 from __future__ import annotations
@@ -70,6 +72,26 @@ ADAM_SOURCE = _HEADER + """def adam(p, grad, m, v, v_max, decay_factor, decay, b
         p[i] = x + (mi / (np.sqrt(vi) / bias2_sqrt + eps)) * neg_step_size
 """
 
+_SGD_PARAMS = ("T grad, T neg_lr, T decay, T momentum, T one_minus_dampening, bool has_decay, bool maximize, "
+               "bool has_momentum, bool dampening, bool nesterov")
+_SGD_GRAD = "T d = p * decay; T g = has_decay ? (maximize ? d - grad : d + grad) : (maximize ? -grad : grad); "
+_ADAM_PARAMS = ("T grad, T decay_factor, T decay, T beta2, T one_minus_beta1, T one_minus_beta2, T bias2_sqrt, "
+                "T eps, T neg_step_size, bool decoupled, bool l2, bool maximize, bool amsgrad")
+_ADAM_MOMENTS = ("T x = decoupled ? p * decay_factor : p; T d = x * decay; "
+                 "T g = l2 ? (maximize ? d - grad : d + grad) : (maximize ? -grad : grad); "
+                 "T mi = m + (g - m) * one_minus_beta1; m = mi; T vi = v * beta2 + (g * g) * one_minus_beta2; v = vi; ")
+_ADAM_UPDATE = "p = x + (mi / (sqrt(vi) / bias2_sqrt + eps)) * neg_step_size"
+# name: (in_params, out_params, operation) of a CuPy ElementwiseKernel updating its outputs in place
+CUDA_SOURCES = {
+    "sgd": (_SGD_PARAMS, "T p", _SGD_GRAD + "p = p + g * neg_lr"),
+    "sgd_momentum": (_SGD_PARAMS, "T p, T buf",
+                     _SGD_GRAD + "T b = buf * momentum; b = dampening ? b + g * one_minus_dampening : b + g; buf = b; "
+                     "T u = nesterov ? b * momentum + g : b; p = p + u * neg_lr"),
+    "adam": (_ADAM_PARAMS, "T p, T m, T v", _ADAM_MOMENTS + _ADAM_UPDATE),
+    "adam_amsgrad": (_ADAM_PARAMS, "T p, T m, T v, T v_max",
+                     _ADAM_MOMENTS + "T vm = vi <= v_max ? v_max : vi; v_max = vm; vi = vm; " + _ADAM_UPDATE),
+}
+
 _KERNELS: dict = {}
 
 
@@ -87,20 +109,28 @@ _HYPER = {"sgd": ("lr", "momentum", "dampening", "weight_decay"), "adam": ("lr",
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _flat(array, dtype):
+def _flat(array, dtype, array_type=np.ndarray):
     """``array`` as a 1-d view when the kernel can update it in place, else None."""
-    if type(array) is not np.ndarray or array.dtype is not dtype or not array.flags.c_contiguous:
+    if type(array) is not array_type or array.dtype is not dtype or not array.flags.c_contiguous:
         return None
     return array.reshape(-1)
+
+
+def _cuda_kernel(xp, name: str):
+    from engine._inductor.cache import load_cuda_kernel
+
+    return load_cuda_kernel(xp, "ElementwiseKernel", *CUDA_SOURCES[name], f"kiln_compiled_{name}")
 
 
 class FusedStep:
     """``optimizer.step()`` with no arguments, as the compiled program calls it (see the module docstring)."""
 
-    def __init__(self, optimizer, kind: str):
+    def __init__(self, optimizer, kind: str, xp=None):
         self.optimizer = optimizer
         self.kind = kind
         self.kernel: Any = None
+        self.xp = xp  # CuPy for a CUDA program: CUDA_SOURCES kernels instead of numba ones
+        self.array_type = np.ndarray if xp is None else xp.ndarray
 
     def _eager(self):
         from engine._dynamo.graph_ops import call_method
@@ -115,7 +145,8 @@ class FusedStep:
                 or opt._in_step):
             return self._eager()
         if self.kernel is None:
-            self.kernel = _kernel(self.kind)
+            self.kernel = _kernel(self.kind) if self.xp is None else {
+                name: _cuda_kernel(self.xp, name) for name in CUDA_SOURCES if name.startswith(self.kind)}
         update = self._sgd if self.kind == "sgd" else self._adam
         for group in opt.param_groups:
             if all(type(group[k]) in _NUMBERS for k in _HYPER[self.kind]) \
@@ -140,12 +171,12 @@ class FusedStep:
                 continue
             data = p._data
             dtype = data.dtype
-            x = _flat(data, dtype) if dtype in _FLOATS else None
-            g = _flat(grad._data, dtype) if x is not None else None
+            x = _flat(data, dtype, self.array_type) if dtype in _FLOATS else None
+            g = _flat(grad._data, dtype, self.array_type) if x is not None else None
             buf = x
             if g is not None and momentum != 0:
                 entry = (opt.state.get(p) or {}).get("momentum_buffer")
-                buf = _flat(entry._data, dtype) if entry is not None else None
+                buf = _flat(entry._data, dtype, self.array_type) if entry is not None else None
             if g is None or buf is None:
                 opt._update(p, group)
             else:
@@ -154,7 +185,12 @@ class FusedStep:
                     t = dtype.type
                     c = scalars[dtype] = (t(-lr), t(decay), t(momentum), t(1 - dampening), decay != 0, maximize,
                                           momentum != 0, dampening != 0, nesterov)
-                kernel(x, g, buf, *c)
+                if self.xp is None:
+                    kernel(x, g, buf, *c)
+                elif momentum != 0:
+                    kernel["sgd_momentum"](g, *c, x, buf)
+                else:
+                    kernel["sgd"](g, *c, x)
             p._vc[0] += 1
 
     def _adam(self, opt, group: dict) -> None:
@@ -171,7 +207,8 @@ class FusedStep:
             data = p._data
             dtype = data.dtype
             state: dict = opt.state.get(p) or {}
-            x = _flat(data, dtype) if dtype in _FLOATS and state else None
+            flat = self.array_type
+            x = _flat(data, dtype, flat) if dtype in _FLOATS and state else None
             arrays = None
             if x is not None:
                 m, v = state.get("exp_avg"), state.get("exp_avg_sq")
@@ -179,8 +216,8 @@ class FusedStep:
                 step = state.get("step")
                 if m is not None and v is not None and w is not None and step is not None \
                         and type(step._data) is np.ndarray and step._data.shape == ():
-                    arrays = (_flat(grad._data, dtype), _flat(m._data, dtype), _flat(v._data, dtype),
-                              _flat(w._data, dtype))
+                    arrays = (_flat(grad._data, dtype, flat), _flat(m._data, dtype, flat),
+                              _flat(v._data, dtype, flat), _flat(w._data, dtype, flat))
                     if any(a is None for a in arrays):
                         arrays = None
             if arrays is None or step is None:
@@ -193,8 +230,14 @@ class FusedStep:
                 c = scalars.get(dtype)
                 if c is None:
                     c = scalars[dtype] = (t(1 - lr * decay), t(decay), t(beta2), t(1 - beta1), t(1 - beta2))
-                kernel(x, *arrays, *c, t(math.sqrt(1 - beta2 ** n)), t(eps), t(-(lr / (1 - beta1 ** n))),
-                       decoupled, l2, maximize, amsgrad)
+                hyper = (*c, t(math.sqrt(1 - beta2 ** n)), t(eps), t(-(lr / (1 - beta1 ** n))), decoupled, l2,
+                         maximize, amsgrad)
+                if self.xp is None:
+                    kernel(x, *arrays, *hyper)
+                elif amsgrad:
+                    kernel["adam_amsgrad"](arrays[0], *hyper, x, *arrays[1:])
+                else:
+                    kernel["adam"](arrays[0], *hyper, x, arrays[1], arrays[2])
             p._vc[0] += 1
 
 
@@ -203,10 +246,16 @@ def lower_optimizer_step(L, node, obj, name, args, kwargs):
     from engine._inductor import has_numba
     from engine.optim import SGD, Adam, AdamW
 
-    if name != "step" or args or kwargs or node.users or not has_numba():
+    if name != "step" or args or kwargs or node.users or not (has_numba() or L.cuda):
         return NotImplemented
     kind = {SGD: "sgd", Adam: "adam", AdamW: "adam"}.get(type(obj))
     if kind is None:
         return NotImplemented
+    xp = None
+    if L.cuda:
+        params = [p for group in obj.param_groups for p in group["params"]]
+        if not params or any(p._device.type != "cuda" for p in params):
+            return NotImplemented
+        xp = params[0]._device.xp
     return L.prog.add(Value("effect", (), None, "optimizer_step", (), {"impure": True,
-                                                                        "runner": FusedStep(obj, kind)}))
+                                                                        "runner": FusedStep(obj, kind, xp)}))

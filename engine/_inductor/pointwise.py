@@ -1,5 +1,5 @@
-"""The pointwise ops the backend fuses: a scalar expression (numba kernels) and a NumPy form (replay
-without numba), side by side, one row per op.
+"""The pointwise ops the backend fuses: a scalar expression (numba kernels), a NumPy form (replay
+without numba) and a CUDA C expression (CuPy kernels), side by side, one row per op.
 
 A scalar template names its operands ``{0}``, ``{1}``...; they are always plain local names or
 literals, so a template may repeat an operand. The NumPy form is a ufunc (called with ``out=`` and
@@ -90,51 +90,62 @@ def _np_reciprocal(out, x):
 # NumPy's SIMD loops. The scheduler runs them as NumPy ufunc steps into planned buffers and fuses around them.
 UFUNC_STEPS = frozenset({"exp", "expm1", "log", "log1p", "tanh", "sin", "cos"})
 
-# name: (scalar template, NumPy ufunc name or helper function)
-OPS: dict[str, tuple[str, object]] = {
-    "add": ("{0} + {1}", "add"),
-    "sub": ("{0} - {1}", "subtract"),
-    "mul": ("{0} * {1}", "multiply"),
-    "div": ("{0} / {1}", "true_divide"),
-    "pow": ("{0} ** {1}", "power"),
-    "mod": ("{0} % {1}", "remainder"),
-    "floordiv": ("{0} // {1}", "floor_divide"),
-    "maximum": ("max({0}, {1})", "maximum"),
-    "minimum": ("min({0}, {1})", "minimum"),
-    "neg": ("-{0}", "negative"),
-    "abs": ("abs({0})", "absolute"),
-    "exp": ("math.exp({0})", "exp"),
-    "expm1": ("math.expm1({0})", "expm1"),
-    "log": ("math.log({0})", "log"),
-    "log1p": ("math.log1p({0})", "log1p"),
-    "sqrt": ("math.sqrt({0})", "sqrt"),
-    "rsqrt": ("1.0 / math.sqrt({0})", _np_rsqrt),
-    "sin": ("math.sin({0})", "sin"),
-    "cos": ("math.cos({0})", "cos"),
-    "tanh": ("math.tanh({0})", "tanh"),
-    "erf": ("math.erf({0})", _np_erf),
-    "floor": ("math.floor({0})", "floor"),
-    "ceil": ("math.ceil({0})", "ceil"),
-    "square": ("{0} * {0}", _np_square),
-    "reciprocal": ("1.0 / {0}", _np_reciprocal),
-    "sign": ("(1.0 if {0} > 0 else (-1.0 if {0} < 0 else 0.0))", _np_sign),
-    "sigmoid": ("1.0 / (1.0 + math.exp(-{0}))", _np_sigmoid),
-    "relu": ("({0} if not {0} <= 0 else 0.0)", _np_relu),  # NOTE: NaN stays NaN, as np.maximum
-    "silu": ("{0} / (1.0 + math.exp(-{0}))", _np_silu),
-    "gelu": (f"0.5 * {{0}} * (1.0 + math.erf({{0}} * {_SQRT1_2!r}))", _np_gelu),
+# NOTE: C's % and / truncate toward zero; NumPy's remainder and floor_divide floor (float form, integer form).
+_CUDA_MOD = ("({0} - floor({0} / {1}) * {1})",
+             "((({0} % {1}) != 0 && ((({0} % {1}) < 0) != ({1} < 0))) ? ({0} % {1}) + {1} : ({0} % {1}))")
+_CUDA_FLOORDIV = ("floor({0} / {1})", "({0} / {1} - ((({0} % {1}) != 0 && ((({0} % {1}) < 0) != ({1} < 0))) ? 1 : 0))")
+_CUDA_ABS = ("fabs({0})", "({0} < 0 ? -{0} : {0})")
+
+# A CUDA template names its operands {0}, {1}... (already cast to the op's compute type) and the result's C type
+# {R}; a pair is (float form, integer form).
+# name: (numba scalar template, NumPy ufunc name or helper function, CUDA C template or None)
+OPS: dict[str, tuple[str, object, object]] = {
+    "add": ("{0} + {1}", "add", "{0} + {1}"),
+    "sub": ("{0} - {1}", "subtract", "{0} - {1}"),
+    "mul": ("{0} * {1}", "multiply", "{0} * {1}"),
+    "div": ("{0} / {1}", "true_divide", "{0} / {1}"),
+    "pow": ("{0} ** {1}", "power", "pow({0}, {1})"),
+    "mod": ("{0} % {1}", "remainder", _CUDA_MOD),
+    "floordiv": ("{0} // {1}", "floor_divide", _CUDA_FLOORDIV),
+    "maximum": ("max({0}, {1})", "maximum", "(({0} > {1} || {0} != {0}) ? {0} : {1})"),
+    "minimum": ("min({0}, {1})", "minimum", "(({0} < {1} || {0} != {0}) ? {0} : {1})"),
+    "neg": ("-{0}", "negative", "-{0}"),
+    "abs": ("abs({0})", "absolute", _CUDA_ABS),
+    "exp": ("math.exp({0})", "exp", "exp({0})"),
+    "expm1": ("math.expm1({0})", "expm1", "expm1({0})"),
+    "log": ("math.log({0})", "log", "log({0})"),
+    "log1p": ("math.log1p({0})", "log1p", "log1p({0})"),
+    "sqrt": ("math.sqrt({0})", "sqrt", "sqrt({0})"),
+    "rsqrt": ("1.0 / math.sqrt({0})", _np_rsqrt, "({R})1 / sqrt({0})"),
+    "sin": ("math.sin({0})", "sin", "sin({0})"),
+    "cos": ("math.cos({0})", "cos", "cos({0})"),
+    "tanh": ("math.tanh({0})", "tanh", "tanh({0})"),
+    "erf": ("math.erf({0})", _np_erf, "erf({0})"),
+    "floor": ("math.floor({0})", "floor", "floor({0})"),
+    "ceil": ("math.ceil({0})", "ceil", "ceil({0})"),
+    "square": ("{0} * {0}", _np_square, "{0} * {0}"),
+    "reciprocal": ("1.0 / {0}", _np_reciprocal, "({R})1 / {0}"),
+    "sign": ("(1.0 if {0} > 0 else (-1.0 if {0} < 0 else 0.0))", _np_sign,
+             "({0} > 0 ? ({R})1 : ({0} < 0 ? ({R})-1 : ({R})0))"),
+    "sigmoid": ("1.0 / (1.0 + math.exp(-{0}))", _np_sigmoid, "({R})1 / (({R})1 + exp(-{0}))"),
+    "relu": ("({0} if not {0} <= 0 else 0.0)", _np_relu, "({0} <= 0 ? ({R})0 : {0})"),  # NOTE: NaN stays NaN
+    "silu": ("{0} / (1.0 + math.exp(-{0}))", _np_silu, "{0} / (({R})1 + exp(-{0}))"),
+    "gelu": (f"0.5 * {{0}} * (1.0 + math.erf({{0}} * {_SQRT1_2!r}))", _np_gelu,
+             "({R})0.5 * {0} * (({R})1 + erf({0} * ({R})0.7071067811865476))"),
     "gelu_tanh": (f"0.5 * {{0}} * (1.0 + math.tanh({_SQRT_2_PI!r} * ({{0}} + 0.044715 * {{0}} * {{0}} * {{0}})))",
-                  _np_gelu_tanh),
-    "leaky_relu": ("({0} if {0} > 0 else {0} * {1})", _np_leaky_relu),
-    "where": ("({1} if {0} else {2})", _np_where),
-    "keep": ("({2} if {0} >= {1} else 0.0)", _np_keep),  # dropout's scaled keep mask from uniforms
-    "gt": ("{0} > {1}", "greater"),
-    "ge": ("{0} >= {1}", "greater_equal"),
-    "lt": ("{0} < {1}", "less"),
-    "le": ("{0} <= {1}", "less_equal"),
-    "eq": ("{0} == {1}", "equal"),
-    "ne": ("{0} != {1}", "not_equal"),
-    "logical_not": ("not {0}", "logical_not"),
-    "logical_and": ("{0} and {1}", "logical_and"),
-    "logical_or": ("{0} or {1}", "logical_or"),
-    "cast": ("{0}", _np_cast),
+                  _np_gelu_tanh, "({R})0.5 * {0} * (({R})1 + tanh(({R})0.7978845608028654 * "
+                                 "({0} + ({R})0.044715 * {0} * {0} * {0})))"),
+    "leaky_relu": ("({0} if {0} > 0 else {0} * {1})", _np_leaky_relu, "({0} > 0 ? {0} : {0} * {1})"),
+    "where": ("({1} if {0} else {2})", _np_where, "({0} ? {1} : {2})"),
+    "keep": ("({2} if {0} >= {1} else 0.0)", _np_keep, "({0} >= {1} ? {2} : ({R})0)"),  # dropout's keep mask
+    "gt": ("{0} > {1}", "greater", "{0} > {1}"),
+    "ge": ("{0} >= {1}", "greater_equal", "{0} >= {1}"),
+    "lt": ("{0} < {1}", "less", "{0} < {1}"),
+    "le": ("{0} <= {1}", "less_equal", "{0} <= {1}"),
+    "eq": ("{0} == {1}", "equal", "{0} == {1}"),
+    "ne": ("{0} != {1}", "not_equal", "{0} != {1}"),
+    "logical_not": ("not {0}", "logical_not", "!{0}"),
+    "logical_and": ("{0} and {1}", "logical_and", "{0} && {1}"),
+    "logical_or": ("{0} or {1}", "logical_or", "{0} || {1}"),
+    "cast": ("{0}", _np_cast, "{0}"),
 }

@@ -57,9 +57,10 @@ class Step:
 
 
 class Schedule:
-    def __init__(self, prog: Program, fuse: bool):
+    def __init__(self, prog: Program, fuse: bool, fusable=None):
         self.prog = prog
         self.fuse = fuse
+        self.fusable = fusable or _numba_fusable  # which pointwise values the device's codegen takes
         self.steps: list[Step] = []
         self.group_of: dict = {}
         self.open: list[Group] = []
@@ -163,7 +164,7 @@ class Schedule:
         for v in self.prog.values:
             if v.kind in ("input", "param"):
                 continue
-            if self.fuse and v.kind == "pointwise" and v.numel > 0 and v.op not in UFUNC_STEPS:
+            if self.fuse and v.kind == "pointwise" and self.fusable(v):
                 if not self._join(v):
                     g = Group(v.shape, None, [v])
                     self.open.append(g)
@@ -179,6 +180,10 @@ class Schedule:
             self.steps.append(Step(kind, v, reads=self.prog.inputs_of(v), writes=[v]))
         for g in list(self.open):
             self._seal(g)
+
+
+def _numba_fusable(v: Value) -> bool:
+    return v.numel > 0 and v.op not in UFUNC_STEPS
 
 
 def _collect(out, found: list) -> None:
@@ -239,8 +244,8 @@ class BufferPlan:
             for v in release.pop(i, ()):
                 free.setdefault((v.dtype.str, v.numel), []).append(self.slot_of[v])
 
-    def allocate(self) -> list:
-        return [np.empty(max(numel, 1), dtype) for dtype, numel in self.slots]
+    def allocate(self, xp=np) -> list:
+        return [xp.empty(max(numel, 1), dtype) for dtype, numel in self.slots]
 
     @property
     def nbytes(self) -> int:

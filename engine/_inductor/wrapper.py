@@ -1,5 +1,8 @@
 """The generated ``call``: a flat Python function over arrays that runs the scheduled steps.
 
+One wrapper for both devices: on CUDA the arrays are CuPy's, each fused group calls its CuPy kernels
+(``cuda_codegen``) instead of a numba kernel, GEMMs run through ``xp.matmul`` (cuBLAS) into their buffers and
+fallbacks wrap device arrays as tensors on the program's device, so a replay never leaves the device.
 It unpacks the input tensors' arrays once, reads each parameter's current array, calls the fused
 kernels, GEMMs and fallbacks in order with their planned buffers, and wraps only the outputs in
 tensors. Its source (``CompiledProgram.source``) is kept for debugging, like inductor's output code.
@@ -15,24 +18,24 @@ from engine._inductor.ir import Program, Value, map_values
 from engine._inductor.scheduler import BufferPlan, Schedule
 
 
-def _fallback_runner(fn, call_args, call_kwargs, mutates: bool):
-    """A closure running ``fn`` (an eager kernel) with tensors over the arrays it is given, in order."""
+def _fallback_runner(fn, call_args, call_kwargs, mutates: bool, device=None):
+    """A closure running ``fn`` (an eager kernel) with tensors over the arrays it is given, in order
+    (tensors on ``device``, the CPU by default)."""
     from engine.autograd.grad_mode import no_grad
     from engine.autograd.grad_mode import state as grad_state
     from engine.dtypes import FROM_NUMPY, from_numpy_dtype
     from engine.tensor import Tensor, _make
 
-    cpu = None
+    if device is None:
+        from engine.device import device as make_device
+
+        device = make_device("cpu")
+    array_type = np.ndarray if device.type == "cpu" else device.xp.ndarray
 
     def as_tensor(a):
-        nonlocal cpu
-        if isinstance(a, np.ndarray):
-            if cpu is None:
-                from engine.device import device
-
-                cpu = device("cpu")
+        if isinstance(a, array_type):
             dtype = FROM_NUMPY.get(a.dtype) or from_numpy_dtype(a.dtype)
-            return _make(a, dtype, cpu)
+            return _make(a, dtype, device)
         return a
 
     def unwrap(r):
@@ -80,14 +83,23 @@ def _has_value(a) -> bool:
 class CompiledProgram:
     """One program compiled for one set of input shapes: ``call(*tensors)`` and its ``source``."""
 
-    def __init__(self, prog: Program, use_numba: bool):
+    def __init__(self, prog: Program, use_numba: bool, device=None):
         self.prog = prog
-        self.schedule = Schedule(prog, fuse=use_numba)
+        self.device = device
+        self.cuda = device is not None and device.type == "cuda"
+        self.xp = device.xp if self.cuda else np
+        fusable = None
+        if self.cuda:
+            from engine._inductor import cuda_codegen
+
+            fusable = cuda_codegen.fusable
+        self.schedule = Schedule(prog, fuse=use_numba or self.cuda, fusable=fusable)
         self.plan = BufferPlan(self.schedule)
         self.use_numba = use_numba
         self.kernel_sources: list[str] = []
         self.fallbacks: list[str] = []
-        self.ns: dict = {"np": np, "kernels": kernels, "_pw": pointwise}
+        self.cudagraph = None  # a cudagraphs.CUDAGraphRunner in reduce-overhead mode on CUDA
+        self.ns: dict = {"np": np, "xp": self.xp, "kernels": kernels, "_pw": pointwise}
         self.source = self._generate()
         code = compile(self.source, "<engine._inductor generated call>", "exec")
         exec(code, self.ns)  # noqa: S102 - source generated above from the lowered program
@@ -108,7 +120,7 @@ class CompiledProgram:
     # ----- source --------------------------------------------------------------------------------------
     def _generate(self) -> str:
         prog, plan = self.prog, self.plan
-        pooled = plan.allocate()
+        pooled = plan.allocate(self.xp)
         self.buffer_views: dict = {}
         lines = ["def call(*args):"]
         body: list[str] = []
@@ -123,18 +135,22 @@ class CompiledProgram:
                 self.ns[f"t_{v.name}"] = v.attrs["tensor"]
                 if v.users:
                     body.append(f"{v.name} = t_{v.name}._data")
-            else:
-                self.ns[v.name] = v.attrs["array"]
+            else:  # a constant of the lowering (an arange, a causal mask): on the program's device once
+                self.ns[v.name] = self.xp.asarray(v.attrs["array"]) if self.cuda else v.attrs["array"]
         for v, slot in plan.slot_of.items():
             self.ns[v.name] = pooled[slot][:v.numel].reshape(v.shape)
+        self.head = list(body)  # the code of each part, kept for a CUDA graph over part of the steps
+        self.step_code: list[list[str]] = []
         for step in self.schedule.steps:
-            body += self._step(step)
-        body.append(f"return {self._output(prog.output)}")
+            self.step_code.append(self._step(step))
+            body += self.step_code[-1]
+        self.tail = f"return {self._output(prog.output)}"
+        body.append(self.tail)
         return "\n".join(lines + ["    " + b for b in body]) + "\n"
 
     def _fresh(self, v: Value) -> list[str]:
         if v in self.plan.fresh and v not in self.plan.slot_of:
-            return [f"{v.name} = np.empty({v.shape!r}, np.{v.dtype.name})"]
+            return [f"{v.name} = xp.empty({v.shape!r}, np.{v.dtype.name})"]
         return []
 
     def _arg(self, a) -> str:
@@ -164,19 +180,19 @@ class CompiledProgram:
                 out.append(f"_pw.{fn.__name__}({v.name}, {args})")  # type: ignore[attr-defined]
         elif step.kind == "reduce":
             (a,) = v.args
-            fn = {"sum": "np.sum", "max": "np.max", "min": "np.min"}[v.op]
+            fn = {"sum": "xp.sum", "max": "xp.max", "min": "xp.min"}[v.op]
             out.append(f"{fn}({a.name}, axis={v.attrs['axes']!r}, keepdims={v.attrs['keepdim']}, out={v.name})")
         elif step.kind == "view":
             base = self._stable(v.args[0])
             view = None
             if base is not None:  # a view of a buffer of the program: the same array at every call
                 view = eval(self._view_code(v), self.ns, {v.args[0].name: base})  # noqa: S307
-            if view is not None and np.may_share_memory(view, base):
+            if view is not None and self.xp.may_share_memory(view, base):
                 self.ns[v.name] = view
             else:  # NOTE: a reshape that had to copy must copy at every call
                 out.append(f"{v.name} = {self._view_code(v)}")
         elif step.kind == "extern":
-            fn = self._bind("ext", v.op)
+            fn = self._bind("ext", self._device_extern(v.op))
             names = [a.name for a in v.args] + [literal(p) if isinstance(p, int | float) else self._bind("c", p)
                                                 for p in v.attrs.get("params", ())]
             if v.attrs.get("out"):
@@ -184,7 +200,8 @@ class CompiledProgram:
             else:
                 out.append(f"{v.name} = {fn}({', '.join(names)})")
         elif step.kind == "fallback":
-            runner = _fallback_runner(v.op, v.attrs["call_args"], v.attrs["call_kwargs"], v.attrs["mutates"])
+            runner = _fallback_runner(v.op, v.attrs["call_args"], v.attrs["call_kwargs"], v.attrs["mutates"],
+                                      self.device)
             fn = self._bind(f"fb_{runner.__name__}_", runner)
             args = ", ".join(self._tensor_arg(a) for a in v.attrs["extra_inputs"])
             out.append(f"{v.name} = {fn}({args})")
@@ -202,7 +219,7 @@ class CompiledProgram:
 
     def _stable(self, v: Value):
         """The array of ``v`` when it is a pooled buffer (or a view of one) bound once for every call."""
-        if v in self.plan.slot_of or (v.kind == "view" and isinstance(self.ns.get(v.name), np.ndarray)):
+        if v in self.plan.slot_of or (v.kind == "view" and isinstance(self.ns.get(v.name), self.xp.ndarray)):
             return self.ns[v.name]
         return None
 
@@ -236,14 +253,34 @@ class CompiledProgram:
         if v.op is lowering._transpose_fn:
             return f"{a.name}.transpose({params[0]!r})"
         if v.op is lowering._expand_fn:
-            return f"np.broadcast_to({a.name}, {params[0]!r})"
+            return f"xp.broadcast_to({a.name}, {params[0]!r})"
         if v.op is lowering._index_fn:
             return f"{a.name}[{self._bind('ix', params[0])}]"
         return f"{self._bind('view', v.op)}({a.name}, *{self._bind('vp', params)})"
 
+    def _device_extern(self, fn):
+        """The array kernel ``fn`` for this program's device (the lowering admits only these on CUDA)."""
+        if self.cuda and fn is kernels.matmul:
+            return kernels.device_matmul
+        return fn
+
+    def _cuda_kernel(self, g) -> list[str]:
+        from engine._inductor.cuda_codegen import GroupKernels
+
+        gk = GroupKernels(g, self.xp)
+        self.kernel_sources += gk.sources
+        name = self._bind("kernel_", gk)
+        lines: list[str] = []
+        for o in gk.outputs:
+            lines += self._fresh(o)
+        lines.append(f"{name}({', '.join([a.name for a, _ in gk.uses] + [o.name for o in gk.outputs])})")
+        return lines
+
     def _kernel(self, g) -> list[str]:
         from engine._inductor.cache import load_kernel
 
+        if self.cuda:
+            return self._cuda_kernel(g)
         ks = KernelSource(g, self.plan.fresh)
         self.kernel_sources.append(ks.source)
         name = self._bind("kernel_", load_kernel(ks.source))

@@ -74,6 +74,13 @@ class enable_grad(_BareDecoratorContext):
     _target = True
 
 
+_inference = [False]  # inside inference_mode(True) (and not an inner inference_mode(False))
+
+
+def is_inference_mode_enabled() -> bool:
+    return _inference[0]
+
+
 class inference_mode(_GradModeContext):
     """Like ``no_grad``; ``inference_mode(False)`` leaves grad mode unchanged; ``@inference_mode`` works bare."""
 
@@ -87,8 +94,14 @@ class inference_mode(_GradModeContext):
 
     def __enter__(self):
         self._previous = state.enabled
+        self._previous_inference = _inference[0]
+        _inference[0] = self._mode
         if self._mode:
             state.enabled = False
+
+    def __exit__(self, *exc):
+        _inference[0] = self._previous_inference
+        return super().__exit__(*exc)
 
     def __call__(self, fn):
         mode = self._mode

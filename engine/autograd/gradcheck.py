@@ -20,44 +20,70 @@ def _differentiable_outputs(outputs) -> list:
     return [o for o in outputs if isinstance(o, Tensor) and o._requires_grad]
 
 
+def _reals(array) -> np.ndarray:
+    """An array as float64 reals: a complex one as interleaved (real, imag) pairs."""
+    array = np.asarray(array)
+    if array.dtype.kind == "c":
+        return np.stack([array.real, array.imag], -1).astype(np.float64).reshape(-1)
+    return array.astype(np.float64).reshape(-1)
+
+
 def _numerical_jacobian(func, inputs, input_index: int, eps: float, n_outputs: list) -> list:
-    """Central differences: one (n_output_elements x n_input_elements) matrix per output."""
+    """Central differences: one (n_output_reals x n_input_reals) matrix per output.
+
+    A complex number counts as two reals (its real and imaginary parts), perturbed one at a time.
+    """
     x = inputs[input_index]
     data = x._data
-    columns = [np.zeros((n, data.size)) for n in n_outputs]
+    steps = (eps, eps * 1j) if data.dtype.kind == "c" else (eps,)
+    columns = [np.zeros((n, data.size * len(steps))) for n in n_outputs]
     for j in range(data.size):
         position = np.unravel_index(j, data.shape)
         original = data[position].item()
-        values = []
-        for shifted in (original + eps, original - eps):
-            data[position] = shifted
-            outs = _differentiable_like(_as_tuple(func(*inputs)), len(n_outputs))
-            values.append([np.array(o.detach().numpy(force=True), dtype=np.float64).reshape(-1) for o in outs])
-        data[position] = original
-        for k in range(len(n_outputs)):
-            columns[k][:, j] = (values[0][k] - values[1][k]) / (2 * eps)
+        for part, step in enumerate(steps):
+            values = []
+            for shifted in (original + step, original - step):
+                data[position] = shifted
+                outs = _differentiable_like(_as_tuple(func(*inputs)), len(n_outputs))
+                values.append([_reals(o.detach().numpy(force=True)) for o in outs])
+            data[position] = original
+            for k in range(len(n_outputs)):
+                columns[k][:, j * len(steps) + part] = (values[0][k] - values[1][k]) / (2 * eps)
     return columns
 
 
 def _differentiable_like(outputs, count: int) -> list:
-    floats = [o for o in outputs if isinstance(o, Tensor) and o._dtype.is_floating_point]
+    floats = [o for o in outputs if isinstance(o, Tensor) and o._dtype.differentiable]
     return floats[:count]
 
 
-def _analytic_jacobian(output: Tensor, inputs: list) -> list:
-    """Rows from one backward pass per output element."""
-    n = output._data.size
-    rows = [np.zeros((n, x._data.size)) for x in inputs]
-    for k in range(n):
-        seed = np.zeros(n)
-        seed[k] = 1.0
-        from engine.creation import tensor as make_tensor
+def _n_reals(t: Tensor) -> int:
+    return t._data.size * (2 if t._dtype.is_complex else 1)
 
-        grad_output = make_tensor(seed.reshape(output._data.shape), dtype=output._dtype, device=output._device)
-        grads = autograd_grad(output, inputs, grad_output, retain_graph=True, allow_unused=True)
-        for i, g in enumerate(grads):
-            if g is not None:
-                rows[i][k] = np.asarray(g.detach().numpy(force=True), dtype=np.float64).reshape(-1)
+
+def _analytic_jacobian(output: Tensor, inputs: list) -> list:
+    """Rows from one backward pass per output real.
+
+    PyTorch's convention makes this the real Jacobian: seeding a complex output with 1 (or 1j) at k gives,
+    for each input, d re(out_k) (or d im(out_k)) / d re(x) + i * d / d im(x).
+    """
+    from engine.creation import tensor as make_tensor
+
+    n = output._data.size
+    seeds = (1.0, 1j) if output._dtype.is_complex else (1.0,)
+    rows = [np.zeros((n * len(seeds), _n_reals(x))) for x in inputs]
+    for k in range(n):
+        for part, value in enumerate(seeds):
+            seed = np.zeros(n, dtype=complex if output._dtype.is_complex else float)
+            seed[k] = value
+            grad_output = make_tensor(seed.reshape(output._data.shape), dtype=output._dtype, device=output._device)
+            grads = autograd_grad(output, inputs, grad_output, retain_graph=True, allow_unused=True)
+            for i, g in enumerate(grads):
+                if g is not None:
+                    g_data = g.detach().numpy(force=True)
+                    if not inputs[i]._dtype.is_complex:
+                        g_data = g_data.real
+                    rows[i][k * len(seeds) + part] = _reals(g_data)
     return rows
 
 
@@ -65,7 +91,8 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
               raise_exception: bool = True, **unused) -> bool:
     """Compare the analytic Jacobian of ``func`` at ``inputs`` with central finite differences.
 
-    Use float64 inputs with ``requires_grad=True``. Returns True, or raises ``GradcheckError``
+    Use float64 (or complex128) inputs with ``requires_grad=True``; a complex value is checked as its two
+    real parts, under PyTorch's gradient convention. Returns True, or raises ``GradcheckError``
     (or returns False when ``raise_exception=False``).
 
     Example:
@@ -78,7 +105,7 @@ def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: floa
     if not wrt:
         raise ValueError("gradcheck expects at least one input tensor with requires_grad=True")
     outputs = _differentiable_outputs(_as_tuple(func(*inputs)))
-    n_outputs = [o._data.size for o in outputs]
+    n_outputs = [_n_reals(o) for o in outputs]
     analytic = [_analytic_jacobian(o, [inputs[i] for i in wrt]) for o in outputs]
     for position, i in enumerate(wrt):
         numerical = _numerical_jacobian(func, inputs, i, eps, n_outputs)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.autograd import anomaly_mode as _anomaly
+from engine.autograd import post_accumulate as _post_accumulate
 from engine.autograd.grad_mode import state
 from engine.backend import fp_ignore, fp_restore
 from engine.device import device_of_array
@@ -172,6 +174,8 @@ def _execute(roots, root_grads, retain_graph: bool, create_graph: bool, capture,
                 results = cls.backward(node, *grads)
             if results.__class__ is not tuple:
                 results = (results,)
+            if _anomaly._state.enabled:
+                _anomaly.check_gradients(node, results)
             edges = node._next
             if len(results) != len(edges):
                 raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
@@ -302,6 +306,8 @@ def _deliver_to_leaf(leaf: Tensor, g, create_graph: bool, capture, only, handed:
             g = g.to(leaf._dtype)
         _check_leaf_shape(leaf, g._data.shape)
         leaf.grad = g if leaf.grad is None else leaf.grad + g
+        if _post_accumulate._HOOKS:
+            _post_accumulate.run(leaf)
         return
     array = g._data if isinstance(g, Tensor) else g
     if isinstance(array, np.generic):
@@ -318,6 +324,8 @@ def _deliver_to_leaf(leaf: Tensor, g, create_graph: bool, capture, only, handed:
         handed.add(id(array))
     else:
         leaf.grad = _make(leaf.grad._data + array, leaf._dtype, leaf._device)
+    if _post_accumulate._HOOKS:
+        _post_accumulate.run(leaf)
 
 
 def _check_leaf_shape(leaf: Tensor, shape) -> None:

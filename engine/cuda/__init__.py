@@ -15,24 +15,61 @@ from dataclasses import dataclass
 
 from engine import backend
 from engine import random as _random
-from engine.cuda import amp
+from engine.cuda import amp, nccl, nvtx, profiler, random
 from engine.cuda._lazy import CudaUnavailableError, cupy, device_index
+from engine.cuda.errors import CudaError, DeferredCudaCallError, check_error, cudart, cudaStatus
 from engine.cuda.graphs import CUDAGraph, graph, graph_pool_handle, is_current_stream_capturing
+from engine.cuda.legacy_types import (
+    BFloat16Tensor,
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+)
 from engine.cuda.memory import (
     empty_cache,
+    get_per_process_memory_fraction,
     max_memory_allocated,
+    max_memory_cached,
     max_memory_reserved,
     mem_get_info,
     memory_allocated,
+    memory_cached,
     memory_reserved,
     memory_stats,
+    memory_stats_as_nested_dict,
     memory_summary,
+    reset_accumulated_memory_stats,
     reset_max_memory_allocated,
     reset_max_memory_cached,
     reset_peak_memory_stats,
     set_per_process_memory_fraction,
 )
-from engine.cuda.nvml import clock_rate, memory_usage, power_draw, temperature, utilization
+from engine.cuda.nvml import (
+    clock_rate,
+    device_memory_used,
+    list_gpu_processes,
+    memory_usage,
+    power_draw,
+    temperature,
+    utilization,
+)
+from engine.cuda.random import (
+    get_rng_state,
+    get_rng_state_all,
+    initial_seed,
+    manual_seed,
+    manual_seed_all,
+    seed,
+    seed_all,
+    set_rng_state,
+    set_rng_state_all,
+)
 from engine.cuda.streams import (
     Event,
     ExternalStream,
@@ -44,46 +81,83 @@ from engine.cuda.streams import (
     stream,
 )
 
+has_half = True  # float16 tensors work on every CUDA device CuPy supports
+has_magma = False  # linear algebra runs on cuSOLVER through CuPy, never MAGMA
+
 __all__ = [
+    "BFloat16Tensor",
+    "BoolTensor",
+    "ByteTensor",
     "CUDAGraph",
+    "CharTensor",
+    "CudaError",
     "CudaUnavailableError",
+    "DeferredCudaCallError",
+    "DoubleTensor",
     "Event",
     "ExternalStream",
+    "FloatTensor",
+    "HalfTensor",
+    "IntTensor",
+    "LongTensor",
+    "ShortTensor",
     "Stream",
     "StreamContext",
     "amp",
+    "can_device_access_peer",
+    "check_error",
     "clock_rate",
+    "cudaStatus",
+    "cudart",
     "current_device",
     "current_stream",
     "default_stream",
     "device",
     "device_count",
+    "device_memory_used",
     "device_of",
     "empty_cache",
+    "get_arch_list",
     "get_device_capability",
     "get_device_name",
     "get_device_properties",
+    "get_gencode_flags",
+    "get_per_process_memory_fraction",
     "get_rng_state",
     "get_rng_state_all",
+    "get_stream_from_external",
+    "get_sync_debug_mode",
     "graph",
     "graph_pool_handle",
+    "has_half",
+    "has_magma",
     "init",
     "initial_seed",
     "is_available",
     "is_bf16_supported",
     "is_current_stream_capturing",
     "is_initialized",
+    "is_tf32_supported",
+    "list_gpu_processes",
     "manual_seed",
     "manual_seed_all",
     "max_memory_allocated",
+    "max_memory_cached",
     "max_memory_reserved",
     "mem_get_info",
     "memory_allocated",
+    "memory_cached",
     "memory_reserved",
     "memory_stats",
+    "memory_stats_as_nested_dict",
     "memory_summary",
     "memory_usage",
+    "nccl",
+    "nvtx",
     "power_draw",
+    "profiler",
+    "random",
+    "reset_accumulated_memory_stats",
     "reset_max_memory_allocated",
     "reset_max_memory_cached",
     "reset_peak_memory_stats",
@@ -94,6 +168,7 @@ __all__ = [
     "set_rng_state",
     "set_rng_state_all",
     "set_stream",
+    "set_sync_debug_mode",
     "stream",
     "synchronize",
     "temperature",
@@ -215,56 +290,57 @@ def synchronize(device=None) -> None:
         cp.cuda.runtime.deviceSynchronize()
 
 
-# ----- generators ---------------------------------------------------------------------------------------
-def manual_seed(seed: int) -> None:
-    """Seed the current device's generator (deferred until CUDA is used, as in PyTorch)."""
+def is_tf32_supported() -> bool:
+    """TF32 tensor-core math on the current device: from compute capability 8.0 (Ampere); False without CUDA."""
+    return is_available() and get_device_capability()[0] >= 8
+
+
+def can_device_access_peer(device, peer_device) -> bool:
+    """Whether ``device`` can read and write the memory of ``peer_device`` directly (a device is not its own peer)."""
+    index, peer = device_index(device, optional=False), device_index(peer_device, optional=False)
+    if index == peer:
+        return False
+    return bool(cupy().cuda.runtime.deviceCanAccessPeer(index, peer))
+
+
+def get_arch_list() -> list[str]:
+    """The architectures kernels are built for: CuPy compiles at run time for each visible device ([] without CUDA)."""
     if not is_available():
-        _random.cuda_manual_seed(seed)
-        return
-    _random.cuda_manual_seed(seed, current_device())
+        return []
+    return sorted({"sm_{}{}".format(*get_device_capability(i)) for i in range(device_count())})
 
 
-def manual_seed_all(seed: int) -> None:
-    """Seed the generators of every CUDA device (those made later too)."""
-    _random.cuda_manual_seed(seed)
+def get_gencode_flags() -> str:
+    """``get_arch_list`` as nvcc ``-gencode`` flags."""
+    return " ".join(f"-gencode compute=compute_{arch[3:]},code={arch}" for arch in get_arch_list())
 
 
-def seed() -> None:
-    """Seed the current device's generator from the operating system's entropy."""
-    _generator(None).seed()
+def get_stream_from_external(data_ptr: int, device=None) -> ExternalStream:
+    """A ``Stream`` over a ``cudaStream_t`` made by another library (``data_ptr``), on ``device``."""
+    return ExternalStream(data_ptr, device)
 
 
-def seed_all() -> None:
-    import numpy as np
-
-    entropy = np.random.SeedSequence().entropy
-    manual_seed_all(int(entropy if isinstance(entropy, int) else 0) % (1 << 63))
+_SYNC_DEBUG_MODES = {"default": 0, "warn": 1, "error": 2}
 
 
-def initial_seed() -> int:
-    return _generator(None).initial_seed()
+def set_sync_debug_mode(debug_mode: int | str) -> None:
+    """Warn (``"warn"``/1) or raise (``"error"``/2) on each synchronizing device-to-host copy; ``"default"``/0: silent."""
+    if isinstance(debug_mode, str):
+        if debug_mode not in _SYNC_DEBUG_MODES:
+            raise RuntimeError('invalid value of debug_mode, expected one of `default`, `warn`, `error`')
+        debug_mode = _SYNC_DEBUG_MODES[debug_mode]
+    if debug_mode not in (0, 1, 2):
+        raise RuntimeError(f"invalid value of debug_mode {debug_mode}, expected 0, 1 or 2")
+    backend.sync_debug_mode = int(debug_mode)
 
 
-def _generator(device):
-    from engine.device import device as device_type
-
-    return _random.generator_for(device_type("cuda", device_index(device)))
+def get_sync_debug_mode() -> int:
+    return backend.sync_debug_mode
 
 
-def get_rng_state(device="cuda"):
-    """The generator state of ``device`` as a uint8 CPU tensor (for ``set_rng_state`` and checkpoints)."""
-    return _generator(device).get_state()
+def __getattr__(name: str):
+    if name == "default_generators":  # one per visible device, so it follows the CUDA in use
+        from engine.device import device as device_type
 
-
-def set_rng_state(new_state, device="cuda") -> None:
-    _generator(device).set_state(new_state)
-
-
-def get_rng_state_all() -> list:
-    """One state per visible device ([] without CUDA)."""
-    return [get_rng_state(i) for i in range(device_count())]
-
-
-def set_rng_state_all(new_states) -> None:
-    for index, state in enumerate(new_states):
-        set_rng_state(state, index)
+        return tuple(_random.generator_for(device_type("cuda", i)) for i in range(device_count()))
+    raise AttributeError(f"module 'engine.cuda' has no attribute '{name}'")

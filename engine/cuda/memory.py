@@ -11,6 +11,7 @@ from engine import backend
 from engine.cuda._lazy import cupy, device_index
 
 _peaks: dict[int, dict[str, int]] = {}  # device -> {"allocated": bytes, "reserved": bytes}
+_accumulated: dict[int, dict[str, int]] = {}  # device -> {"count": pool mallocs, "bytes": their sizes}
 _hook = None
 
 
@@ -33,6 +34,9 @@ def _ensure_hook() -> None:
             peak = _peaks.setdefault(device_id, {"allocated": 0, "reserved": 0})
             peak["allocated"] = max(peak["allocated"], pool.used_bytes())
             peak["reserved"] = max(peak["reserved"], pool.total_bytes())
+            totals = _accumulated.setdefault(device_id, {"count": 0, "bytes": 0})
+            totals["count"] += 1
+            totals["bytes"] += int(mem_size)
 
     _hook = _PeakHook()
     _hook.__enter__()
@@ -115,9 +119,40 @@ def memory_stats(device=None) -> dict:
     if not _initialized():
         return {}
     allocated, reserved = memory_allocated(device), memory_reserved(device)
+    totals = _accumulated.get(device_index(device), {"count": 0, "bytes": 0})
     return {"allocated_bytes.all.current": allocated, "allocated_bytes.all.peak": max_memory_allocated(device),
+            "allocated_bytes.all.allocated": totals["bytes"], "allocation.all.allocated": totals["count"],
             "reserved_bytes.all.current": reserved, "reserved_bytes.all.peak": max_memory_reserved(device),
             "inactive_split_bytes.all.current": reserved - allocated}
+
+
+def memory_stats_as_nested_dict(device=None) -> dict:
+    """``memory_stats`` with its dotted keys split into nested dicts (``["allocated_bytes"]["all"]["peak"]``)."""
+    nested: dict = {}
+    for key, value in memory_stats(device).items():
+        *parents, leaf = key.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def reset_accumulated_memory_stats(device=None) -> None:
+    """Restart the accumulated counters (``allocation.all.allocated``, ``allocated_bytes.all.allocated``) at 0."""
+    index = device_index(device)
+    _ensure_hook()
+    _accumulated[index] = {"count": 0, "bytes": 0}
+
+
+def memory_cached(device=None) -> int:
+    """Deprecated alias of ``memory_reserved``, as in PyTorch."""
+    return memory_reserved(device)
+
+
+def max_memory_cached(device=None) -> int:
+    """Deprecated alias of ``max_memory_reserved``, as in PyTorch."""
+    return max_memory_reserved(device)
 
 
 def memory_summary(device=None, abbreviated: bool = False) -> str:
@@ -148,3 +183,13 @@ def set_per_process_memory_fraction(fraction: float, device=None) -> None:
     cp = cupy()
     with cp.cuda.Device(device_index(device)):
         _pool().set_limit(fraction=fraction)
+
+
+def get_per_process_memory_fraction(device=None) -> float:
+    """The fraction of the memory of ``device`` its pool may hold (1.0: no cap set)."""
+    cp = cupy()
+    index = device_index(device)
+    with cp.cuda.Device(index):
+        limit = int(_pool().get_limit())
+        total = int(cp.cuda.runtime.getDeviceProperties(index)["totalGlobalMem"])
+    return 1.0 if limit == 0 else limit / total

@@ -50,3 +50,21 @@ def clock_rate(device=None) -> int:
     """The SM clock in MHz."""
     nvml, handle = _handle(device)
     return int(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM))
+
+
+def device_memory_used(device=None) -> int:
+    """Bytes of ``device`` memory in use by every process, as the driver reports them."""
+    nvml, handle = _handle(device)
+    return int(nvml.nvmlDeviceGetMemoryInfo(handle).used)
+
+
+def list_gpu_processes(device=None) -> str:
+    """A readable list of the processes using ``device`` and the GPU memory each holds."""
+    nvml, handle = _handle(device)
+    lines = [f"GPU:{device_index(device)}"]
+    processes = nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+    if not processes:
+        lines.append("no processes are running")
+    for p in processes:
+        lines.append(f"process {p.pid:>10d} uses {p.usedGpuMemory / (1024 * 1024):>12.3f} MB GPU memory")
+    return "\n".join(lines)

@@ -80,3 +80,16 @@ class lazy_property:
             value = self.wrapped(instance)
         instance.__dict__[self.wrapped.__name__] = value
         return value
+
+
+def vec_to_tril_matrix(vec, diag: int = 0):
+    """The lower-triangular D x D matrix (below diagonal ``diag``) holding ``vec``'s last dimension in row order."""
+    size = vec.shape[-1]
+    n = round((-(1 + 2 * diag) + ((1 + 2 * diag) ** 2 + 8 * size + 4 * abs(diag) * (diag + 1)) ** 0.5) / 2)
+    rows, cols = engine.tril(engine.ones(n, n), diag).nonzero().unbind(-1)
+    if rows.numel() != size:
+        raise ValueError(f"The size of last dimension is {size} which cannot be expressed as the lower "
+                         "triangular part of a square D x D matrix.")
+    mat = engine.zeros((*tuple(vec.shape[:-1]), n, n), dtype=vec.dtype, device=vec.device)
+    mat[..., rows, cols] = vec
+    return mat

@@ -30,8 +30,7 @@ def _states() -> list:
 
 def _fingerprint() -> list:
     """A cheap summary of every default generator's position, to notice a random draw."""
-    return [(g._initial_seed, g._offset) if g.device.type != "cpu" else g._rng.bit_generator.state
-            for g in _generators()]
+    return [g._position() for g in _generators()]
 
 
 def _in_dims_list(in_dims, args) -> list:

@@ -30,7 +30,10 @@ _NOT_METHODS = {
     "is_contiguous", "is_floating_point", "is_complex", "requires_grad_", "retain_grad", "register_hook",
     "backward", "numpy", "__array__", "item", "tolist", "__len__", "__iter__", "__bool__", "__float__",
     "__int__", "__index__", "__format__", "__repr__", "__reduce_ex__", "__deepcopy__", "type", "allclose",
-    "equal", "detach_",
+    "equal", "detach_", "is_nonzero", "is_same_size", "is_signed", "is_distributed", "get_device", "data_ptr",
+    "const_data_ptr", "storage_offset", "dim_order", "register_post_accumulate_grad_hook", "apply_", "map_", "map2_",
+    "resize_", "resize_as_", "new", "q_scale", "q_zero_point", "q_per_channel_scales", "q_per_channel_zero_points",
+    "q_per_channel_axis", "int_repr", "qscheme",
 }
 _OP_MODULES = ("engine.ops.", "engine.creation", "engine.nn.functional")
 _IMPURE_WORDS = ("rand", "dropout", "normal", "bernoulli", "multinomial", "uniform")
@@ -56,6 +59,9 @@ class OpDef:
 
 
 REGISTRY: dict[str, OpDef] = {}
+# Other public names of a registered op (``engine.conv2d`` is ``nn.functional.conv2d``): they resolve to
+# its entry, so a graph saved under either name loads, but a capture records the entry's own name.
+ALIASES: dict[str, OpDef] = {}
 _BY_CALLABLE: dict[int, OpDef] = {}
 _installed = False
 
@@ -80,7 +86,7 @@ def lookup(name: str) -> OpDef:
     """The entry named ``name``; a clear error names an op this engine does not have."""
     install()
     try:
-        return REGISTRY[name]
+        return REGISTRY[name] if name in REGISTRY else ALIASES[name]
     except KeyError:
         raise RuntimeError(f"unknown op {name!r}: this engine has no such op (saved by a newer engine?)") from None
 
@@ -102,13 +108,17 @@ def register_quantized(name: str, form) -> None:
 
 def _recording(entry: OpDef):
     fn = entry.fn
+    name = entry.name
     state = _state.STATE
 
     @functools.wraps(fn)
     def op(*args, **kwargs):
         tracer = state.tracer
         if tracer is None:
-            return fn(*args, **kwargs)
+            profiler = state.profiler  # engine.profiler: one attribute check when nothing profiles
+            if profiler is None:
+                return fn(*args, **kwargs)
+            return profiler.call_op(name, fn, args, kwargs)
         return tracer.call_op(entry, args, kwargs)
 
     return op
@@ -122,20 +132,27 @@ def install() -> None:
     _installed = True
     import engine
     import engine.nn.functional as F
+    from engine.nn.functional import toplevel as aten_spellings
     from engine.tensor import Tensor
 
+    deferred = []
     for name in engine.__all__:
         fn = getattr(engine, name, None)
         if _is_op(fn, name):
-            register(f"engine.{name}", fn)
+            if getattr(aten_spellings, name, None) is fn or name.startswith("unsafe_"):
+                deferred.append((f"engine.{name}", fn))  # ``engine.conv2d`` records as F.conv2d, as before it existed
+            else:
+                register(f"engine.{name}", fn)
     for name in F.__all__:
         fn = getattr(F, name, None)
-        if _is_op(fn, name) and id(fn) not in _BY_CALLABLE:
-            register(f"engine.nn.functional.{name}", fn)
+        if _is_op(fn, name):
+            _register_or_alias(f"engine.nn.functional.{name}", fn)
+    for name, fn in deferred:
+        _register_or_alias(name, fn)
     methods = {}
     for name, fn in list(vars(Tensor).items()):
         if isinstance(fn, types.FunctionType) and name not in _NOT_METHODS:
-            entry = _BY_CALLABLE.get(id(fn)) or register(f"Tensor.{name}", fn, mutates=name == "__setitem__")
+            entry = _register_or_alias(f"Tensor.{name}", fn, mutates=name == "__setitem__")
             methods[name] = entry.call
     for name in _PROPERTIES:
         prop = vars(Tensor)[name]
@@ -149,6 +166,16 @@ def install() -> None:
     from engine.fx import tracer
 
     tracer.install_tensor_hooks(Tensor)
+
+
+def _register_or_alias(name: str, fn, **kwargs) -> OpDef:
+    """The entry of ``fn``: registered under ``name``, or ``name`` made an alias of the entry it already has."""
+    entry = _BY_CALLABLE.get(id(fn))
+    if entry is None:
+        return register(name, fn, **kwargs)
+    if entry.name != name:
+        ALIASES.setdefault(name, entry)
+    return entry
 
 
 def _is_op(fn, name: str) -> bool:

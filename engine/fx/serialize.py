@@ -52,8 +52,8 @@ def graph_from_json(items: list) -> Graph:
 def _resolve(name: str):
     if name in _OPERATORS:
         return _OPERATORS[name]
-    if name in registry.REGISTRY:
-        return registry.REGISTRY[name].call
+    if name in registry.REGISTRY or name in registry.ALIASES:
+        return registry.lookup(name).call
     if name.endswith(".apply"):  # an autograd Function that no registered op covered
         module_name, _, qualname = name[: -len(".apply")].rpartition(".")
         try:

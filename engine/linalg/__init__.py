@@ -3,7 +3,8 @@
 Every function takes batches ``(..., m, n)`` wherever PyTorch does and has PyTorch's name,
 signature, result tuple and error; only real (float32/float64) dtypes are supported.
 Modules: ``solvers`` (inv, solve, solve_triangular, det, slogdet, matrix_exp), ``decompositions``
-(cholesky, qr, eigh, svd, pinv, matrix_rank, lstsq), ``lu_decomposition`` (lu, lu_factor, lu_solve),
+(cholesky, qr, eigh, svd, pinv, matrix_rank, lstsq), ``eig`` (eig, eigvals: complex results, complex
+input accepted), ``ldl`` (ldl_factor, ldl_factor_ex, ldl_solve), ``lu_decomposition`` (lu, lu_factor, lu_solve),
 ``norms`` (vector_norm, matrix_norm, norm, cross, vander), ``products`` (multi_dot, matrix_power,
 cond, householder_product ...) and ``toplevel`` (the ``torch.det`` / ``torch.svd`` / ``Tensor.inverse``
 spellings). Each differentiable op is one autograd ``Function`` whose backward is PyTorch's formula
@@ -30,6 +31,8 @@ from engine.linalg.decompositions import (
     svd,
     svdvals,
 )
+from engine.linalg.eig import eig, eigvals
+from engine.linalg.ldl import ldl_factor, ldl_factor_ex, ldl_solve
 from engine.linalg.lu_decomposition import lu, lu_factor, lu_factor_ex, lu_solve
 from engine.linalg.norms import cross, matrix_norm, norm, vander, vector_norm
 from engine.linalg.products import (
@@ -62,11 +65,16 @@ __all__ = [
     "cross",
     "det",
     "diagonal",
+    "eig",
     "eigh",
+    "eigvals",
     "eigvalsh",
     "householder_product",
     "inv",
     "inv_ex",
+    "ldl_factor",
+    "ldl_factor_ex",
+    "ldl_solve",
     "lstsq",
     "lu",
     "lu_factor",

@@ -8,11 +8,14 @@ Example:
     >>> loss.backward()
 """
 
-from engine.nn import functional, init, parallel, utils
+from engine.nn import attention, common_types, functional, grad, init, parallel, utils
+from engine.nn._factory_kwargs import factory_kwargs
 from engine.nn.modules import *  # noqa: F403 - the layer classes are this package's public API
 from engine.nn.modules import __all__ as _modules_all
 from engine.nn.modules.module import Module
-from engine.nn.parameter import Buffer, Parameter, UninitializedParameter
+from engine.nn.parallel import DataParallel
+from engine.nn.parameter import Buffer, Parameter, UninitializedBuffer, UninitializedParameter
 
-__all__ = ["Buffer", "Module", "Parameter", "UninitializedParameter", "functional", "init", "parallel", "utils",
+__all__ = ["Buffer", "DataParallel", "Module", "Parameter", "UninitializedBuffer", "UninitializedParameter",
+           "attention", "common_types", "factory_kwargs", "functional", "grad", "init", "parallel", "utils",
            *_modules_all]

@@ -70,8 +70,88 @@ def _rebuild_parameter(array, dtype_name, device_str, requires_grad):
     return Parameter(_rebuild(array, dtype_name, device_str, False), requires_grad)
 
 
-class UninitializedParameter(Parameter):
-    """Placeholder kept for API compatibility (lazy modules are not supported)."""
+class UninitializedTensorMixin:
+    """A tensor of unknown shape that a lazy module fills in at its first forward (``materialize``)."""
+
+    __slots__ = ()
+    cls_to_become: type
+
+    def materialize(self, shape, device=None, dtype=None) -> None:
+        """Become a ``cls_to_become`` of ``shape`` (uninitialised values), keeping device and dtype unless given."""
+        from engine.creation import empty
+
+        fresh = empty(shape, device=self.device if device is None else device,  # type: ignore[attr-defined]
+                      dtype=self.dtype if dtype is None else dtype)  # type: ignore[attr-defined]
+        self.data = fresh  # type: ignore[attr-defined]
+        self.__class__ = self.cls_to_become
+
+    @property
+    def shape(self):
+        raise RuntimeError("Can't access the shape of an uninitialized parameter or buffer. This error usually "
+                           "happens in `load_state_dict` when trying to load an uninitialized parameter into an "
+                           "initialized one. Call `forward` to initialize the parameters before accessing their "
+                           "attributes.")
+
+    def share_memory_(self):
+        raise RuntimeError("Can't share memory on an uninitialized parameter or buffer. Call `forward` to "
+                           "initialize the parameters before calling `module.share_memory()`.")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+    def __reduce_ex__(self, protocol):
+        return (type(self), (self.requires_grad,))  # type: ignore[attr-defined]
+
+    def __deepcopy__(self, memo):
+        if id(self) not in memo:
+            memo[id(self)] = type(self)(self.requires_grad, self.device, self.dtype)  # type: ignore[attr-defined]
+        return memo[id(self)]
+
+
+def is_lazy(value) -> bool:
+    """Whether ``value`` is an uninitialized parameter or buffer."""
+    return isinstance(value, UninitializedTensorMixin)
+
+
+class UninitializedParameter(UninitializedTensorMixin, Parameter):
+    """A Parameter whose shape a lazy module infers at its first forward; then it becomes a ``Parameter``.
+
+    Example:
+        >>> p = nn.UninitializedParameter()
+        >>> p.materialize((2, 3)); type(p).__name__, tuple(p.shape)
+        ('Parameter', (2, 3))
+    """
+
+    cls_to_become = Parameter
+
+    def __new__(cls, requires_grad: bool = True, device=None, dtype=None):
+        from engine.creation import empty
+
+        return Parameter.__new__(cls, empty(0, device=device, dtype=dtype), requires_grad)
+
+    def __init__(self, requires_grad: bool = True, device=None, dtype=None):
+        pass
+
+
+class UninitializedBuffer(UninitializedTensorMixin, Tensor):
+    """A buffer whose shape a lazy module infers at its first forward; then it becomes a plain ``Tensor``."""
+
+    __slots__ = ()
+    cls_to_become = Tensor
+
+    def __new__(cls, requires_grad: bool = False, device=None, dtype=None, persistent: bool = True):
+        from engine.creation import empty
+
+        data = empty(0, device=device, dtype=dtype)
+        self = _new(cls)
+        _init_slots(self)
+        self._data, self._dtype, self._device = data._data, data._dtype, data._device
+        if requires_grad:
+            self.requires_grad_(True)
+        return self
+
+    def __init__(self, requires_grad: bool = False, device=None, dtype=None, persistent: bool = True):
+        pass
 
 
 class Buffer(Tensor):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 
 import numpy as np
@@ -91,14 +92,16 @@ def _lower(gm, opset, input_names, output_names, dynamic_axes, export_params, he
     ctx = LoweringContext(helper, numpy_helper)
     env: dict = {}
     inputs, outputs = [], []
-    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-    names = list(input_names or []) + [n.name for n in placeholders[len(input_names or []):]]
+    leaves: list = []  # (node, default name): every tensor input, those inside tuple arguments flattened
+    structures = {n: _input_structure(n, n.name, leaves) for n in gm.graph.nodes if n.op == "placeholder"}
+    names = dict(zip([name for _, name in leaves], list(input_names or []), strict=False))
+    for leaf, default in leaves:
+        name = names.get(default, default)
+        ctx.dtypes[name] = leaf.meta["dtype"]
+        inputs.append(_value_info(helper, name, leaf.meta, dynamic_axes.get(name)))
     for node in gm.graph.nodes:
         if node.op == "placeholder":
-            name = names[placeholders.index(node)]
-            env[node] = name
-            ctx.dtypes[name] = node.meta["dtype"]
-            inputs.append(_value_info(helper, name, node.meta, dynamic_axes.get(name)))
+            env[node] = _renamed(structures[node], names)
         elif node.op == "get_attr":
             value = gm.get_attr_value(node.target)
             env[node] = node.target
@@ -145,6 +148,22 @@ def _lower(gm, opset, input_names, output_names, dynamic_axes, export_params, he
                 outputs.append(_value_info(helper, name, source.meta, dynamic_axes.get(name), shape=False))
     graph = helper.make_graph(ctx.nodes, "main_graph", inputs, outputs, ctx.initializers)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="engine")
+
+
+def _input_structure(node, name: str, leaves: list):
+    """A placeholder as ONNX sees it: one input name, or ``{index: ...}`` for a tuple/list/dict argument
+    (``(input, (h, c))`` becomes inputs ``input``, ``hidden_0``, ``hidden_1``, as torch.onnx flattens them)."""
+    if "dtype" in node.meta:
+        leaves.append((node, name))
+        return name
+    return {user.args[1]: _input_structure(user, f"{name}_{user.args[1]}", leaves) for user in node.users
+            if user.op == "call_function" and user.target is operator.getitem}
+
+
+def _renamed(structure, names: dict):
+    if isinstance(structure, dict):
+        return {key: _renamed(value, names) for key, value in structure.items()}
+    return names.get(structure, structure)
 
 
 def _value_info(helper, name, meta, axes, shape: bool = True):

@@ -96,8 +96,27 @@ def install() -> None:
 
     for module in (shape_lowerings, rnn_lowerings, tensor_lowerings, linalg_lowerings, quantized_lowerings):
         module.install()  # after the ones above: some reuse their lowerings
-    for composite in (F.multi_head_attention_forward, F.rms_norm):
+    for composite in _composites():
         _entry(composite).decompose = True
+
+
+def _composites() -> tuple:
+    """Ops built from lowered ops: the export records the ops inside them instead."""
+    e = engine
+    return (F.multi_head_attention_forward, F.rms_norm,
+            # pointwise and statistics
+            e.hypot, e.deg2rad, e.rad2deg, e.copysign, e.logaddexp, e.logaddexp2, e.ldexp, T.exp2, T.logit, T.sinc,
+            e.nansum, e.nanmean, e.median, e.nanmedian, e.quantile, e.nanquantile, e.mode, e.aminmax, e.cummax,
+            e.cummin, e.diff, e.dist, e.cov, e.trapezoid, e.cumulative_trapezoid,
+            # index updates
+            e.index_add, e.index_copy, e.index_fill, e.masked_scatter, e.take,
+            # layout
+            e.tensor_split, e.hsplit, e.vsplit, e.dsplit, e.column_stack, e.row_stack, e.vstack, e.dstack, e.atleast_3d, e.ravel,
+            e.narrow_copy, e.rot90, e.meshgrid, T.unfold,
+            # products
+            e.kron, e.tensordot, e.vdot, e.cartesian_prod, e.combinations, e.addr, e.addbmm,
+            # ATen spellings of nn.functional (engine/nn/functional/toplevel.py)
+            e.embedding, e.constant_pad_nd, e.batch_norm)
 
 
 def _elementwise() -> None:

@@ -8,6 +8,8 @@ boolean mask (``x[mask]``, ``masked_select``, ``x[mask] = v``) lowers to ``NonZe
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import engine
@@ -227,6 +229,11 @@ def _elementwise() -> None:
              engine.tan: lambda ctx, x: ctx.op("Tan", [x]), engine.atan: lambda ctx, x: ctx.op("Atan", [x]),
              engine.trunc: lambda ctx, x: ctx.op("Mul", [ctx.op("Floor", [ctx.op("Abs", [x])]), ctx.op("Sign", [x])]),
              engine.isinf: lambda ctx, x: ctx.op("IsInf", [x]),
+             engine.asin: lambda ctx, x: ctx.op("Asin", [x]), engine.arccos: lambda ctx, x: ctx.op("Acos", [x]),
+             engine.sinh: lambda ctx, x: ctx.op("Sinh", [x]), engine.cosh: lambda ctx, x: ctx.op("Cosh", [x]),
+             engine.asinh: lambda ctx, x: ctx.op("Asinh", [x]), engine.arccosh: lambda ctx, x: ctx.op("Acosh", [x]),
+             engine.atanh: lambda ctx, x: ctx.op("Atanh", [x]), T.detach: lambda ctx, x: ctx.op("Identity", [x]),
+             T.erfc: lambda ctx, x: ctx.op("Sub", [ctx.tensor(1.0, x), ctx.op("Erf", [x])]),
              F.logsigmoid: lambda ctx, x: ctx.op("Log", [ctx.op("Sigmoid", [x])]),
              F.softsign: lambda ctx, x: ctx.op("Softsign", [x]), F.selu: lambda ctx, x: ctx.op("Selu", [x]),
              F.hardswish: lambda ctx, x: ctx.op("HardSwish", [x]),
@@ -234,6 +241,52 @@ def _elementwise() -> None:
              F.tanhshrink: lambda ctx, x: ctx.op("Sub", [x, ctx.op("Tanh", [x])])}
     for fn, build in unary.items():
         _entry(fn).onnx = lambda ctx, node, x, *rest, _build=build, **kw: _build(ctx, x)
+
+    @_bound([engine.signbit])
+    def signbit(ctx, node, a):  # 1 / -0.0 is -inf: the sign of a zero shows in its reciprocal
+        x = a["input"]
+        zero = ctx.tensor(0.0, x)
+        return ctx.op("Or", [ctx.op("Less", [x, zero]), ctx.op("Less", [ctx.op("Reciprocal", [x]), zero])])
+
+    @_bound([engine.atan2])
+    def atan2(ctx, node, a):  # atan(y / x), moved by pi into the left half-plane
+        y, x = a["input"], ctx.tensor(a["other"], a["input"])
+        zero = ctx.tensor(0.0, y)
+        half_turn = ctx.op("Where", [ctx.op("GreaterOrEqual", [y, zero]), ctx.tensor(math.pi, y),
+                                     ctx.tensor(-math.pi, y)])
+        shift = ctx.op("Where", [ctx.op("Less", [x, zero]), half_turn, zero])
+        return ctx.op("Add", [ctx.op("Atan", [ctx.op("Div", [y, x])]), shift])
+
+    @_bound([engine.heaviside])
+    def heaviside(ctx, node, a):
+        x, values = a["input"], ctx.tensor(a["values"], a["input"])
+        step = ctx.op("Where", [ctx.op("Greater", [x, ctx.tensor(0.0, x)]), ctx.tensor(1.0, x), ctx.tensor(0.0, x)])
+        return ctx.op("Where", [ctx.op("Equal", [x, ctx.tensor(0.0, x)]), values, step])
+
+    @_bound([T.xlogy])
+    def xlogy(ctx, node, a):  # 0 where x == 0 (even for y == 0), NaN where y is NaN
+        x, y = a["input"], ctx.tensor(a["other"], a["input"])
+        product = ctx.op("Where", [ctx.op("Equal", [x, ctx.tensor(0.0, x)]), ctx.tensor(0.0, x),
+                                   ctx.op("Mul", [x, ctx.op("Log", [y])])])
+        return ctx.op("Where", [ctx.op("IsNaN", [y]), y, product])
+
+    @_bound([engine.conj])
+    def conj(ctx, node, a):
+        if node.meta["dtype"].is_complex:
+            raise _unsupported(node, "complex tensors (ONNX has no complex element type)")
+        return ctx.op("Identity", [a["input"]])
+
+    @_bound([engine.trace])
+    def trace(ctx, node, a):
+        x = a["input"]
+        return ctx.op("ReduceSum", [ctx.op("Mul", [x, ctx.op("EyeLike", [x])])], keepdims=0)
+
+    @_bound([engine.logcumsumexp])
+    def logcumsumexp(ctx, node, a):  # NOTE: shifted by the max along dim; terms ~88 below it underflow to 0
+        x, axis = a["input"], a["dim"] % max(_rank(node), 1)
+        peak = ctx.op("ReduceMax", [x], axes=[axis], keepdims=1)
+        total = ctx.op("CumSum", [ctx.op("Exp", [ctx.op("Sub", [x, peak])]), ctx.const(np.array(axis, np.int64))])
+        return ctx.op("Add", [ctx.op("Log", [total]), peak])
 
     @_bound([engine.round])
     def round_(ctx, node, a):

@@ -12,6 +12,7 @@ from engine.autograd.function import Op
 from engine.autograd.grad_mode import state
 from engine.ops import cuda_kernels
 from engine.ops import grad_math as gm
+from engine.ops.arithmetic import Clamp
 from engine.ops.complex import no_complex
 from engine.ops.promotion import to_float
 from engine.ops.reduction import normalize_dim
@@ -49,7 +50,7 @@ class Relu(Op):
     @staticmethod
     def backward(ctx, g):
         out = ctx.output
-        return g * (out > 0)
+        return gm.keep_input(g * (out > 0), out)
 
 
 def relu(input):
@@ -75,7 +76,7 @@ class LeakyRelu(Op):
         from engine.ops.arithmetic import where
 
         (x,) = ctx.saved_tensors
-        return where(x > 0, g, g * ctx.slope), None
+        return gm.keep_input(where(x > 0, g, g * ctx.slope), x), None
 
 
 def leaky_relu(input, negative_slope: float = 0.01):
@@ -196,12 +197,24 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0):
     return Softplus.apply(input, beta, threshold)
 
 
+class Hardtanh(Clamp):
+    """clamp whose backward keeps its input in a create_graph graph, as PyTorch's hardtanh_backward does."""
+
+    @staticmethod
+    def backward(ctx, g):
+        grad_x = Clamp.backward(ctx, g)[0]
+        return gm.keep_input(grad_x, ctx.saved_tensors[0]), None, None
+
+
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0):
-    return input.clamp(min_val, max_val)
+    no_complex(input, "hardtanh")
+    if not input._dtype.is_floating_point:
+        return input.clamp(min_val, max_val)
+    return Hardtanh.apply(input, float(min_val), float(max_val))
 
 
 def relu6(input):
-    return input.clamp(0.0, 6.0)
+    return hardtanh(input, 0.0, 6.0)
 
 
 class Softmax(Op):

@@ -98,25 +98,29 @@ class Pow(Op):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         grad_a = grad_b = None
+        # NOTE: complex operands take g * conj(derivative), PyTorch's convention
         if need_a:
             if gm.is_scalar(b):
-                grad_a = g * 0.0 if b == 0 else g * (b * a ** (b - 1))
+                grad_a = g * 0.0 if b == 0 else g * gm.conj(b * a ** (b - 1))
             else:
-                grad_a = gm.sum_to(g * b * a ** (b - 1), gm.shape(a))
+                grad_a = gm.sum_to(g * gm.conj(b * a ** (b - 1)), gm.shape(a))
         if need_b:
-            # NOTE: d(a**b)/db = a**b * log(a); at a == 0 (b >= 0) PyTorch defines it as 0.
+            # NOTE: d(a**b)/db = a**b * log(a); at a == 0 (real(b) >= 0) PyTorch defines it as 0.
             out = a**b
             if gm.is_scalar(a):
                 term = out * _log_scalar(a)
             else:
-                term = gm.where((a == 0) & (b >= 0), 0.0, out * gm.log(a))
-            grad_b = gm.sum_to(g * term, gm.shape(b))
+                term = gm.where((a == 0) & (b.real >= 0), 0.0, out * gm.log(a))
+            grad_b = gm.sum_to(g * gm.conj(term), gm.shape(b))
         return grad_a, grad_b
 
 
-def _log_scalar(a: float) -> float:
+def _log_scalar(a):
+    import cmath
     import math
 
+    if gm.dtype_kind(a) == "c":
+        return cmath.log(a) if a else complex(float("-inf"))
     return math.log(a) if a > 0 else (float("-inf") if a == 0 else float("nan"))
 
 

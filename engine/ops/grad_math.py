@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine import backend
+from engine.autograd.function import Op
+from engine.autograd.grad_mode import state
 from engine.tensor import Tensor
 
 
@@ -20,7 +22,7 @@ def _xp(array):
 
 def is_scalar(value) -> bool:
     """True for Python/NumPy numbers (operands that never carry a gradient)."""
-    return isinstance(value, int | float | np.generic)
+    return isinstance(value, int | float | complex | np.generic)
 
 
 def shape(value) -> tuple:
@@ -158,3 +160,35 @@ def sgn(x):
         return tensor_sgn(x)
     magnitude = _xp(x).abs(x)
     return x / _xp(x).where(magnitude == 0, 1, magnitude).astype(magnitude.dtype)
+
+
+class KeepInput(Op):
+    """``grad`` unchanged (a view), with ``source`` as a second input whose gradient is zero."""
+
+    _view = True
+    _array_backward = True
+
+    @staticmethod
+    def forward(ctx, grad, source):
+        ctx.source_shape = source._data.shape
+        return grad._data.view()
+
+    @staticmethod
+    def backward(ctx, gg):
+        if isinstance(gg, Tensor):
+            from engine.creation import zeros
+
+            return gg, zeros(ctx.source_shape, dtype=gg._dtype, device=gg._device)
+        return gg, _xp(gg).zeros(ctx.source_shape, gg.dtype)
+
+
+def keep_input(grad, source):
+    """``grad``, with ``source`` joined to its graph as an input of zero gradient (under create_graph only).
+
+    PyTorch's backward kernels of piecewise-linear ops (``threshold_backward`` for relu, ``leaky_relu_backward``)
+    take the forward input and give it a zero derivative, so a gradient penalty gives everything upstream of
+    that input (a conv's bias, say) a zero gradient, not None.
+    """
+    if isinstance(grad, Tensor) and state.enabled and isinstance(source, Tensor) and source._requires_grad:
+        return KeepInput.apply(grad, source)
+    return grad

@@ -265,7 +265,12 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     """BCE of logits, computed stably as (1 - y) x + l (log1p(exp(-|x|)) + max(-x, 0))."""
     if tuple(target._data.shape) != tuple(input._data.shape):
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
-    softplus_neg = (-input.abs()).exp().log1p() + (-input).clamp(min=0)
+    from engine.ops.arithmetic import where
+
+    # softplus(-x) = log1p(exp(-|x|)) + max(-x, 0), with |x| and max as branches so the gradient at x = 0 is
+    # torch's -sigmoid(0) = -0.5 (the abs / clamp subgradients there would give 0)
+    nonneg = input >= 0
+    softplus_neg = where(nonneg, -input, input).exp().log1p() + where(nonneg, 0.0, -input)
     if pos_weight is not None:
         log_weight = (pos_weight - 1) * target + 1
         loss = (1 - target) * input + log_weight * softplus_neg

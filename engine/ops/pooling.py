@@ -12,6 +12,7 @@ import numpy as np
 
 from engine.autograd.function import Op
 from engine.autograd.grad_mode import state
+from engine.ops import grad_math as gm
 from engine.ops.conv import fold, pad_array
 from engine.tensor import Tensor, _make
 
@@ -131,6 +132,7 @@ class MaxPool2d(Op):
             padded_shape = (*data.shape[:2], data.shape[2] + pads[0] + pads[1], data.shape[3] + pads[2] + pads[3])
         ctx.meta = (data.shape, kernel, stride, pads, dilation, padded_shape)
         ctx.arg, ctx.tiled = arg, tiled
+        ctx.save_for_backward(x)  # as PyTorch's: under create_graph x is an input of zero gradient
         return best
 
     @staticmethod
@@ -139,8 +141,9 @@ class MaxPool2d(Op):
         if state.enabled:  # create_graph: a backward that can itself be differentiated (engine.ops.pool_double)
             from engine.ops.pool_double import max_pool2d_differentiable_backward
 
-            return (max_pool2d_differentiable_backward(g, ctx.arg, shape, kernel, stride, pads, dilation),
-                    None, None, None, None, None)
+            (x,) = ctx.saved_tensors
+            grad_x = max_pool2d_differentiable_backward(g, ctx.arg, shape, kernel, stride, pads, dilation)
+            return gm.keep_input(grad_x, x), None, None, None, None, None
         xp = g._device.xp
         gd = g._data
         out_hw = gd.shape[2:]
@@ -199,13 +202,16 @@ class AvgPool2d(Op):
         divisor = _divisor(xp, data.shape[2:], out_hw, kernel, stride, padding, count_include_pad,
                            divisor_override, data.dtype)
         ctx.meta = (data.shape, kernel, stride, pads, padded.shape, divisor)
+        ctx.save_for_backward(x)
         return total / divisor
 
     @staticmethod
     def backward(ctx, g):
         shape, kernel, stride, pads, padded_shape, divisor = ctx.meta
-        return avg_pool_backward(g, shape, kernel, stride, pads, padded_shape, divisor), None, None, None, None, \
-            None, None
+        grad_x = avg_pool_backward(g, shape, kernel, stride, pads, padded_shape, divisor)
+        if state.enabled:  # as PyTorch's: under create_graph x is an input of zero gradient
+            grad_x = gm.keep_input(grad_x, ctx.saved_tensors[0])
+        return grad_x, None, None, None, None, None, None
 
 
 def avg_pool_backward(g, shape, kernel, stride, pads, padded_shape, divisor):
@@ -343,6 +349,8 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
     h, w = input._data.shape[-2:]
     oh = h if out[0] is None else out[0]
     ow = w if out[1] is None else out[1]
+    if (oh, ow) == (1, 1):  # NOTE: a mean, as in PyTorch (so its double backward keeps no zero-gradient input)
+        return input.mean((-2, -1), keepdim=True)
     if h % oh == 0 and w % ow == 0:
         kernel = (h // oh, w // ow)
         return avg_pool2d(input, kernel, kernel)

@@ -1,4 +1,7 @@
-"""Elementwise functions of one tensor: abs, neg, exp, log, sqrt, trig, tanh, sigmoid, erf, rounding."""
+"""Elementwise functions of one tensor: abs, neg, exp, log, sqrt, trig, tanh, sigmoid, erf, rounding.
+
+Complex inputs follow PyTorch's gradient convention: a holomorphic f's backward is ``g * conj(f'(z))``.
+"""
 
 from __future__ import annotations
 
@@ -67,7 +70,7 @@ class Log(Op):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g / x
+        return g / gm.conj(x)
 
 
 class Log2(Op):
@@ -83,7 +86,7 @@ class Log2(Op):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g / (x * 0.6931471805599453)
+        return g / (gm.conj(x) * 0.6931471805599453)
 
 
 class Log10(Op):
@@ -99,7 +102,7 @@ class Log10(Op):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g / (x * 2.302585092994046)
+        return g / (gm.conj(x) * 2.302585092994046)
 
 
 class Log1p(Op):
@@ -115,7 +118,7 @@ class Log1p(Op):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g / (x + 1)
+        return g / gm.conj(x + 1)
 
 
 class Expm1(Op):
@@ -131,7 +134,7 @@ class Expm1(Op):
     @staticmethod
     def backward(ctx, g):
         out = ctx.output
-        return g * (out + 1)
+        return g * gm.conj(out + 1)
 
 
 class Sqrt(Op):
@@ -147,7 +150,7 @@ class Sqrt(Op):
     @staticmethod
     def backward(ctx, g):
         out = ctx.output
-        return g / (out * 2)
+        return g / gm.conj(out * 2)
 
 
 class Rsqrt(Op):
@@ -163,7 +166,7 @@ class Rsqrt(Op):
     @staticmethod
     def backward(ctx, g):
         out = ctx.output
-        return g * out * out * out * -0.5
+        return g * gm.conj(out * out * out * -0.5)
 
 
 class Reciprocal(Op):
@@ -179,7 +182,7 @@ class Reciprocal(Op):
     @staticmethod
     def backward(ctx, g):
         out = ctx.output
-        return -g * out * out
+        return -g * gm.conj(out * out)
 
 
 class Sin(Op):
@@ -193,7 +196,7 @@ class Sin(Op):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g * gm.cos(x)
+        return g * gm.conj(gm.cos(x))
 
 
 class Cos(Op):
@@ -207,7 +210,7 @@ class Cos(Op):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return -g * gm.sin(x)
+        return -g * gm.conj(gm.sin(x))
 
 
 class Tan(Op):
@@ -221,7 +224,7 @@ class Tan(Op):
     @staticmethod
     def backward(ctx, g):
         out = ctx.output
-        return g * (out * out + 1)
+        return g * gm.conj(out * out + 1)
 
 
 class Atan(Op):
@@ -235,7 +238,7 @@ class Atan(Op):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g / (x * x + 1)
+        return g / gm.conj(x * x + 1)
 
 
 class Tanh(Op):
@@ -249,7 +252,7 @@ class Tanh(Op):
     @staticmethod
     def backward(ctx, g):
         out = ctx.output
-        return g * (1 - out * out)
+        return g * gm.conj(1 - out * out)
 
 
 class Sigmoid(Op):
@@ -269,11 +272,12 @@ class Sigmoid(Op):
     @staticmethod
     def backward(ctx, g):
         out = ctx.output
-        return g * (out * (1 - out))
+        return g * gm.conj(out * (1 - out))
 
 
 class Erf(Op):
     _array_backward = True
+    _real_only = True  # as in PyTorch: erf has no complex kernel
 
     @staticmethod
     def forward(ctx, x):
@@ -406,17 +410,12 @@ def _floating(fn_class, array_function: str):
     return op
 
 
-_COMPLEX_GRADIENTS = {"Exp"}  # ops whose backward conjugates the derivative (PyTorch's complex convention)
-
-
 def _complex_unary(fn_class, array_function: str, input):
-    name = fn_class.__name__.lower()
-    if not array_function:
-        raise RuntimeError(f"{name} is not supported for complex tensors")
-    if fn_class.__name__ in _COMPLEX_GRADIENTS:
+    """Complex inputs: the op itself (its backward conjugates the derivative, PyTorch's convention)."""
+    if getattr(fn_class, "_real_only", False):
+        raise RuntimeError(f"{fn_class.__name__.lower()} is not supported for complex tensors")
+    if not array_function or (input._requires_grad and state.enabled):
         return fn_class.apply(input)
-    if input._requires_grad and state.enabled:
-        raise NotImplementedError(f"the derivative of {name} for complex tensors is not implemented")
     token = fp_ignore()
     try:
         return result_like(getattr(input._device.xp, array_function)(input._data), input)

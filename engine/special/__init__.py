@@ -15,14 +15,63 @@ from engine.ops.activation import softmax as _softmax
 from engine.ops.arithmetic import where as _where
 from engine.ops.promotion import to_float as _to_float
 from engine.special import _ops
+from engine.special._bessel_j_y import bessel_jy as _bessel_jy
+from engine.special._incomplete_gamma import RegularizedGamma as _RegularizedGamma
+from engine.special._polynomials import polynomial as _polynomial
 from engine.tensor import Tensor
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
-__all__ = ["digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "expm1", "gammaln",
-           "i0", "i0e", "i1", "i1e", "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr",
-           "ndtri", "polygamma", "psi", "round", "sinc", "softmax", "spherical_bessel_j0", "xlog1py", "xlogy", "zeta"]
+__all__ = [
+    "chebyshev_polynomial_t",
+    "chebyshev_polynomial_u",
+    "chebyshev_polynomial_v",
+    "chebyshev_polynomial_w",
+    "digamma",
+    "entr",
+    "erf",
+    "erfc",
+    "erfcx",
+    "erfinv",
+    "exp2",
+    "expit",
+    "expm1",
+    "gammainc",
+    "gammaincc",
+    "gammaln",
+    "hermite_polynomial_h",
+    "hermite_polynomial_he",
+    "i0",
+    "i0e",
+    "i1",
+    "i1e",
+    "laguerre_polynomial_l",
+    "legendre_polynomial_p",
+    "log1p",
+    "log_ndtr",
+    "log_softmax",
+    "logit",
+    "logsumexp",
+    "modified_bessel_i0",
+    "modified_bessel_i1",
+    "multigammaln",
+    "ndtr",
+    "ndtri",
+    "polygamma",
+    "psi",
+    "round",
+    "shifted_chebyshev_polynomial_t",
+    "shifted_chebyshev_polynomial_u",
+    "shifted_chebyshev_polynomial_v",
+    "shifted_chebyshev_polynomial_w",
+    "sinc",
+    "softmax",
+    "spherical_bessel_j0",
+    "xlog1py",
+    "xlogy",
+    "zeta",
+]
 
 
 def _float(x):
@@ -213,3 +262,105 @@ def expm1(input):
 def log1p(input):
     return _float(input).log1p()
 
+
+
+def modified_bessel_i0(input):
+    """The modified Bessel function of the first kind, order 0 (``i0``)."""
+    return i0(input)
+
+
+def modified_bessel_i1(input):
+    """The modified Bessel function of the first kind, order 1 (``i1``)."""
+    return i1(input)
+
+
+def gammainc(input, other):
+    """The regularised lower incomplete gamma function P(input, other); differentiable in ``other``."""
+    a, x = _pair(input, other)
+    return _RegularizedGamma.apply(a, x, False)
+
+
+def gammaincc(input, other):
+    """The regularised upper incomplete gamma function Q(input, other) = 1 - P(input, other)."""
+    a, x = _pair(input, other)
+    return _RegularizedGamma.apply(a, x, True)
+
+
+def chebyshev_polynomial_t(input, n):
+    """The Chebyshev polynomial of the first kind T_n(input)."""
+    return _polynomial("chebyshev_polynomial_t", *_pair(input, n))
+
+
+def chebyshev_polynomial_u(input, n):
+    """The Chebyshev polynomial of the second kind U_n(input)."""
+    return _polynomial("chebyshev_polynomial_u", *_pair(input, n))
+
+
+def chebyshev_polynomial_v(input, n):
+    """The Chebyshev polynomial of the third kind V_n(input)."""
+    return _polynomial("chebyshev_polynomial_v", *_pair(input, n))
+
+
+def chebyshev_polynomial_w(input, n):
+    """The Chebyshev polynomial of the fourth kind W_n(input)."""
+    return _polynomial("chebyshev_polynomial_w", *_pair(input, n))
+
+
+def shifted_chebyshev_polynomial_t(input, n):
+    """T*_n(input) = T_n(2 input - 1), orthogonal on [0, 1]."""
+    return _polynomial("shifted_chebyshev_polynomial_t", *_pair(input, n))
+
+
+def shifted_chebyshev_polynomial_u(input, n):
+    """U*_n(input) = U_n(2 input - 1)."""
+    return _polynomial("shifted_chebyshev_polynomial_u", *_pair(input, n))
+
+
+def shifted_chebyshev_polynomial_v(input, n):
+    """V*_n(input) = V_n(2 input - 1)."""
+    return _polynomial("shifted_chebyshev_polynomial_v", *_pair(input, n))
+
+
+def shifted_chebyshev_polynomial_w(input, n):
+    """W*_n(input) = W_n(2 input - 1)."""
+    return _polynomial("shifted_chebyshev_polynomial_w", *_pair(input, n))
+
+
+def hermite_polynomial_h(input, n):
+    """The physicists' Hermite polynomial H_n(input)."""
+    return _polynomial("hermite_polynomial_h", *_pair(input, n))
+
+
+def hermite_polynomial_he(input, n):
+    """The probabilists' Hermite polynomial He_n(input)."""
+    return _polynomial("hermite_polynomial_he", *_pair(input, n))
+
+
+def laguerre_polynomial_l(input, n):
+    """The Laguerre polynomial L_n(input)."""
+    return _polynomial("laguerre_polynomial_l", *_pair(input, n))
+
+
+def legendre_polynomial_p(input, n):
+    """The Legendre polynomial P_n(input)."""
+    return _polynomial("legendre_polynomial_p", *_pair(input, n))
+
+
+def bessel_j0(input):
+    """The Bessel function of the first kind, order 0."""
+    return _bessel_jy(_float(input), 0, False)
+
+
+def bessel_j1(input):
+    """The Bessel function of the first kind, order 1."""
+    return _bessel_jy(_float(input), 1, False)
+
+
+def bessel_y0(input):
+    """The Bessel function of the second kind, order 0 (NaN for input < 0)."""
+    return _bessel_jy(_float(input), 0, True)
+
+
+def bessel_y1(input):
+    """The Bessel function of the second kind, order 1 (NaN for input < 0)."""
+    return _bessel_jy(_float(input), 1, True)

@@ -7,9 +7,9 @@ set, its metrics also go to that run on the server, batched by a background thre
 `log` never waits on the network, and `finish()` (or the process's exit) sends what is queued.
 
 Distributed jobs (RANK set by `python -m engine.distributed.run`, torchrun or `spawn`): only rank 0
-records. On every other rank `log`, `progress`, `log_artifact`, `log_model` and `save_checkpoint`
-are no-ops (`save_checkpoint` returns the path rank 0 writes), while `config` and `resume()` work
-on every rank, so all ranks resume from the same checkpoint.
+records. On every other rank `log`, `log_params`, `progress`, `log_artifact`, `log_model` and
+`save_checkpoint` are no-ops (`save_checkpoint` returns the path rank 0 writes), while `config`
+and `resume()` work on every rank, so all ranks resume from the same checkpoint.
 
 Example:
     >>> from engine import track
@@ -59,9 +59,25 @@ def log(values: Mapping[str, Any], step: int | None = None) -> int:
     return _current().log(values, step)
 
 
-def progress(*, epoch: int, epochs: int) -> None:
-    """Report "epoch i of n"; the run page shows it with an ETA."""
-    _current().progress(epoch, epochs)
+def log_params(params: Mapping[str, Any]) -> None:
+    """Record hyperparameters (MLflow's `log_params`): they join `track.config` and, inside Kiln, the run's params.
+
+    Values are text, booleans or numbers. The run table and compare view show them like submitted params; a
+    param keeps its value, so an event that would change one the run already has is refused whole (the
+    run's log says why). Outside Kiln they are added to the run folder's config.json.
+    """
+    _current().log_params(params)
+
+
+def progress(*, step: int | None = None, total: int | None = None,
+             epoch: int | None = None, epochs: int | None = None) -> None:
+    """Report how far the run is: `step` of `total` optimizer steps and/or `epoch` of `epochs`.
+
+    Give either pair or both (e.g. `track.progress(step=i + 1, total=len(loader) * epochs, epoch=e, epochs=epochs)`);
+    counts are ints with 0 <= step <= total and 0 <= epoch <= epochs, else TypeError/ValueError and nothing
+    is recorded. The run page draws a bar (by step when given, else by epoch) with an ETA from the rate so far.
+    """
+    _current().progress(step=step, total=total, epoch=epoch, epochs=epochs)
 
 
 def log_artifact(path: str | os.PathLike[str], name: str | None = None) -> Path:
@@ -116,6 +132,7 @@ __all__ = [
     "log",
     "log_artifact",
     "log_model",
+    "log_params",
     "progress",
     "read_checkpoint",
     "resume",

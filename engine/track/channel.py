@@ -3,7 +3,8 @@
 Inside Kiln the worker sets KILN_EVENTS to a JSON-lines file it tails. One object a line:
 
     {"type": "metrics", "step": 3, "time": 1700000000.0, "values": {"loss": 0.25}}
-    {"type": "progress", "epoch": 2, "epochs": 10, "eta_seconds": 41.5, "time": ...}
+    {"type": "params", "time": 1700000000.0, "values": {"lr": 0.01, "optimizer": "adam"}}
+    {"type": "progress", "step": 300, "total": 1000, "epoch": 2, "epochs": 10, "eta_seconds": 41.5, "time": ...}
     {"type": "artifact", "name": "plots/curve.png", "path": "artifacts/plots/curve.png", "time": ...}
     {"type": "checkpoint", "name": "step-0000000010.safetensors", "path": "checkpoints/...", "step": 10, "time": ...}
     {"type": "model", "name": "model.onnx", "path": "models/model.onnx", "time": ...,
@@ -11,7 +12,7 @@ Inside Kiln the worker sets KILN_EVENTS to a JSON-lines file it tails. One objec
 
 Paths are relative to the run folder. Every line is flushed as written; a checkpoint
 line is also fsynced, and is only written after its file was renamed into place.
-Outside Kiln the same calls write metrics.jsonl and progress.json in the local folder.
+Outside Kiln the same calls write metrics.jsonl and progress.json in the local folder (params into config.json).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 
 class Channel(Protocol):
     def metrics(self, step: int, time: float, values: dict[str, float]) -> None: ...
+    def params(self, time: float, values: dict[str, Any]) -> None: ...
     def progress(self, record: dict[str, Any]) -> None: ...
     def artifact(self, name: str, path: str, time: float) -> None: ...
     def checkpoint(self, name: str, path: str, step: int, time: float) -> None: ...
@@ -35,6 +37,9 @@ class SilentChannel:
     """Drops everything: the channel of ranks other than 0 in a distributed job."""
 
     def metrics(self, step: int, time: float, values: dict[str, float]) -> None:
+        pass
+
+    def params(self, time: float, values: dict[str, Any]) -> None:
         pass
 
     def progress(self, record: dict[str, Any]) -> None:
@@ -61,6 +66,9 @@ class KilnChannel:
 
     def metrics(self, step: int, time: float, values: dict[str, float]) -> None:
         self._write({"type": "metrics", "step": step, "time": time, "values": values})
+
+    def params(self, time: float, values: dict[str, Any]) -> None:
+        self._write({"type": "params", "time": time, "values": values})
 
     def progress(self, record: dict[str, Any]) -> None:
         self._write({"type": "progress", **record})
@@ -93,6 +101,14 @@ class LocalChannel:
     def metrics(self, step: int, time: float, values: dict[str, float]) -> None:
         self._metrics.write(json.dumps({"step": step, "time": time, **values}) + "\n")
         self._metrics.flush()
+
+    def params(self, time: float, values: dict[str, Any]) -> None:
+        """Added to the folder's config.json (rewritten whole, then renamed into place)."""
+        path = self._dir / "config.json"
+        config = json.loads(path.read_text()) if path.exists() else {}
+        temp = self._dir / ".config.json.tmp"
+        temp.write_text(json.dumps({**config, **values}, indent=2, default=str))
+        os.replace(temp, path)
 
     def progress(self, record: dict[str, Any]) -> None:
         temp = self._dir / ".progress.json.tmp"

@@ -243,6 +243,9 @@ class ServerChannel:
         self._local.metrics(step, time, values)
         self.batcher.add(step, time, values)
 
+    def params(self, time: float, values: dict[str, Any]) -> None:
+        self._local.params(time, values)
+
     def progress(self, record: dict[str, Any]) -> None:
         self._local.progress(record)
 

@@ -21,6 +21,7 @@ from engine.track.checkpoint import (
     write_checkpoint,
 )
 from engine.track.models import write_model
+from engine.track.progress import fraction_done, progress_counts
 from engine.track.remote import MetricBatcher, ServerChannel
 
 LOCAL_ROOT = "kiln-runs"
@@ -43,6 +44,8 @@ class Session:
         self._resume_path = resume_path
         self._next_step = 0
         self._started = time.time()
+        self._resumed = False
+        self._progress_from: tuple[float, float] | None = None  # (time, fraction done) the ETA measures from
         atexit.register(self.close)
 
     @classmethod
@@ -79,10 +82,23 @@ class Session:
             self._channel.metrics(step, time.time(), clean)
         return step
 
-    def progress(self, epoch: int, epochs: int) -> None:
-        elapsed = time.time() - self._started
-        eta = elapsed / epoch * (epochs - epoch) if 0 < epoch <= epochs else None
-        self._channel.progress({"epoch": epoch, "epochs": epochs, "eta_seconds": eta, "time": time.time()})
+    def log_params(self, values: Mapping[str, Any]) -> None:
+        clean = {str(key): _param(key, value) for key, value in values.items()}
+        self.config.update(clean)
+        if clean:
+            self._channel.params(time.time(), clean)
+
+    def progress(self, *, step: int | None = None, total: int | None = None,
+                 epoch: int | None = None, epochs: int | None = None) -> None:
+        counts = progress_counts(step=step, total=total, epoch=epoch, epochs=epochs)
+        now, done = time.time(), fraction_done(counts)
+        if self._progress_from is None:
+            # a fresh run started from nothing at session start; a resumed one measures from its first report
+            self._progress_from = (now, done) if self._resumed else (self._started, 0.0)
+        since, done_then = self._progress_from
+        rate = (done - done_then) / (now - since) if now > since and done > done_then else None
+        eta = (1.0 - done) / rate if rate else None
+        self._channel.progress({**counts, "eta_seconds": eta, "time": now})
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
         source = Path(path)
@@ -125,6 +141,7 @@ class Session:
             return None
         checkpoint = read_checkpoint(path)
         self._next_step = max(self._next_step, checkpoint.step + 1)
+        self._resumed = True
         return checkpoint
 
     def close(self) -> None:
@@ -149,6 +166,14 @@ def _number(key: Any, value: Any) -> float:
     if isinstance(item, (int, float)):
         return float(item)
     raise TypeError(f"metric {key!r} must be a number, got {type(value).__name__}")
+
+
+def _param(key: Any, value: Any) -> bool | int | float | str:
+    """A param value as a JSON scalar: text, a boolean or a number (NumPy's too, 0-d arrays, anything with .item())."""
+    item = value.item() if hasattr(value, "item") else value
+    if isinstance(item, bool | int | float | str):
+        return item
+    raise TypeError(f"param {key!r} must be text, a boolean or a number, got {type(value).__name__}")
 
 
 def _safe_name(name: str) -> str:

@@ -1,7 +1,9 @@
 """The sweep controller's tick: each controlled sweep's trials read from the database, its plan applied.
 
 Everything happens under the sweep's row lock in one transaction per sweep: trials made (runs queued
-with their sampler attrs), trials stopped early, the pruner's rung values stored. A scheduler that
+with their sampler attrs), trials stopped early, the pruner's rung values stored; with ASHA's promotion
+variant also trials paused at a rung (the worker stops the job as for a cancel) and paused trials
+promoted (re-queued: the next attempt resumes from the run's last checkpoint, `track.resume()`). A scheduler that
 dies mid-tick committed all of a sweep's step or none of it; the next tick re-reads the rows, so no
 trial is lost or made twice. A sweep whose plan raises is logged and skipped: it cannot stop the
 scheduler (nor other sweeps).
@@ -11,14 +13,20 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
 from scheduler.sweeps.policy import plan_sweep
+from scheduler.sweeps.promotion import rung_iterations, target_rung
 from scheduler.sweeps.study import STUDY_ATTRS, TrialRecord
 from webapp.experiments.lifecycle import run_transition
-from webapp.experiments.models import MetricSummary, Run, RunState, Sweep
+from webapp.experiments.models import Artifact, Metric, MetricSummary, Run, RunState, Sweep
 from webapp.experiments.spec import SweepSpec
 from webapp.experiments.submit import SWEEP_POINT, sweep_trials_create
 from webapp.experiments.sweeps import sweep_finish
@@ -48,16 +56,29 @@ def advance_sweep(sweep_id: int) -> tuple[int, int]:
             return 0, 0
         spec = SweepSpec.model_validate(sweep.spec)
         records = trial_records(sweep, spec)
+        if spec.early_terminate is not None and spec.early_terminate.promotes:
+            records = _with_attempts_over([_with_rung_reached(record, spec) for record in records])
         attrs = sweep.trial_attrs or {}
         plan = plan_sweep(spec, records, study_name=f"kiln-sweep-{sweep.id}", state=sweep.state,
                           max_runs=sweep.max_runs, study_attrs=attrs.get(STUDY_ATTRS, {}))
+        early = spec.early_terminate
+        for run_id, rung in plan.pause.items():
+            assert early is not None
+            run_transition(run_id=run_id, from_states=(RunState.RUNNING,), to_state=RunState.PAUSED, exit_code=None,
+                           reason=f"paused by asha at rung {rung} ({early.iteration} {rung_iterations(early)[rung]}): "
+                                  "waits for a promotion")
+        for run_id, rung in plan.promote.items():
+            _promote(run_id, rung, spec)
         stopped = 0
         for run_id in plan.stop_early:
             record = next(r for r in records if r.run_id == run_id)
             at = max(record.curve) if record.curve else 0
-            assert spec.early_terminate is not None
-            if run_transition(run_id=run_id, from_states=(RunState.RUNNING,), to_state=RunState.STOPPED_EARLY,
-                              reason=f"stopped early by {spec.early_terminate.type} at {spec.early_terminate.iteration} {at}"):
+            assert early is not None
+            reason = f"stopped early by {early.type} at {early.iteration} {at}"
+            if record.state == RunState.PAUSED or run_id in plan.pause:
+                reason = f"stopped early by asha at {early.iteration} {at}: not promoted when the sweep ended"
+            if run_transition(run_id=run_id, from_states=(RunState.RUNNING, RunState.PAUSED),
+                              to_state=RunState.STOPPED_EARLY, reason=reason):
                 stopped += 1
         runs = sweep_trials_create(sweep=sweep, points=[trial.params for trial in plan.new_trials])
         new_attrs: dict[str, Any] = dict(attrs)
@@ -94,3 +115,53 @@ def trial_records(sweep: Sweep, spec: SweepSpec) -> list[TrialRecord]:
         records.append(TrialRecord(run_id=run_id, number=number, params=dict(run_spec.get(SWEEP_POINT, {})),
                                    state=state, curve=curve, value=value, attrs=dict(attrs.get(str(run_id), {}))))
     return records
+
+
+def _with_rung_reached(record: TrialRecord, spec: SweepSpec) -> TrialRecord:
+    """A running trial with `reached` set once its objective reached the rung it trains toward and a
+    checkpoint covers that report (the promoted attempt resumes from there): the value at the rung."""
+    early, metric = spec.early_terminate, spec.metric
+    assert early is not None and metric is not None
+    rungs, rung = rung_iterations(early), target_rung(record)
+    if record.state != RunState.RUNNING or rung >= len(rungs) or not record.curve or max(record.curve) < rungs[rung]:
+        return record
+    points = Metric.objects.filter(run_id=record.run_id, key=metric.name).order_by("step").values_list("step", "value")
+    if early.iteration == "epoch":  # the n-th report is iteration n
+        row = next(iter(points[rungs[rung] - 1: rungs[rung]]), None)
+    else:
+        row = points.filter(step__gte=rungs[rung]).first()
+    if row is None or not Artifact.objects.filter(run_id=record.run_id, kind="checkpoint", step__gte=row[0]).exists():
+        return record
+    return replace(record, reached=math.nan if row[1] is None else float(row[1]))
+
+
+def _with_attempts_over(records: list[TrialRecord]) -> list[TrialRecord]:
+    """Paused trials with `attempt_over` False while their job may still be storing results: the worker sets
+    the exit code once it stored them; past `settle_seconds` (a worker that died) it is taken as over."""
+    paused = [record.run_id for record in records if record.state == RunState.PAUSED]
+    if not paused:
+        return records
+    settle = timezone.now() - timedelta(seconds=settle_seconds())
+    over = set(Run.objects.filter(id__in=paused).filter(Q(exit_code__isnull=False) | Q(finished_at__lt=settle))
+               .values_list("id", flat=True))
+    return [replace(record, attempt_over=record.run_id in over) if record.run_id in paused else record for record in records]
+
+
+def settle_seconds() -> float:
+    """How long a paused job may take to store its last results: its worker's patience for the database,
+    twice (the results, then its end), and a margin for stopping the job."""
+    return 2 * settings.CONFIG.worker_timeout_seconds + 30
+
+
+def _promote(run_id: int, rung: int, spec: SweepSpec) -> bool:
+    """paused -> queued: the next attempt resumes from the run's last checkpoint (one more attempt allowed:
+    a promotion is not a retry)."""
+    early = spec.early_terminate
+    assert early is not None
+    rungs = rung_iterations(early)
+    toward = f"rung {rung} ({early.iteration} {rungs[rung]})" if rung < len(rungs) else f"the end ({early.iteration} {early.max_iter})"
+    step = Artifact.objects.filter(run_id=run_id, kind="checkpoint").order_by("-step").values_list("step", flat=True).first()
+    reason = f"promoted by asha toward {toward}; resumes from checkpoint step {step}"
+    return run_transition(run_id=run_id, from_states=(RunState.PAUSED,), to_state=RunState.QUEUED, reason=reason,
+                          pending_reason=reason, worker=None, gpu_indices=[], finished_at=None, exit_code=None,
+                          max_attempts=F("max_attempts") + 1)

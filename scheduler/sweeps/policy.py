@@ -1,5 +1,6 @@
-"""One tick of a controlled sweep, decided from plain records: which trials to stop early, which
-points to start, whether the sweep is over. Pure (no database); the controller applies the plan."""
+"""One tick of a controlled sweep, decided from plain records: which trials to stop early (or, with
+ASHA's promotion variant, pause at a rung and promote: `promotion`), which points to start, whether the
+sweep is over. Pure (no database); the controller applies the plan."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 
+from scheduler.sweeps.promotion import plan_promotions
 from scheduler.sweeps.study import TrialRecord, build_study, distributions, grid_size, study_attrs_of
 from webapp.experiments.spec import SweepSpec
 
@@ -23,7 +25,9 @@ class NewTrial:
 @dataclass(frozen=True)
 class SweepPlan:
     new_trials: list[NewTrial] = field(default_factory=list)
-    stop_early: list[int] = field(default_factory=list)  # run ids the pruner ended at a rung
+    stop_early: list[int] = field(default_factory=list)  # run ids the pruner ended at a rung (running or paused)
+    pause: dict[int, int] = field(default_factory=dict)  # promotion variant: run id -> the rung it reached
+    promote: dict[int, int] = field(default_factory=dict)  # paused run id -> the rung it now trains toward
     attrs: dict[int, dict[str, Any]] = field(default_factory=dict)  # run id -> its attrs, where they changed
     study_attrs: dict[str, Any] = field(default_factory=dict)
     finished: bool = False  # no trial left to make and none active
@@ -59,6 +63,13 @@ def plan_sweep(
     active = sum(1 for record in trials if record.state in ACTIVE) - len(stop)
     total = total_trials(sweep, max_runs)
     room = min(sweep.slots - active, total - len(trials)) if state == "running" else 0
+    early = sweep.early_terminate
+    promotions = None
+    if early is not None and early.promotes:
+        assert sweep.metric is not None
+        promotions = plan_promotions(early, trials, maximize=sweep.metric.goal == "maximize", slots=sweep.slots,
+                                     total=total, state=state)
+        stop, room, active = promotions.stop_early, promotions.new_trials, promotions.active
     space = distributions(sweep)
     new = []
     for _ in range(max(0, room)):
@@ -69,5 +80,12 @@ def plan_sweep(
         known = by_number.get(trial.number)
         if known is not None and dict(trial.system_attrs) != known.attrs:
             changed[known.run_id] = dict(trial.system_attrs)
-    over = not new and active == 0 and (state == "stopped" or len(trials) >= total)
-    return SweepPlan(new_trials=new, stop_early=stop, attrs=changed, study_attrs=study_attrs_of(study), finished=over)
+    pause: dict[int, int] = {}
+    promote: dict[int, int] = {}
+    if promotions is not None:
+        changed.update(promotions.attrs)
+        pause, promote = promotions.pause, promotions.promote
+    paused_left = bool(pause) or any(r.state == "paused" and r.run_id not in stop and r.run_id not in promote for r in trials)
+    over = not new and active == 0 and not paused_left and (state == "stopped" or len(trials) >= total)
+    return SweepPlan(new_trials=new, stop_early=stop, pause=pause, promote=promote, attrs=changed,
+                     study_attrs=study_attrs_of(study), finished=over)

@@ -24,7 +24,8 @@ STUDY_ATTRS = "_study"  # the key, in a sweep's stored attrs, of the study-level
 Scalar = bool | int | float | str
 
 # a run's state as an Optuna trial state: queued and running trials are RUNNING (TPE's constant liar
-# then keeps parallel trials apart); stopped early is PRUNED; failed and cancelled runs are FAIL
+# then keeps parallel trials apart); stopped early and paused (at a rung) are PRUNED; failed and cancelled
+# runs are FAIL
 _ACTIVE = {"queued", "scheduled", "running", "lost"}
 
 
@@ -39,6 +40,10 @@ class TrialRecord:
     curve: dict[int, float] = field(default_factory=dict)  # iteration -> objective value (NaN: diverged)
     value: float | None = None  # the run's best objective value in the goal's direction
     attrs: dict[str, Any] = field(default_factory=dict)  # what the sampler/pruner stored for it
+    # promotion variant: the objective at the rung it trains toward, once it got there and checkpointed
+    reached: float | None = None
+    # a paused trial's job has ended and stored its last results (only then is it promoted)
+    attempt_over: bool = True
 
 
 def distributions(sweep: SweepSpec) -> dict[str, BaseDistribution]:
@@ -72,7 +77,7 @@ def make_sampler(sweep: SweepSpec, salt: int) -> optuna.samplers.BaseSampler:
 
 
 def make_pruner(early: EarlyTerminate | None) -> optuna.pruners.BasePruner:
-    if early is None:
+    if early is None or early.promotes:  # ASHA's promotion is Kiln's (scheduler.sweeps.promotion): Optuna has none
         return optuna.pruners.NopPruner()
     if early.type == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=early.min_iter, max_resource=early.max_iter or early.min_iter,
@@ -113,7 +118,7 @@ def _frozen(record: TrialRecord, space: dict[str, BaseDistribution]) -> optuna.t
         state = TrialState.RUNNING
     elif record.state == "succeeded" and record.value is not None and math.isfinite(record.value):
         state, value = TrialState.COMPLETE, record.value
-    elif record.state == "stopped_early":
+    elif record.state in ("stopped_early", "paused"):
         state = TrialState.PRUNED
     else:
         state = TrialState.FAIL

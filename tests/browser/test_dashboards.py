@@ -74,24 +74,24 @@ def test_compare_two_runs_tune_the_view_save_it_and_open_it_as_a_teammate(live_s
     raw_y = loss.evaluate("div => div.data[0].y[200]")
 
     page.locator("#smoothing").fill("0.9")
-    page.wait_for_function("document.location.search.includes('smooth=0.9')")
-    assert loss.evaluate("div => div.data[0].y[200]") != raw_y
+    page.wait_for_function("() => document.location.search.includes('smooth=0.9')")
+    assert loss.evaluate("div => div.data.find(t => t.uid.startsWith('run-')).y[200]") != raw_y  # drawn over the faded raw curve
 
     page.select_option("#x-axis", "rel")
-    page.wait_for_function("document.location.search.includes('x=rel')")
+    page.wait_for_function("() => document.location.search.includes('x=rel')")
     wait_for_charts(page)
     loss = page.locator(".plot[data-key='loss']")
     assert loss.evaluate("div => div.layout.xaxis.title.text") == "relative time (s)"
     assert loss.evaluate("div => div.data[0].x[0]") == 0
     page.select_option("#best-key", "loss")
     assert page.locator("#summary-table tr.best").count() == 1
-    screenshot(page, "compare")
+    screenshot(page, "compare_two_runs")  # the README's compare.png: test_charts.py
 
     page.get_by_text("Parallel coordinates", exact=True).click()
     page.wait_for_selector("#parcoords .parcoords", timeout=10_000)
     assert page.locator("#parcoords").evaluate("div => div.data[0].dimensions.length") >= 2
     page.locator("#parcoords-section").scroll_into_view_if_needed()
-    screenshot(page, "parallel_coordinates")
+    screenshot(page, "parallel_coordinates_two_runs")
 
     page.fill("#save-form input[name=name]", "Learning rates")
     page.click("#save-form button[type=submit]")
@@ -104,7 +104,7 @@ def test_compare_two_runs_tune_the_view_save_it_and_open_it_as_a_teammate(live_s
     wait_for_charts(page)
     assert page.locator("#smoothing").input_value() == "0.9"
     assert page.locator("#x-axis").input_value() == "rel"
-    assert page.locator(".plot[data-key='loss']").evaluate("div => div.data.length") == 2
+    assert page.locator(".plot[data-key='loss']").evaluate("div => div.data.filter(t => t.uid.startsWith('run-')).length") == 2
     assert page.locator("#save-form").count() == 0  # a viewer may look, not save
     context.close()
 
@@ -127,7 +127,7 @@ def test_sweep_page_draws_parallel_coordinates_and_best_so_far(live_server, brow
     assert page.locator("#parcoords .parcoords").count() == 1
     best = page.locator("#best-so-far").evaluate("div => div.data[1].y")
     assert best == sorted(best, reverse=True) and len(best) == 8
-    screenshot(page, "sweep")
+    screenshot(page, "sweep_lr_dropout")
     context.close()
 
 
@@ -145,7 +145,7 @@ def test_curves_of_a_running_run_grow_without_a_reload(live_server, browser):
     assert loss.evaluate("div => div.data[0].x.length") == 10
 
     metrics_log(run_id=run.id, points=[MetricPoint("loss", s, 1.0 / (s + 1), 1.7e9 + s) for s in range(10, 25)])
-    page.wait_for_function("document.querySelector(\".plot[data-key='loss']\").data[0].x.length === 25", timeout=15_000)
+    page.wait_for_function("() => document.querySelector(\".plot[data-key='loss']\").data[0].x.length === 25", timeout=15_000)
     Run.objects.filter(id=run.id).update(state=RunState.SUCCEEDED, finished_at=timezone.now())
     page.wait_for_selector("#status:has-text('All runs have finished')", timeout=15_000)
     context.close()

@@ -108,4 +108,10 @@ def _compare(context, url: str, runs: list[Run]) -> None:
 
     page.goto(f"{url}/runs/{runs[0].id}/")
     assert "external · logged by mlflow, not run by Kiln" in page.locator("#run-kind").inner_text()
+
+    # the links the MLflow client prints ("View run at <tracking URI>/#/experiments/2/runs/6") open Kiln's pages
+    page.goto(f"{url}/#/experiments/{runs[0].project_id}/runs/{runs[0].id}")
+    page.wait_for_url(f"{url}/p/{runs[0].project_id}/runs/{runs[0].number}/")
+    page.goto(f"{url}/#/experiments/{runs[0].project_id}")
+    page.wait_for_url(f"{url}/p/{runs[0].project_id}/")
     assert not errors, errors

@@ -168,7 +168,7 @@ def test_run_page_follows_a_run_live_without_reloading(live_server, page, login,
     assert page.locator(".log-line.stderr").inner_text().strip() == "warning: <b>not bold</b>"
     assert page.locator(".chart .main-svg").count() >= 2  # Plotly drew both charts
     assert page.locator("#timeline li").count() == 3  # queued, scheduled, running: the timeline follows too
-    screenshot(page, "run")
+    screenshot(page, "run_live")  # the README's run.png: test_charts.py
 
     run_transition(run_id=run.id, from_states=("running",), to_state="succeeded", reason="done")
     page.wait_for_selector("#run-state[data-state=succeeded]", timeout=10_000)
@@ -222,4 +222,4 @@ def test_project_page_screenshot_with_metrics(live_server, page, login, screensh
     assert compare.get_by_role("button", name="Compare selected").is_enabled()
     ids = sorted(int(i) for i in compare.locator("input[name=runs]").input_value().split(","))
     assert ids == sorted(run.id for run in runs)
-    screenshot(page, "project")
+    screenshot(page, "project_with_metrics")

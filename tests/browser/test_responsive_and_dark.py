@@ -123,7 +123,7 @@ def test_no_page_scrolls_sideways_at_390px_and_the_menu_opens(live_server, brows
     assert chart_width <= PHONE["width"]
     # and grows with the window (Plotly's responsive config)
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.wait_for_function("document.querySelector('.js-plotly-plot .main-svg').getBoundingClientRect().width > 500")
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot .main-svg').getBoundingClientRect().width > 500")
     page.set_viewport_size(PHONE)
 
     # the top bar collapses: the links hide behind a menu button, which opens them (no inline script)
@@ -170,20 +170,20 @@ def test_dark_theme_follows_the_system_and_the_toggle_is_remembered(live_server,
     page.goto(live_server.url + world["pages"]["run page"])
     page.wait_for_selector("#charts .js-plotly-plot", timeout=15_000)
     assert page.evaluate(BODY_LUMINANCE) < 0.2
-    page.wait_for_function(f"({CHART_LUMINANCE})('#charts .js-plotly-plot') < 0.2")
+    page.wait_for_function(f"() => ({CHART_LUMINANCE})('#charts .js-plotly-plot') < 0.2")
     # a chart that appears later (a live run's new metric), drawn in light colours, takes the theme too
     page.evaluate("""() => {
       const div = document.createElement('div'); div.id = 'late-chart'; document.getElementById('charts').appendChild(div);
       Plotly.newPlot(div, [{x: [0, 1], y: [1, 2]}], {paper_bgcolor: '#fff', plot_bgcolor: '#fff'});
     }""")
-    page.wait_for_function(f"({CHART_LUMINANCE})('#late-chart') < 0.2")
+    page.wait_for_function(f"() => ({CHART_LUMINANCE})('#late-chart') < 0.2")
 
     # choosing "light" wins over the system setting, re-themes the charts at once and survives a reload
     page.goto(compare)
     page.wait_for_selector("body[data-charts-ready='1']", timeout=15_000)
     choose_theme(page, "light")
     assert page.evaluate(BODY_LUMINANCE) > 0.8
-    page.wait_for_function(f"({CHART_LUMINANCE})(\".plot[data-key='loss']\") > 0.8")
+    page.wait_for_function(f"() => ({CHART_LUMINANCE})(\".plot[data-key='loss']\") > 0.8")
     page.reload()
     page.wait_for_selector("body[data-charts-ready='1']", timeout=15_000)
     assert page.evaluate("document.documentElement.dataset.theme") == "light"
@@ -199,7 +199,7 @@ def test_dark_theme_follows_the_system_and_the_toggle_is_remembered(live_server,
     choose_theme(page, "system")
     assert page.evaluate(BODY_LUMINANCE) > 0.8
     page.emulate_media(color_scheme="dark")
-    page.wait_for_function(f"({BODY_LUMINANCE})() < 0.2")
+    page.wait_for_function(f"() => ({BODY_LUMINANCE})() < 0.2")
     page.reload()
     assert page.evaluate("localStorage.getItem('kiln-theme')") == "system"
     assert page.evaluate(BODY_LUMINANCE) < 0.2

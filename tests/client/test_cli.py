@@ -70,6 +70,15 @@ def test_submit_code_and_config_then_list_with_a_query(logged_in, capsys, tmp_pa
     assert len(out.strip().splitlines()) == 2 and "mlp-digits" in out
 
 
+def test_submitting_a_sweep_the_scheduler_fills_says_so(logged_in, capsys, tmp_path):
+    config = tmp_path / "sweep.yaml"
+    config.write_text("recipe: {model: mlp}\nsweep:\n  method: bayes\n  max_runs: 4\n"
+                      "  parameters: {optimizer.lr: {min: 0.0001, max: 0.1, distribution: log_uniform}}\n")
+    code, out, err = _kiln(capsys, "submit", str(config), "--project", logged_in.project_path)
+    assert code == 0, err
+    assert "Submitted sweep " in out and "the scheduler starts its trials as slots free" in out and "kiln sweep " in out
+
+
 def test_submit_refuses_an_unknown_file_kind_and_bad_specs(logged_in, capsys, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("x")

@@ -66,3 +66,25 @@ def test_import_tensorboard_reports_what_it_cannot_read(cli, tmp_path, capsys):
     assert "no TensorBoard event files" in capsys.readouterr().out
     assert main(["import", "tensorboard", str(tmp_path / "missing"), "--project", cli.project_path]) == 1
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_the_folder_add_hparams_writes_by_default_joins_its_run(cli, tmp_path, monkeypatch, capsys):
+    from engine import track
+    from engine.utils.tensorboard import SummaryWriter
+
+    for name in ("KILN_RUN_DIR", "KILN_EVENTS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(track, "_session", None)
+    logdir = tmp_path / "tb"
+    with SummaryWriter(log_dir=logdir / "baseline") as writer:  # as PyTorch's: hparams go to baseline/<time.time()>/
+        for step in range(3):
+            writer.add_scalar("loss", 1.0 / (step + 1), step)
+        writer.add_hparams({"lr": 0.3, "epochs": 3}, {"final_loss": 1 / 3})
+    assert len([p for p in (logdir / "baseline").iterdir() if p.is_dir()]) == 1
+    assert main(["import", "tensorboard", str(logdir), "--project", cli.project_path]) == 0
+    assert "imported 1 run(s); 0 already imported" in capsys.readouterr().out
+    run = Run.objects.get(project=cli.project)
+    assert run.name == "baseline" and run.params == {"lr": 0.3, "epochs": 3}
+    assert set(Metric.objects.filter(run=run).values_list("key", flat=True)) == {"loss", "final_loss"}
+    assert main(["import", "tensorboard", str(logdir), "--project", cli.project_path]) == 0
+    assert "imported 0 run(s); 1 already imported" in capsys.readouterr().out

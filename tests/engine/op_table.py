@@ -285,3 +285,7 @@ OPS: list[Case] = [
     C("clone", lambda L, a: a.clone(), (F(*S),)),
     C("mixed_dtype_promotion", lambda L, a, b: a + b.double(), (F(*S), F()), gradgrad=False),
 ]
+
+from op_table_breadth import BREADTH_OPS  # noqa: E402 - its cases use the helpers above
+
+OPS += BREADTH_OPS

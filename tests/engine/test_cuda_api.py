@@ -176,3 +176,142 @@ def test_nvml_readings_map_cuda_indices_to_nvml_ones(cuda_backend, monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)
     with pytest.raises(ModuleNotFoundError, match="pynvml"):
         c.utilization()
+
+
+def test_the_torch_cuda_extras_without_cuda(no_cuda):
+    c = engine.cuda
+    assert c.get_arch_list() == [] and c.get_gencode_flags() == "" and c.is_tf32_supported() is False
+    assert c.default_generators == () and c.memory_cached() == 0 and c.max_memory_cached() == 0
+    assert c.memory_stats_as_nested_dict() == {} and c.has_half is True and c.has_magma is False
+    assert c.nccl.is_available([]) is False
+    with pytest.raises(RuntimeError, match="NCCL is not available"):
+        c.nccl.version()
+    for call in (c.cudart, c.get_per_process_memory_fraction, c.reset_accumulated_memory_stats,
+                 lambda: c.can_device_access_peer(0, 1), c.profiler.start, lambda: c.get_stream_from_external(0)):
+        with pytest.raises(AssertionError, match="CUDA is not available"):
+            call()
+    for call in (lambda: c.FloatTensor([1.0]), lambda: c.IntTensor(2)):
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            call()
+    assert isinstance(c.CudaError(2), RuntimeError) and "(2)" in str(c.CudaError(2))
+    c.check_error(c.cudaStatus.SUCCESS)
+    with pytest.raises(c.CudaError, match=r"\(34\)") as info:
+        c.check_error(c.cudaStatus.ERROR_NOT_READY)
+    assert info.value.code == 34
+    assert c.random.manual_seed is c.manual_seed and c.random.get_rng_state_all() == []
+
+
+def test_nvtx_ranges_nest_and_report_their_depth():
+    nvtx = engine.cuda.nvtx
+    assert nvtx.range_pop() == -1  # nothing open
+    assert nvtx.range_push("outer") == 0 and nvtx.range_push("inner") == 1
+    assert nvtx.range_pop() == 1 and nvtx.range_pop() == 0 and nvtx.range_pop() == -1
+    with nvtx.range("step {}", 3):
+        assert nvtx.range_push("x") == 1
+        nvtx.range_pop()
+    assert nvtx.range_pop() == -1
+    first, second = nvtx.range_start("a"), nvtx.range_start("b")
+    assert first != second
+    nvtx.range_end(first)
+    nvtx.mark("here")
+
+
+@pytest.mark.gpu
+def test_legacy_cuda_tensor_types(cuda_backend):
+    c = engine.cuda
+    t = c.FloatTensor([1.0, 2.0])
+    assert t.device == engine.device("cuda", 0) and t.dtype is engine.float32
+    assert isinstance(t, c.FloatTensor) and not isinstance(t, engine.FloatTensor)
+    assert not isinstance(t.cpu(), c.FloatTensor) and not isinstance(t, c.DoubleTensor)
+    assert c.LongTensor(2, 3).shape == (2, 3) and c.LongTensor(2, 3).dtype is engine.int64
+    moved = c.DoubleTensor(engine.ones(2))
+    assert isinstance(moved, c.DoubleTensor) and engine.FloatTensor(t).device.type == "cuda"  # CPU type: dtype only
+    for kind, dtype in ((c.HalfTensor, engine.float16), (c.BFloat16Tensor, engine.bfloat16),
+                        (c.BoolTensor, engine.bool), (c.ByteTensor, engine.uint8), (c.CharTensor, engine.int8),
+                        (c.ShortTensor, engine.int16), (c.IntTensor, engine.int32), (c.DoubleTensor, engine.float64)):
+        made = kind([1, 0])
+        assert made.dtype is dtype and made.device.type == "cuda" and isinstance(made, kind)
+
+
+@pytest.mark.gpu
+def test_device_extras(cuda_backend):
+    c = engine.cuda
+    major, minor = c.get_device_capability()
+    assert c.get_arch_list() == [f"sm_{major}{minor}"]
+    assert c.get_gencode_flags() == f"-gencode compute=compute_{major}{minor},code=sm_{major}{minor}"
+    assert c.is_tf32_supported() == (major >= 8)
+    assert c.can_device_access_peer(0, 0) is False
+    with pytest.raises(RuntimeError, match="invalid device ordinal"):
+        c.can_device_access_peer(0, c.device_count())
+    assert c.cudart() is cuda_backend.cuda.runtime
+    gens = c.default_generators
+    assert len(gens) == c.device_count() and gens[0] is c.default_generators[0]
+    c.manual_seed(5)
+    assert gens[0].initial_seed() == 5 == c.random.initial_seed()
+    assert c.nccl.is_available([engine.ones(2)]) is False  # a CPU tensor (or no NCCL)
+
+
+@pytest.mark.gpu
+def test_memory_extras(cuda_backend):
+    c = engine.cuda
+    c.reset_accumulated_memory_stats()
+    assert c.memory_stats()["allocation.all.allocated"] == 0
+    x = engine.empty(1 << 10, device="cuda")
+    stats = c.memory_stats()
+    assert stats["allocation.all.allocated"] >= 1 and stats["allocated_bytes.all.allocated"] >= 4 << 10
+    nested = c.memory_stats_as_nested_dict()
+    assert nested["allocated_bytes"]["all"]["current"] == stats["allocated_bytes.all.current"]
+    assert nested["allocation"]["all"]["allocated"] == stats["allocation.all.allocated"]
+    assert c.memory_cached() == c.memory_reserved() and c.max_memory_cached() == c.max_memory_reserved()
+    c.reset_accumulated_memory_stats()
+    assert c.memory_stats()["allocated_bytes.all.allocated"] == 0
+    del x
+    assert c.get_per_process_memory_fraction() == 1.0
+    c.set_per_process_memory_fraction(0.5)
+    try:
+        assert c.get_per_process_memory_fraction() == pytest.approx(0.5)
+    finally:
+        cuda_backend.get_default_memory_pool().set_limit(size=0)
+    assert c.get_per_process_memory_fraction() == 1.0
+
+
+@pytest.mark.gpu
+def test_nvml_processes_and_memory_used(cuda_backend, monkeypatch):
+    import sys
+    import types
+
+    nvml = types.ModuleType("pynvml")
+    nvml.nvmlInit = lambda: None
+    nvml.nvmlDeviceGetHandleByIndex = lambda i: i
+    nvml.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(used=3 << 30, total=80 << 30)
+    processes = [types.SimpleNamespace(pid=4242, usedGpuMemory=512 * 2**20)]
+    nvml.nvmlDeviceGetComputeRunningProcesses = lambda h: processes
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    c = engine.cuda
+    assert c.device_memory_used() == 3 << 30
+    assert c.list_gpu_processes() == "GPU:0\nprocess       4242 uses      512.000 MB GPU memory"
+    processes.clear()
+    assert c.list_gpu_processes(0) == "GPU:0\nno processes are running"
+
+
+@pytest.mark.gpu
+def test_sync_debug_mode_flags_device_to_host_copies(cuda_backend):
+    c = engine.cuda
+    x = engine.ones(3, device="cuda")
+    assert c.get_sync_debug_mode() == 0
+    try:
+        c.set_sync_debug_mode("warn")
+        assert c.get_sync_debug_mode() == 1
+        with pytest.warns(UserWarning, match="synchronizing CUDA operation"):
+            x.sum().item()
+        c.set_sync_debug_mode(2)
+        with pytest.raises(RuntimeError, match="synchronizing CUDA operation"):
+            x.cpu()
+        y = x * 2  # work that stays on the device is fine
+        for bad in ("loud", 3):
+            with pytest.raises(RuntimeError, match="invalid value of debug_mode"):
+                c.set_sync_debug_mode(bad)
+        assert c.get_sync_debug_mode() == 2
+    finally:
+        c.set_sync_debug_mode("default")
+    assert float(y.sum().item()) == 6.0

@@ -79,9 +79,10 @@ def test_inside_kiln_scalars_are_metrics_and_the_rest_artifacts(tmp_path, monkey
         writer.add_text("notes", "epoch one", 0)
         writer.add_histogram("w", np.random.default_rng(0).normal(size=50), 1)
         writer.add_image("img", np.zeros((4, 4), np.uint8), 1, dataformats="HW")
-        writer.add_hparams({"lr": 0.01, "layers": 2}, {"final_acc": 0.7})
+        writer.add_hparams({"lr": 0.01, "layers": np.int64(2), "skip": None}, {"final_acc": 0.7})
     assert track.config["lr"] == 0.01 and track.config["layers"] == 2
     records = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [r["values"] for r in records if r["type"] == "params"] == [{"lr": 0.01, "layers": 2}]  # the run's params
     metrics = [(r["step"], r["values"]) for r in records if r["type"] == "metrics"]
     assert metrics[:3] == [(0, {"loss": 0.5}), (1, {"loss": 0.25}), (1, {"acc/train": 0.8, "acc/val": 0.7})]
     assert metrics[-1][1] == {"final_acc": 0.7}
@@ -99,6 +100,8 @@ def test_bad_input_is_refused_and_a_closed_writer_writes_nothing(tmp_path):
         writer.add_image("img", np.zeros((2, 2, 2, 2)), 0)
     with pytest.raises(TypeError, match="dictionaries"):
         writer.add_hparams([("lr", 1)], {})
+    with pytest.raises(ValueError, match=r"value should be one of int, float, str, bool, or torch\.Tensor"):
+        writer.add_hparams({"sizes": [1, 2]}, {})
     writer.close()
     with pytest.raises(RuntimeError, match="closed"):
         writer.add_scalar("loss", 1.0, 0)
@@ -120,8 +123,10 @@ def test_without_tensorboard_it_logs_to_the_local_run_folder(tmp_path, monkeypat
     with SummaryWriter() as writer:
         writer.add_scalar("loss", 0.5, 3)
         writer.add_text("notes", "local", 3)
+        writer.add_hparams({"lr": 0.1}, {"acc": 0.5})
     run_dir = track.run_dir()
+    assert json.loads((run_dir / "config.json").read_text()) == {"lr": 0.1}
     assert run_dir.parent == tmp_path / "kiln-runs"
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [(line["step"], line["loss"]) for line in lines] == [(3, 0.5)]
+    assert [(line["step"], line.get("loss")) for line in lines] == [(3, 0.5), (4, None)]
     assert (run_dir / "artifacts" / "tensorboard" / "text" / "notes-0000000003.md").read_text() == "local"

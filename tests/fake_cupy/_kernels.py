@@ -362,6 +362,7 @@ class ElementwiseKernel(_Kernel):
 
 
 _REDUCE = {"a+b": np.add, "a*b": np.multiply, "max(a,b)": np.maximum, "min(a,b)": np.minimum,
+           "(a>b||a!=a)?a:b": np.maximum, "(a<b||a!=a)?a:b": np.minimum,  # NaN-propagating, as NumPy
            "fmax(a,b)": np.fmax, "fmin(a,b)": np.fmin, "a>b?a:b": np.maximum, "a<b?a:b": np.minimum}
 
 

@@ -196,10 +196,13 @@ class MemoryPool:
         return 1 if self.free_bytes() else 0
 
     def get_limit(self) -> int:
-        return 0
+        return getattr(self, "_limit", 0)
 
     def set_limit(self, size=None, fraction=None):
-        return None
+        """As CuPy's: a byte cap, or ``fraction`` of the device's memory (0: no cap); the fake only records it."""
+        if size is not None and fraction is not None:
+            raise ValueError("size and fraction cannot be specified at one time")
+        self._limit = int(fraction * 80 * 2**30) if fraction is not None else int(size or 0)
 
 
 class PinnedMemoryPool(MemoryPool):

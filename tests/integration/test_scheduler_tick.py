@@ -79,3 +79,16 @@ def test_a_run_stuck_in_scheduled_gets_its_message_again(app, submit, django_cap
     Run.objects.filter(id=run.id).update(scheduled_at=timezone.now() - timedelta(minutes=1))
     assert Scheduler(app=app, resend_after=30.0).tick()["resent"] == 1  # e.g. after a scheduler restart
     assert [args for _, args, _ in app.sent] == [[run.id, 1, "w1"], [run.id, 1, "w1"]]
+
+
+def test_the_tick_purges_soft_deleted_runs_past_their_retention_hourly_and_never_places_one(app, submit):
+    worker_register(name="w1", hostname="h", queue="q", cpu_slots=2, gpus=[])  # room for both
+    hidden, old = submit(), submit()
+    Run.all_objects.filter(id=hidden.id).update(deleted_at=timezone.now())  # as no service would: still queued
+    scheduler = Scheduler(app=app)
+    assert scheduler.tick()["started"] == 1 and Run.all_objects.get(id=hidden.id).state == RunState.QUEUED
+    Run.objects.filter(id=old.id).update(state=RunState.CANCELLED, deleted_at=timezone.now() - timedelta(days=31))
+    assert scheduler.tick()["purged"] == 0  # the first tick purged; the next purge is an hour later
+    scheduler.purge_due = 0.0
+    assert scheduler.tick()["purged"] == 1
+    assert list(Run.all_objects.values_list("id", flat=True)) == [hidden.id]  # the recent one is kept

@@ -7,6 +7,11 @@ import pytest
 from webapp.config import ConfigError, load_config
 
 
+def test_soft_deleted_rows_are_kept_thirty_days_unless_set(tmp_path):
+    assert load_config({"KILN_DATA_DIR": str(tmp_path)}).deleted_retention_days == 30.0
+    assert load_config({"KILN_DATA_DIR": str(tmp_path), "KILN_DELETED_RETENTION_DAYS": "0.5"}).deleted_retention_days == 0.5
+
+
 def test_embedded_defaults_use_sqlite_and_the_serverless_broker(tmp_path):
     config = load_config({"KILN_DATA_DIR": str(tmp_path)})
     assert config.database_vendor == "sqlite"
@@ -50,6 +55,9 @@ def test_postgres_and_redis_urls_switch_the_backends(tmp_path):
         ({"KILN_SCHEDULER_TICK": "-1"}, "KILN_SCHEDULER_TICK"),
         ({"KILN_MODE": "staging"}, "KILN_MODE"),
         ({"KILN_BWRAP": "/no/such/bwrap"}, "KILN_BWRAP"),
+        ({"KILN_DELETED_RETENTION_DAYS": "0"}, "KILN_DELETED_RETENTION_DAYS"),
+        ({"KILN_DELETED_RETENTION_DAYS": "nan"}, "KILN_DELETED_RETENTION_DAYS"),
+        ({"KILN_DELETED_RETENTION_DAYS": "inf"}, "KILN_DELETED_RETENTION_DAYS"),
     ],
 )
 def test_a_bad_value_raises_an_error_naming_the_variable(tmp_path, env, named):

@@ -81,3 +81,24 @@ def test_the_cli_lists_shows_and_stops_a_sweep(live_server, capsys, monkeypatch,
     assert cli.main(["sweep", "stop", str(sweep.id)]) == 0
     assert f"Sweep {sweep.id} bayes sweep: bayes, stopped" in capsys.readouterr().out
     assert cli.main(["sweep", "explode", str(sweep.id)]) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_the_query_language_and_the_cli_show_a_paused_trial(live_server, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    project = ProjectFactory()
+    sweep = run_submit(user=project.owner_user, project=project, spec=SPEC).sweep
+    sweeps_tick()
+    paused = Run.objects.filter(sweep=sweep).order_by("number").first()
+    Run.objects.filter(id=paused.id).update(state=RunState.PAUSED)
+    headers = _headers(project.owner_user)
+    assert Client().get(f"/api/runs/{paused.id}", headers=headers).json()["state"] == "paused"
+    found = Client().get("/api/runs", {"project": str(project.id), "query": "state = paused"}, headers=headers).json()
+    assert [run["id"] for run in found["items"]] == [paused.id]
+    monkeypatch.setenv("KILN_URL", live_server.url)
+    monkeypatch.setenv("KILN_TOKEN", token_create(user=project.owner_user, name="cli")[1])
+    assert cli.main(["runs", "--project", str(project.id), "--query", "state = paused"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len(rows) == 1 and " paused " in rows[0]
+    assert cli.main(["sweep", str(sweep.id)]) == 0
+    assert "(1 paused, 1 queued)" in capsys.readouterr().out

@@ -121,3 +121,24 @@ def test_a_bayes_asha_sweep_submitted_from_the_form_opens_its_sweep_page(setting
     bad = client.post(f"/p/{project.id}/submit/", {**FORM, "sweep": sweep_yaml.replace("eta: 3", "eta: 1")})
     assert bad.status_code == 400 and "sweep.early_terminate.eta" in bad.content.decode()
     assert project.sweeps.count() == 1
+
+
+def test_a_promotion_sweeps_page_shows_its_paused_trials_and_promotions_per_rung():
+    project = ProjectFactory()
+    spec = {"recipe": {"model": "mlp", "epochs": 9}, "sweep": {
+        "method": "random", "max_runs": 4, "parallel": 2, "parameters": {"optimizer.lr": {"min": 0.001, "max": 0.1}},
+        "early_terminate": {"type": "asha", "variant": "promotion", "max_iter": 9}}}
+    sweep = run_submit(user=project.owner_user, project=project, spec=spec).sweep
+    sweeps_tick()
+    paused, promoted = Run.objects.filter(sweep=sweep).order_by("number")
+    Run.objects.filter(id=paused.id).update(state=RunState.PAUSED)
+    Run.objects.filter(id=promoted.id).update(state=RunState.STOPPED_EARLY)
+    sweep.trial_attrs = {str(paused.id): {"completed_rung_0": 0.2},
+                         str(promoted.id): {"completed_rung_0": 0.3, "completed_rung_1": 0.5, "asha_rung": 2}}
+    sweep.save()
+    page = _client(project.owner_user).get(f"/p/{project.id}/sweeps/{sweep.id}/").content.decode()
+    assert "asha with promotion" in page
+    assert "<th>Promoted</th>" in page and "<td>0</td><td>1</td><td>2</td><td>1</td>" in page  # rung 0: 2 reached, 1 promoted
+    assert '<span class="pill state-paused">1 paused</span>' in page
+    assert '<span class="pill state-stopped_early">1 stopped early</span>' in page  # words, not "stoppedearly"
+    assert '<span class="pill state-paused">Paused</span>' in page  # the trial table

@@ -425,9 +425,13 @@ def _submit(args: argparse.Namespace) -> int:
         spec, code = (Path(args.config) if args.config else None), path
     else:
         spec, code = path, None
-    runs = Client().submit(spec=spec, code=code, project=args.project, gpus=args.gpus, params=params or None)
-    for run in runs:
+    submitted = Client().submission(spec=spec, code=code, project=args.project, gpus=args.gpus, params=params or None)
+    for run in submitted["runs"]:
         print(f"Submitted run {run['id']}: {run['project']}#{run['number']} {run['name']} ({run['state']})")
+    sweep = submitted.get("sweep")
+    if sweep:
+        later = "" if submitted["runs"] else "; the scheduler starts its trials as slots free"
+        print(f"Submitted sweep {sweep['id']} {sweep['name']}{later} (follow it with `kiln sweep {sweep['id']}`)")
     return 0
 
 

@@ -187,11 +187,19 @@ class Client:
     ) -> list[dict]:
         """Submit a run (or a sweep): `spec` is a dict or a YAML/JSON file, `code` a .py file or .zip project.
 
-        Returns the new runs.
+        Returns the new runs (a Bayesian, CMA-ES or early-stopping sweep's trials come later, from the
+        scheduler: `submission` also returns the sweep).
         """
+        return self.submission(spec, code, project=project, gpus=gpus, params=params)["runs"]
+
+    def submission(
+        self, spec: dict | str | Path | None = None, code: str | Path | None = None, *, project: str | int,
+        gpus: int | None = None, params: dict[str, Any] | None = None,
+    ) -> dict:
+        """`submit`'s whole answer: {"runs": [...], "sweep": {"id", "name"} or None}."""
         if isinstance(spec, dict) and code is None:
             body = {"project": str(project), "spec": spec, "gpus": gpus, "params": params}
-            return self._call("POST", "/api/runs", json_body=body)["runs"]
+            return self._call("POST", "/api/runs", json_body=body)
         if isinstance(spec, dict):
             spec_text = json.dumps(spec)
         else:
@@ -202,7 +210,7 @@ class Client:
         if params:
             form["params"] = json.dumps(params)
         files = {"code": Path(code)} if code is not None else {}
-        return self._call("POST", "/api/runs/upload", form=form, files=files)["runs"]
+        return self._call("POST", "/api/runs/upload", form=form, files=files)
 
     def runs(self, project: str | int | None = None, *, query: str = "", sort: str = "", limit: int | None = None) -> list[dict]:
         """Runs matching `query` (e.g. "state = running AND params.lr < 0.01"), newest first unless `sort`."""

@@ -9,6 +9,7 @@ a run already imported is skipped, so a second import adds nothing. A run whose 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -31,10 +32,14 @@ STATUSES = ("FINISHED", "FAILED", "KILLED")
 class Report:
     imported: int = 0
     already: int = 0
+    repeated: int = 0  # metric values logged at a step that already had one: all kept, as MLflow keeps them
     skipped: list[str] = field(default_factory=list)  # "what: why"
 
     def lines(self) -> list[str]:
         out = [f"imported {self.imported} run(s); {self.already} already imported"]
+        if self.repeated:
+            out.append(f"kept {self.repeated} repeated metric value(s) logged at a step already logged "
+                       "(MLflow's get-history returns them all; Kiln's charts show the latest at each step)")
         out += [f"skipped {item}" for item in self.skipped]
         return out
 
@@ -199,9 +204,7 @@ def import_mlflow(client: Client, *, source_uri: str, project: str, experiments:
                 metrics=_mlflow_history(source, run, repeated), artifacts=_mlflow_artifacts(source, run.info.run_id),
             )
             report.imported += 1
-            if repeated:
-                report.skipped.append(f"run {label}: {sum(repeated)} metric point(s) at a step already logged "
-                                      "(Kiln keeps one value per step: the latest)")
+            report.repeated += sum(repeated)
         progress.step(label)
     return report
 
@@ -217,12 +220,22 @@ def _all_runs(source: Any, experiment_id: str) -> Iterator[Any]:
 
 
 def _mlflow_history(source: Any, run: Any, repeated: list[int]) -> Iterator[dict[str, Any]]:
+    """Every value of every metric, each step's ordered so that its last is the one MLflow calls latest.
+
+    Kiln's MLflow API keeps them all (the latest charted, the earlier ones for get-history); `repeated`
+    gets how many values fell on a step that already had one.
+    """
     for key in sorted(run.data.metrics):
         history = source.get_metric_history(run.info.run_id, key)
         steps = [m.step for m in history]
         repeated.append(len(steps) - len(set(steps)))
-        for metric in sorted(history, key=lambda m: (m.step, m.timestamp)):
+        for metric in sorted(history, key=_mlflow_order):
             yield {"key": key, "value": _json_double(metric.value), "timestamp": metric.timestamp, "step": metric.step}
+
+
+def _mlflow_order(metric: Any) -> tuple[int, int, float]:
+    """A step's values by timestamp, then value: how MLflow's store picks the latest (it compares NaN as 0)."""
+    return metric.step, metric.timestamp, 0.0 if math.isnan(metric.value) else metric.value
 
 
 def _json_double(value: float) -> float | str:
@@ -263,7 +276,18 @@ def import_tensorboard(client: Client, *, logdir: str | Path, project: str, stre
     kiln = KilnMlflow(client)
     experiment_id = kiln.experiment_id(project)
     progress = Progress(len(folders), stream)
+    runs: dict[Path, dict[str, Any]] = {}
     for folder in folders:
+        reader = event_accumulator.EventAccumulator(str(folder), size_guidance={
+            event_accumulator.SCALARS: 0, event_accumulator.TENSORS: 0, event_accumulator.IMAGES: 0,
+            event_accumulator.HISTOGRAMS: 0, event_accumulator.AUDIO: 1, event_accumulator.COMPRESSED_HISTOGRAMS: 1})
+        reader.Reload()
+        runs[folder] = _tensorboard_run(reader, folder.relative_to(root).as_posix() if folder != root else
+                                        root.resolve().name, report)
+    for folder in [f for f in folders if _is_hparams_child(f, runs)]:
+        _merge_hparams_child(runs[folder.parent], runs.pop(folder))
+        progress.step(folder.relative_to(root).as_posix())
+    for folder, run in runs.items():
         name = folder.relative_to(root).as_posix() if folder != root else root.resolve().name
         first = min(path.name for path in folder.glob("events.out.tfevents.*"))
         origin = f"tensorboard:{name}/{first}"
@@ -271,11 +295,6 @@ def import_tensorboard(client: Client, *, logdir: str | Path, project: str, stre
             report.already += 1
             progress.step(name)
             continue
-        reader = event_accumulator.EventAccumulator(str(folder), size_guidance={
-            event_accumulator.SCALARS: 0, event_accumulator.TENSORS: 0, event_accumulator.IMAGES: 0,
-            event_accumulator.HISTOGRAMS: 0, event_accumulator.AUDIO: 1, event_accumulator.COMPRESSED_HISTOGRAMS: 1})
-        reader.Reload()
-        run = _tensorboard_run(reader, name, report)
         if run["metrics"] or run["params"] or run["artifacts"]:
             kiln.log_run(experiment_id, source=origin, name=name, start_ms=run["start_ms"], end_ms=run["end_ms"],
                          status="FINISHED", params=run["params"], tags={"kiln.import.tensorboard_dir": name},
@@ -285,6 +304,26 @@ def import_tensorboard(client: Client, *, logdir: str | Path, project: str, stre
             report.skipped.append(f"run {name}: nothing Kiln can keep in its event files")
         progress.step(name)
     return report
+
+
+def _is_hparams_child(folder: Path, runs: dict[Path, dict[str, Any]]) -> bool:
+    """Whether `folder` is the sub-folder PyTorch's `SummaryWriter.add_hparams` writes beside a run's own events.
+
+    `add_hparams` logs the hparams and its `metric_dict` into `<run folder>/<time.time()>/`; TensorBoard shows
+    that as a run of its own, but it describes its parent run, so Kiln folds it into the parent.
+    """
+    try:
+        float(folder.name)
+    except ValueError:
+        return False
+    return folder.parent in runs and bool(runs[folder]["params"]) and not runs[folder]["artifacts"]
+
+
+def _merge_hparams_child(parent: dict[str, Any], child: dict[str, Any]) -> None:
+    for key, value in child["params"].items():
+        parent["params"].setdefault(key, value)
+    parent["metrics"] += child["metrics"]
+    parent["end_ms"] = max(parent["end_ms"], child["end_ms"])
 
 
 def _tensorboard_run(reader: Any, name: str, report: Report) -> dict[str, Any]:
@@ -332,8 +371,7 @@ def _tensorboard_run(reader: Any, name: str, report: Report) -> dict[str, Any]:
         present = tags.get(kind)
         if present:
             report.skipped.append(f"run {name}: {kind} ({present if isinstance(present, bool) else len(present)}) not kept")
-    if repeated:
-        report.skipped.append(f"run {name}: {repeated} scalar point(s) at a step already logged (Kiln keeps the latest)")
+    report.repeated += repeated
     start = min(walls) if walls else 0.0
     end = max(walls) if walls else 0.0
     return {"metrics": metrics, "params": params, "artifacts": artifacts, "start_ms": int(start * 1000),

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from scheduler.sweeps.controller import trial_records
+from scheduler.sweeps.promotion import ASHA_RUNG
 from scheduler.sweeps.study import STUDY_ATTRS, param_importances
 from webapp.experiments.models import Sweep
 from webapp.experiments.spec import SweepSpec
@@ -42,6 +43,7 @@ def _rungs(sweep: Sweep, spec: SweepSpec) -> list[dict[str, Any]]:
     if early is None:
         return []
     reached: dict[int, int] = {}
+    promoted: dict[int, int] = {}  # promotion variant: trials promoted past each rung
     for run_id, attrs in (sweep.trial_attrs or {}).items():
         if run_id == STUDY_ATTRS or not isinstance(attrs, dict):
             continue
@@ -49,8 +51,11 @@ def _rungs(sweep: Sweep, spec: SweepSpec) -> list[dict[str, Any]]:
             if key.startswith(RUNG_PREFIX) and key[len(RUNG_PREFIX):].isdigit():
                 rung = int(key[len(RUNG_PREFIX):])
                 reached[rung] = reached.get(rung, 0) + 1
-    return [{"rung": rung, "iteration": early.min_iter * early.eta ** rung, "trials": reached[rung]}
-            for rung in sorted(reached)]
+        toward = attrs.get(ASHA_RUNG)
+        for rung in range(toward if isinstance(toward, int) else 0):
+            promoted[rung] = promoted.get(rung, 0) + 1
+    return [{"rung": rung, "iteration": early.min_iter * early.eta ** rung, "trials": reached[rung],
+             "promoted": promoted.get(rung, 0)} for rung in sorted(reached)]
 
 
 def controls_for(summary: SweepSummary) -> list[str]:

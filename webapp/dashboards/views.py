@@ -42,7 +42,7 @@ def compare_page(request: HttpRequest, project_id: int) -> HttpResponse:
         "csv": reverse("dashboards:compare_csv", args=[project.id]),
         "page": reverse("dashboards:compare", args=[project.id]),
     }
-    return _render_compare(request, project, state, urls, dashboard=None, shared=False)
+    return _render_compare(request, project, state, urls, dashboard=None, share_token=None)
 
 
 @require_GET
@@ -156,7 +156,7 @@ def dashboard_page(request: HttpRequest, project_id: int, dashboard_id: int) -> 
         "csv": reverse("dashboards:compare_csv", args=[project.id]),
         "page": reverse("dashboards:dashboard", args=[project.id, dashboard.id]),
     }
-    return _render_compare(request, project, state, urls, dashboard=dashboard, shared=False)
+    return _render_compare(request, project, state, urls, dashboard=dashboard, share_token=None)
 
 
 @require_POST
@@ -168,7 +168,42 @@ def dashboard_delete(request: HttpRequest, project_id: int, dashboard_id: int) -
     return HttpResponseRedirect(reverse("dashboards:list", args=[project.id]))
 
 
-# --- public read-only links -----------------------------------------------------------------------
+# --- public read-only links: the same views under share/<token>/, GET only, nothing writable -------
+
+@require_GET
+@csp_allows_eval
+def shared_compare(request: HttpRequest, token: str) -> HttpResponse:
+    project = selectors.shared_project(request.user, token)
+    try:
+        state = state_from_query(request.GET)
+    except StateError as exc:
+        return _bad_page(request, project, str(exc), share_token=token)
+    urls = {
+        "data": reverse("dashboards:shared_compare_data", args=[token]),
+        "csv": reverse("dashboards:shared_compare_csv", args=[token]),
+        "page": reverse("dashboards:shared_compare", args=[token]),
+    }
+    return _render_compare(request, project, state, urls, dashboard=None, share_token=token)
+
+
+@require_GET
+def shared_compare_data(request: HttpRequest, token: str) -> HttpResponse:
+    return _data(request, selectors.shared_project(request.user, token), None)
+
+
+@require_GET
+def shared_compare_csv(request: HttpRequest, token: str) -> HttpResponseBase:
+    return _csv(request, selectors.shared_project(request.user, token), None)
+
+
+@require_GET
+def shared_dashboard_list(request: HttpRequest, token: str) -> HttpResponse:
+    project = selectors.shared_project(request.user, token)
+    return render(request, "dashboards/list.html", {
+        "project": project, "dashboards": selectors.project_dashboards(project), "can_edit": False,
+        "share_token": token,
+    })
+
 
 @require_GET
 @csp_allows_eval
@@ -178,13 +213,13 @@ def shared_dashboard(request: HttpRequest, token: str, dashboard_id: int) -> Htt
     try:
         state = _saved_state(dashboard).merged(request.GET)
     except StateError as exc:
-        return _bad_page(request, project, str(exc))
+        return _bad_page(request, project, str(exc), share_token=token)
     urls = {
         "data": reverse("dashboards:shared_data", args=[token, dashboard.id]),
         "csv": reverse("dashboards:shared_csv", args=[token, dashboard.id]),
         "page": reverse("dashboards:shared", args=[token, dashboard.id]),
     }
-    return _render_compare(request, project, state, urls, dashboard=dashboard, shared=True)
+    return _render_compare(request, project, state, urls, dashboard=dashboard, share_token=token)
 
 
 @require_GET
@@ -203,14 +238,15 @@ def shared_csv(request: HttpRequest, token: str, dashboard_id: int) -> HttpRespo
 
 def _render_compare(
     request: HttpRequest, project: Project, state: CompareState, urls: dict[str, str],
-    *, dashboard: Dashboard | None, shared: bool,
+    *, dashboard: Dashboard | None, share_token: str | None,
 ) -> HttpResponse:
+    """The compare page; opened through a public link (`share_token`) it saves nothing and links only under the link."""
     try:
         runs = selectors.compare_runs(project, state)
     except StateError as exc:
-        return _bad_page(request, project, str(exc))
+        return _bad_page(request, project, str(exc), share_token=share_token)
     keys = selectors.metric_keys(runs)
-    access = Access.VIEW if shared else project_access(request.user, project)
+    access = Access.VIEW if share_token else project_access(request.user, project)
     return render(request, "dashboards/compare.html", {
         "project": project,
         "state": state,
@@ -218,8 +254,9 @@ def _render_compare(
         "keys": keys,
         "diff": compare.config_diff(runs),
         "dashboard": dashboard,
-        "shared": shared,
-        "can_save": access >= Access.EDIT and not shared,
+        "shared": bool(share_token),
+        "share_token": share_token,
+        "can_save": access >= Access.EDIT and not share_token,
         "state_query": state.as_query(),
         "save_url": reverse("dashboards:list", args=[project.id]),
         "page_config": {
@@ -276,8 +313,9 @@ def _list_context(request: HttpRequest, project: Project, *, error: str = "") ->
     }
 
 
-def _bad_page(request: HttpRequest, project: Project, message: str) -> HttpResponse:
-    return render(request, "dashboards/error.html", {"project": project, "message": message}, status=400)
+def _bad_page(request: HttpRequest, project: Project, message: str, *, share_token: str | None = None) -> HttpResponse:
+    context = {"project": project, "message": message, "share_token": share_token}
+    return render(request, "dashboards/error.html", context, status=400)
 
 
 def _plotly_url() -> str:

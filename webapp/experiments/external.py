@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from webapp.experiments.lifecycle import run_transition
-from webapp.experiments.models import Metric, Run, RunEvent, RunState, RunTag
+from webapp.experiments.models import Metric, ReplacedMetric, Run, RunEvent, RunState, RunTag
 from webapp.experiments.results import MetricPoint, metric_rollups_rebuild, metrics_log
 from webapp.experiments.submit import _reserve_numbers
 from webapp.projects.models import Project
@@ -161,27 +161,41 @@ def run_tag_delete(*, user: User, run: Run, key: str) -> None:
 def metrics_log_latest(*, run_id: int, points: list[MetricPoint]) -> int:
     """Store points as `metrics_log` does, but a point at a step already stored replaces it (MLflow's latest wins).
 
+    The value it replaces (stored before, or earlier in the same batch) moves to `ReplacedMetric`:
+    MLflow keeps every value logged, so its get-history returns them; Kiln charts the latest. The
+    same value logged again at the same step and time is stored once, as MLflow's store does.
     Returns how many points were new. The replaced keys' summaries and rollups are rebuilt in the same transaction.
     """
     if not points:
         return 0
-    latest: dict[tuple[str, int], MetricPoint] = {(point.key, point.step): point for point in points}
+    latest: dict[tuple[str, int], MetricPoint] = {}
+    earlier: list[ReplacedMetric] = []  # replaced within the batch, in logging order
+    for point in points:
+        previous = latest.get((point.key, point.step))
+        if previous is not None and _logged(previous) != _logged(point):
+            earlier.append(ReplacedMetric(run_id=run_id, key=point.key, step=point.step, value=_logged(previous)[0],
+                                          wall_time=previous.wall_time))
+        latest[(point.key, point.step)] = point
     with transaction.atomic():
         fresh = metrics_log(run_id=run_id, points=points)
-        if fresh == len(latest):
-            return fresh
-        replaced: set[str] = set()
-        steps = {step for _, step in latest}
-        stored = Metric.objects.filter(run_id=run_id, key__in={key for key, _ in latest}, step__in=steps)
-        for metric_id, key, step, value, wall in stored.values_list("id", "key", "step", "value", "wall_time"):
-            point = latest.get((key, step))
-            new_value = None if point is None or math.isnan(point.value) else point.value
-            if point is not None and (new_value != value or point.wall_time != wall):
-                Metric.objects.filter(id=metric_id).update(value=new_value, wall_time=point.wall_time)
-                replaced.add(key)
+        replaced: list[ReplacedMetric] = []  # stored before the batch
+        if fresh < len(latest):
+            steps = {step for _, step in latest}
+            stored = Metric.objects.filter(run_id=run_id, key__in={key for key, _ in latest}, step__in=steps)
+            for metric_id, key, step, value, wall in stored.values_list("id", "key", "step", "value", "wall_time"):
+                newest = latest.get((key, step))
+                if newest is not None and _logged(newest) != (value, wall):
+                    Metric.objects.filter(id=metric_id).update(value=_logged(newest)[0], wall_time=newest.wall_time)
+                    replaced.append(ReplacedMetric(run_id=run_id, key=key, step=step, value=value, wall_time=wall))
+        ReplacedMetric.objects.bulk_create(replaced + earlier)
         if replaced:
-            metric_rollups_rebuild(run_id=run_id, keys=sorted(replaced))
+            metric_rollups_rebuild(run_id=run_id, keys=sorted({row.key for row in replaced}))
     return fresh
+
+
+def _logged(point: MetricPoint) -> tuple[float | None, float]:
+    """(value, wall time) as stored: NaN as NULL."""
+    return None if math.isnan(point.value) else point.value, point.wall_time
 
 
 def metric_points(items: Iterable[tuple[str, float, float, int]]) -> list[MetricPoint]:

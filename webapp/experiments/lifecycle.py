@@ -13,8 +13,9 @@ S = RunState
 ALLOWED: dict[str, set[str]] = {
     S.QUEUED: {S.SCHEDULED, S.CANCELLED, S.FAILED},
     S.SCHEDULED: {S.RUNNING, S.QUEUED, S.CANCELLED, S.LOST, S.FAILED},
-    S.RUNNING: {S.SUCCEEDED, S.FAILED, S.CANCELLED, S.LOST, S.STOPPED_EARLY},
+    S.RUNNING: {S.SUCCEEDED, S.FAILED, S.CANCELLED, S.LOST, S.STOPPED_EARLY, S.PAUSED},
     S.LOST: {S.QUEUED, S.FAILED, S.CANCELLED},
+    S.PAUSED: {S.QUEUED, S.STOPPED_EARLY, S.CANCELLED},  # promoted (a new attempt resumes), or never
     S.SUCCEEDED: set(),
     S.FAILED: set(),
     S.CANCELLED: set(),
@@ -22,6 +23,8 @@ ALLOWED: dict[str, set[str]] = {
 }
 _TIMESTAMP_ON_ENTER: dict[str, str] = {S.SCHEDULED: "scheduled_at", S.RUNNING: "started_at"}
 _FINAL = {S.SUCCEEDED, S.FAILED, S.CANCELLED, S.STOPPED_EARLY}
+# NOTE: a pause stamps finished_at too, so fair share charges the attempt that ran (its promotion clears it)
+_ENDS_ATTEMPT = _FINAL | {S.PAUSED}
 
 
 class TransitionError(ValueError):
@@ -52,7 +55,7 @@ def run_transition(
     changes: dict[str, Any] = {"state": to_state, "updated_at": now, **fields}
     if to_state in _TIMESTAMP_ON_ENTER:
         changes[_TIMESTAMP_ON_ENTER[to_state]] = now
-    if to_state in _FINAL:
+    if to_state in _ENDS_ATTEMPT:
         changes.setdefault("finished_at", now)
         changes.setdefault("pending_reason", "")
     if to_state == S.RUNNING:
@@ -100,7 +103,7 @@ def run_cancel(*, user: Any, run: Run) -> bool:
         return False
     return run_transition(
         run_id=run.id,
-        from_states=(S.QUEUED, S.SCHEDULED, S.RUNNING, S.LOST),
+        from_states=(S.QUEUED, S.SCHEDULED, S.RUNNING, S.LOST, S.PAUSED),
         to_state=S.CANCELLED,
         reason=f"cancelled by {user.get_username()}",
     )

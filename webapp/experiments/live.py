@@ -15,6 +15,7 @@ import numpy as np
 from django.db.models import Q
 from django.utils import timezone
 
+from engine.track.progress import PAIRS as PROGRESS_PAIRS
 from webapp.experiments.downsample import minmax_indices
 from webapp.experiments.models import FINAL_STATES, Run, RunState
 from webapp.experiments.results import is_system
@@ -50,11 +51,43 @@ def run_status(run: Run, *, with_events: bool = False) -> dict[str, Any]:
 
 
 def shown_progress(run: Run) -> dict[str, Any]:
-    """The run's reported progress as pages show it: a run that has ended has no time left, so no ETA."""
+    """The run's reported progress as pages show it: a run that has ended has no time left, so no ETA.
+
+    Besides the reported counts: "text" ("step 300 of 1000 · epoch 2 of 10 · about 2m 05s left") and
+    "bar" ({"value", "max"}: by step of total when reported, else by epoch of epochs; None without either).
+    """
     progress = dict(run.progress or {})
-    if run.state in FINAL_STATES:
+    if run.state in FINAL_STATES or run.state == RunState.PAUSED:  # not advancing: no time left to tell
         progress.pop("eta_seconds", None)
+    progress["text"] = progress_text(progress)
+    progress["bar"] = _progress_bar(progress)
     return progress
+
+
+def progress_text(progress: dict[str, Any]) -> str:
+    parts = [f"{done} {progress[done]} of {progress[whole]}" for done, whole in PROGRESS_PAIRS
+             if isinstance(progress.get(done), int) and isinstance(progress.get(whole), int)]
+    if isinstance(progress.get("eta_seconds"), int | float):
+        parts.append(f"about {duration_text(progress['eta_seconds'])} left")
+    return " · ".join(parts)
+
+
+def duration_text(value: float) -> str:
+    """A duration as 1h 02m, 3m 05s or 12s."""
+    hours, rest = divmod(int(value), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def _progress_bar(progress: dict[str, Any]) -> dict[str, int] | None:
+    for done, whole in PROGRESS_PAIRS:
+        if isinstance(progress.get(whole), int) and progress[whole] > 0:
+            return {"value": min(max(int(progress.get(done) or 0), 0), progress[whole]), "max": progress[whole]}
+    return None
 
 
 def _when(moment: datetime | None, *, seconds: bool = False) -> str:

@@ -14,6 +14,9 @@ class RunState(models.TextChoices):
     LOST = "lost", "Lost"
     # a sweep trial its pruner ended at a rung: a good outcome (not a failure), its metrics and checkpoints kept
     STOPPED_EARLY = "stopped_early", "Stopped early"
+    # a sweep trial ASHA's promotion variant halted at a rung: not active, its metrics and checkpoints kept;
+    # later promoted (re-queued, resuming from its checkpoint) or, when the sweep ends, stopped early
+    PAUSED = "paused", "Paused"
 
 
 ACTIVE_STATES = (RunState.QUEUED, RunState.SCHEDULED, RunState.RUNNING, RunState.LOST)
@@ -61,8 +64,20 @@ class Sweep(models.Model):
         return self.name
 
 
+class LiveRunManager(models.Manager["Run"]):
+    """`Run.objects`: runs that are not soft-deleted. Every Kiln page, API, selector, count and the scheduler read this."""
+
+    def get_queryset(self) -> models.QuerySet[Run]:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class Run(models.Model):
-    """One execution of a submitted spec. `spec` and the stored code never change after submit."""
+    """One execution of a submitted spec. `spec` and the stored code never change after submit.
+
+    A run the MLflow API deleted keeps its row with `deleted_at` set (MLflow's lifecycle_stage "deleted"):
+    `Run.objects` leaves it out, `Run.all_objects` (the MLflow views, the purge) sees it, and
+    `webapp.experiments.soft_delete` restores it or purges it after KILN_DELETED_RETENTION_DAYS.
+    """
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="runs")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
@@ -101,13 +116,20 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft-deleted through the MLflow API (restorable).")
+
+    all_objects = models.Manager()  # soft-deleted rows too
+    objects = LiveRunManager()
 
     class Meta:
         ordering = ["-number"]
+        default_manager_name = "objects"
         constraints = [models.UniqueConstraint(fields=["project", "number"], name="unique_run_number_per_project")]
         indexes = [
             models.Index(fields=["project", "-number"], name="run_project_number"),
             models.Index(fields=["state", "priority", "created_at"], name="run_queue"),
+            # the purge's lookup; live rows (nearly all) stay out of it
+            models.Index(fields=["deleted_at"], condition=models.Q(deleted_at__isnull=False), name="run_deleted_at"),
         ]
 
     def __str__(self) -> str:
@@ -262,6 +284,26 @@ class SupersededMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}[{self.step}]={self.value} (superseded by attempt {self.superseded_by})"
+
+
+class ReplacedMetric(models.Model):
+    """A value an outside client logged at a step where it then logged another: MLflow keeps every value logged.
+
+    `metrics_log_latest` keeps the latest value at a step in `Metric` (what Kiln charts and summarises)
+    and moves the one it replaces here, so MLflow's get-history returns all of them; never charted.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="replaced_metrics", db_index=False)
+    key = models.CharField(max_length=200)
+    step = models.BigIntegerField()
+    value = models.FloatField(null=True, help_text="NULL stands for NaN, as in Metric.")
+    wall_time = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "key", "step"], name="replaced_metric_run_key_step")]
+
+    def __str__(self) -> str:
+        return f"{self.key}[{self.step}]={self.value} (replaced)"
 
 
 class MetricResume(models.Model):

@@ -16,7 +16,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import Max, Q
 
-from webapp.experiments import rollup
+from webapp.experiments import metrics_pg, rollup
 from webapp.experiments.models import Artifact, LogLine, Metric, MetricRollup, MetricSummary, Run
 
 log = logging.getLogger(__name__)
@@ -100,20 +100,29 @@ def metrics_log_series(*, run_id: int, series: Iterable[tuple[str, np.ndarray, n
 
 def _groups_log(run_id: int, groups: dict[str, KeyPoints], attempt: int | None) -> int:
     with transaction.atomic():
-        current = Run.objects.select_for_update().filter(id=run_id).values_list("attempt", flat=True).get()  # one writer per run
+        postgresql = connection.vendor == "postgresql"
+        # NOTE: a small batch of the API's path is inserted in the lock's round trip (nothing to set aside first)
+        insert_now = postgresql and attempt is None and sum(map(len, groups.values())) <= metrics_pg.INSERT_MAX_POINTS
+        if postgresql:
+            locked = metrics_pg.locked_read(run_id, list(groups), _insert_params(groups) if insert_now else None)
+            current, summaries, last_chunks = locked.attempt, locked.summaries, locked.last_chunks
+        else:
+            current = Run.objects.select_for_update().filter(id=run_id).values_list("attempt", flat=True).get()  # one writer per run
+            summaries, last_chunks = {s.key: s for s in MetricSummary.objects.filter(run_id=run_id, key__in=groups)}, {}
         if attempt is not None and attempt < current:
             # imported here: that module imports this one
             from webapp.experiments.superseding import superseded_set_aside
 
             groups = superseded_set_aside(run_id, attempt, groups)
-        summaries = {s.key: s for s in MetricSummary.objects.filter(run_id=run_id, key__in=groups)}
-        if connection.vendor != "postgresql":
+        if insert_now:
+            fresh = _inserted(groups, locked.inserted or [])
+        elif not postgresql:
             fresh = _insert_new(run_id, groups)
         elif _only_new_steps(groups, summaries) and _copy_new(run_id, groups):
             fresh = groups
         else:
             fresh = _insert_new_pg(run_id, groups)
-        _summaries_update(run_id, fresh, summaries)
+        _summaries_update(run_id, fresh, summaries, last_chunks)
     return sum(map(len, fresh.values()))
 
 
@@ -222,29 +231,35 @@ def _copy_new(run_id: int, groups: dict[str, KeyPoints]) -> bool:
 
 
 def _insert_new_pg(run_id: int, groups: dict[str, KeyPoints]) -> dict[str, KeyPoints]:
-    """Insert what is not stored yet in one PostgreSQL statement: unnest the columns, skip conflicts, return what was new."""
-    # NOTE: one round trip instead of a pre-select plus bulk_create; the unique (run, key, step) index decides.
-    table = connection.ops.quote_name(Metric._meta.db_table)
-    sql = (
-        f"INSERT INTO {table} (run_id, key, step, value, wall_time) "  # noqa: S608 -- the model's own table name
-        "SELECT %b, k, s, NULLIF(v, 'NaN'), w FROM unnest(%b::varchar[], %b::bigint[], %b::float8[], %b::float8[]) "
-        "AS t(k, s, v, w) ON CONFLICT (run_id, key, step) DO NOTHING RETURNING key, step"
-    )
-    params = [run_id, [key for key, g in groups.items() for _ in range(len(g))],
-              *(np.concatenate([getattr(g, name) for g in groups.values()]).tolist() for name in ("steps", "values", "walls"))]
+    """Insert what is not stored yet in one PostgreSQL statement (`metrics_pg.insert_sql`); returns what was new."""
+    # NOTE: one round trip instead of a pre-select plus bulk_create. A plain psycopg cursor binds the
+    # arrays on the server (binary); Django's client-side binding would spell out 50,000 literals.
     connection.ensure_connection()
-    # NOTE: a plain psycopg cursor binds the arrays on the server (binary); Django's client-side
-    # binding would spell out 50,000 literals in the SQL text.
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)
-        inserted: dict[str, list[int]] = {}
-        for key, step in cursor.fetchall():
-            inserted.setdefault(key, []).append(step)
+        cursor.execute(metrics_pg.insert_sql(), [run_id, *_insert_params(groups)])
+        return _inserted(groups, cursor.fetchall())
+
+
+def _insert_params(groups: dict[str, KeyPoints]) -> list[list]:
+    """The key, step, value and wall columns of `metrics_pg.insert_sql`."""
+    return [[key for key, g in groups.items() for _ in range(len(g))],
+            *(np.concatenate([getattr(g, name) for g in groups.values()]).tolist() for name in ("steps", "values", "walls"))]
+
+
+def _inserted(groups: dict[str, KeyPoints], rows: list[tuple[str, int]]) -> dict[str, KeyPoints]:
+    """Each key's points among the (key, step) rows an insert returned."""
+    if len(rows) == sum(map(len, groups.values())):  # the usual case: every point was new
+        return groups
+    inserted: dict[str, list[int]] = {}
+    for key, step in rows:
+        inserted.setdefault(key, []).append(step)
     return {key: group.only(np.isin(group.steps, inserted.get(key, []))) for key, group in groups.items()}
 
 
-def _summaries_update(run_id: int, fresh: dict[str, KeyPoints], current: dict[str, MetricSummary]) -> None:
-    """Fold each key's new points into its summary and rollup (`current`: the summaries read under the run's lock).
+def _summaries_update(run_id: int, fresh: dict[str, KeyPoints], current: dict[str, MetricSummary],
+                      last_chunks: dict[str, tuple[int, bytes, int]]) -> None:
+    """Fold each key's new points into its summary and rollup (`current`: the summaries read under the run's lock,
+    `last_chunks`: each key's last stored rollup chunk as (chunk, buckets, count) when read with them).
 
     Points past the key's last step extend them; any other new point (late or backfilled, rare)
     has them rebuilt from the key's stored points.
@@ -253,7 +268,7 @@ def _summaries_update(run_id: int, fresh: dict[str, KeyPoints], current: dict[st
     tails = _rollup_tails(run_id, {
         key: (current[key], len(group)) for key, group in fresh.items()
         if key in current and group.steps[0] > current[key].last_step
-    })
+    }, last_chunks)
     states: dict[str, _KeyState] = {}
     for key, group in fresh.items():
         summary = current.get(key)
@@ -302,28 +317,34 @@ def _finite_max(group: KeyPoints) -> float | None:
     return float(finite.max()) if len(finite) else None
 
 
-def _rollup_tails(run_id: int, growing: dict[str, tuple[MetricSummary, int]]) -> dict[str, tuple[int, np.ndarray]]:
+def _rollup_tails(run_id: int, growing: dict[str, tuple[MetricSummary, int]],
+                  last_chunks: dict[str, tuple[int, bytes, int]]) -> dict[str, tuple[int, np.ndarray]]:
     """For keys gaining `n` points past their last step: (first chunk, buckets from it on) of their stored rollup.
 
-    That is the last chunk, or every chunk when the width doubles (they come back widened). A key
-    whose stored rollup does not match its summary is left out: the caller rebuilds it.
+    That is the last chunk (taken from `last_chunks` when it is the one), or every chunk when the
+    width doubles (they come back widened). A key whose stored rollup does not match its summary
+    is left out: the caller rebuilds it.
     """
     plans = {}
     for key, (summary, added) in growing.items():
         width, wider = rollup.width_for(summary.count), rollup.width_for(summary.count + added)
         last_chunk = (-(-summary.count // width) - 1) // rollup.CHUNK_BUCKETS
         plans[key] = (0 if wider > width else last_chunk, wider // width)
-    if not plans:
-        return {}
-    wanted = Q()
-    for key, (first, _) in plans.items():
-        wanted |= Q(key=key, chunk__gte=first)
     rows: dict[str, list[tuple[int, bytes | memoryview]]] = {key: [] for key in plans}
     counts: dict[str, dict[int, int]] = {key: {} for key in plans}
-    stored = MetricRollup.objects.filter(wanted, run_id=run_id).values_list("key", "chunk", "buckets", "count")
-    for key, chunk, data, count in stored:
-        rows[key].append((chunk, data))
-        counts[key][chunk] = count
+    wanted = Q()
+    for key, (first, _) in plans.items():
+        if key in last_chunks and last_chunks[key][0] == first:  # the only chunk wanted, read already
+            last, last_data, last_count = last_chunks[key]
+            rows[key].append((last, last_data))
+            counts[key][last] = last_count
+        else:
+            wanted |= Q(key=key, chunk__gte=first)
+    if wanted:
+        stored = MetricRollup.objects.filter(wanted, run_id=run_id).values_list("key", "chunk", "buckets", "count")
+        for key, chunk, data, count in stored:
+            rows[key].append((chunk, data))
+            counts[key][chunk] = count
     tails = {}
     for key, (first, factor) in plans.items():
         summary = growing[key][0]
@@ -337,6 +358,18 @@ def _rollup_tails(run_id: int, growing: dict[str, tuple[MetricSummary, int]]) ->
 def _states_store(run_id: int, states: dict[str, _KeyState]) -> None:
     """Upsert the summaries and rollup chunks; a rollup stored from chunk 0 loses the chunks past its new end."""
     size = rollup.CHUNK_BUCKETS
+    if connection.vendor == "postgresql":
+        chunks = [(key, s.start + offset // size, rollup.encode(s.buckets[offset : offset + size]), s.count)
+                  for key, s in states.items() for offset in range(0, len(s.buckets), size)]
+        metrics_pg.states_store(
+            run_id,
+            [list(column) for column in zip(*[(key, s.last, s.last_step, s.min, s.max, s.count) for key, s in states.items()],
+                                            strict=True)] or [[]] * 6,
+            [list(column) for column in zip(*[(key, -(-len(s.buckets) // size)) for key, s in states.items() if s.start == 0],
+                                            strict=True)] or [[], []],
+            [list(column) for column in zip(*chunks, strict=True)] or [[]] * 4,
+        )
+        return
     MetricSummary.objects.bulk_create(
         [MetricSummary(run_id=run_id, key=key, last=s.last, last_step=s.last_step, min=s.min, max=s.max, count=s.count)
          for key, s in states.items()],

@@ -42,6 +42,7 @@ def run_page_context(run: Run, *, access: Access, share_token: str | None) -> di
         "code": _code_view(run),
         "duration": _duration(run),
         "live": {
+            "run_id": run.id,  # the run's chart colour (KilnDash.runColor), the same on every page
             "status": status,
             "series": metric_series(run),
             "logs": log_lines(run),

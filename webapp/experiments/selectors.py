@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC
+from functools import cache
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
-from django.db.models import Count, QuerySet, Window
+from django.db.models import Count, F, QuerySet, Value, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.urls import reverse
 
 from webapp.db import fetch_fixed
-from webapp.experiments.models import Artifact, MetricSummary, Run
+from webapp.experiments.models import Artifact, Metric, MetricSummary, ReplacedMetric, Run
 from webapp.projects.models import Project
 from webapp.projects.permissions import Access, require_access
 from webapp.projects.selectors import projects_visible_to
@@ -25,10 +26,15 @@ def runs_visible_to(user: User | AnonymousUser) -> QuerySet[Run]:
 
 
 def run_for(
-    user: User | AnonymousUser, run_id: int, needed: Access = Access.VIEW, *, link_token: str | None = None
+    user: User | AnonymousUser, run_id: int, needed: Access = Access.VIEW, *, link_token: str | None = None,
+    with_deleted: bool = False,
 ) -> Run:
-    """The run if `user` may act on it at `needed`; Http404 for anyone who may not see it."""
-    run = Run.objects.select_related("project", "owner", "worker").filter(id=run_id).first()
+    """The run if `user` may act on it at `needed`; Http404 for anyone who may not see it.
+
+    `with_deleted`: a soft-deleted run too (the MLflow API's get_run and restore_run).
+    """
+    runs = Run.all_objects if with_deleted else Run.objects
+    run = runs.select_related("project", "owner", "worker").filter(id=run_id).first()
     if run is None:
         raise Http404("No such run")
     _require_run_access(user, run, needed, link_token=link_token)
@@ -50,15 +56,27 @@ def run_page_url(run: Run) -> str:
 
 
 def run_id_for(user: User | AnonymousUser, run_id: int, needed: Access) -> int:
-    """`run_for`'s check without loading the run (one query for its project): for endpoints that need only its id."""
-    project = Project.objects.filter(runs__id=run_id).first()
-    if project is None:
+    """`run_for`'s check without loading the run (one prepared query for its project): for endpoints that need only its id."""
+    sql, fields = _run_project_query()
+    rows = fetch_fixed(sql, [run_id])
+    if not rows:
         raise Http404("No such run")
+    project = Project.from_db(connection.alias, fields, list(rows[0]))  # read only for the check below
     try:
         require_access(user, project, needed)
     except Http404:
         raise Http404("No such run") from None  # the same answer as for a run that does not exist
     return run_id
+
+
+@cache
+def _run_project_query() -> tuple[str, list[str]]:
+    """The run's project as the ORM writes the query (its managers leave soft-deleted rows out), compiled once."""
+    projects = Project.objects.filter(runs__id=-1, runs__deleted_at__isnull=True).order_by()[:1]  # a join skips Run.objects
+    sql, params = projects.query.sql_with_params()
+    if list(params) != [-1]:
+        raise AssertionError(f"the run's project query takes only the run id, not {params}")
+    return sql, [field.attname for field in Project._meta.concrete_fields]
 
 
 def project_runs(project: Project) -> QuerySet[Run]:
@@ -81,6 +99,23 @@ def metric_points(run: Run, key: str, *, since_step: int | None = None) -> list[
     if since_step is not None:
         points = points.filter(step__gt=since_step)
     return list(points.order_by("step").values_list("step", "value", "wall_time"))
+
+
+def metric_history(run_id: int, key: str, *, offset: int = 0, limit: int) -> list[tuple[int, float | None, float]]:
+    """Every value logged for (run, key) as (step, value, wall_time), by step then time: replaced values too.
+
+    Values a later one replaced at their step (`ReplacedMetric`) come before it when their times tie.
+    """
+    latest = Metric.objects.filter(run_id=run_id, key=key)
+    replaced = ReplacedMetric.objects.filter(run_id=run_id, key=key)
+    if not replaced.exists():  # nearly always: the (run, key, step) index pages it
+        return list(latest.order_by("step").values_list("step", "value", "wall_time")[offset:offset + limit])
+    order = ("step", "wall_time", "is_latest", "seq")
+    union = (replaced.annotate(is_latest=Value(0), seq=F("id")).values_list("step", "value", "wall_time", *order[2:])
+             .union(latest.annotate(is_latest=Value(1), seq=Value(0)).values_list("step", "value", "wall_time", *order[2:]),
+                    all=True)
+             .order_by(*order))
+    return [row[:3] for row in union[offset:offset + limit]]
 
 
 def runs_for_listing(user: User | AnonymousUser, *, project: Project | None = None) -> QuerySet[Run]:
@@ -123,7 +158,9 @@ def run_page(runs: QuerySet[Run], *, offset: int = 0, limit: int = 50) -> tuple[
 
 def project_run_page(project: Project, *, offset: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
     """`run_page` of all of `project`'s runs, newest first, in a query planned once per connection."""
-    ids = "SELECT id, COUNT(*) OVER (), ROW_NUMBER() OVER (ORDER BY id DESC) FROM experiments_run WHERE project_id = {0} "
+    # NOTE: raw SQL bypasses `Run.objects`, so it leaves out soft-deleted runs itself, as that manager does
+    ids = ("SELECT id, COUNT(*) OVER (), ROW_NUMBER() OVER (ORDER BY id DESC) FROM experiments_run WHERE project_id = {0} "
+           "AND deleted_at IS NULL ")
     typed = ("%s::bigint", "%s::text") if connection.vendor == "postgresql" else ("%s", "%s")
     # NOTE: the project is known, so its path is a parameter rather than three more joins per row.
     sql = _page_sql(ids.format(typed[0]) + "ORDER BY id DESC LIMIT {0} OFFSET {0}".format(typed[0]), project_path=typed[1])

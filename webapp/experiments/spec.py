@@ -182,6 +182,9 @@ class EarlyTerminate(_Strict):
 
     `iteration`: epoch (the n-th reported value of the objective is iteration n: one per validation
     pass, as recipes report it) or step (the step it was logged at, `track.log(..., step=)`).
+    `variant` (asha only): stopping (a weak trial ends at its rung, Optuna's pruner decides) or
+    promotion (every trial pauses at each rung; the top 1/eta of a rung are promoted and resume from
+    their checkpoint, Li et al.'s ASHA; trials reaching max_iter finish).
     """
 
     type: Literal["asha", "hyperband"]
@@ -189,6 +192,7 @@ class EarlyTerminate(_Strict):
     max_iter: int | None = Field(None, ge=1, le=1_000_000)
     eta: int = Field(3, ge=2, le=100)
     iteration: Literal["epoch", "step"] = "epoch"
+    variant: Literal["stopping", "promotion"] = "stopping"
 
     @model_validator(mode="after")
     def _iters_in_order(self) -> EarlyTerminate:
@@ -196,7 +200,15 @@ class EarlyTerminate(_Strict):
             raise ValueError("hyperband needs max_iter (the most iterations a trial runs)")
         if self.max_iter is not None and self.max_iter < self.min_iter:
             raise ValueError("max_iter must not be less than min_iter")
+        if self.variant == "promotion" and self.type != "asha":
+            raise ValueError("variant promotion is ASHA's: it needs type asha")
+        if self.variant == "promotion" and self.max_iter is None:
+            raise ValueError("variant promotion needs max_iter (the iterations a fully trained trial runs)")
         return self
+
+    @property
+    def promotes(self) -> bool:
+        return self.variant == "promotion"
 
 
 ADAPTIVE_METHODS = ("bayes", "cmaes")

@@ -82,6 +82,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     return redirect(run_page_url(run_for(request.user, run_id)), permanent=True)
 
 
+@require_GET
 def run_shared(request: HttpRequest, token: str, run_id: int) -> HttpResponse:
     run = run_for(request.user, run_id, link_token=token)
     return render(request, "runs/detail.html", run_page_context(run, access=Access.VIEW, share_token=token))
@@ -146,12 +147,14 @@ def run_notes_view(request: HttpRequest, run_id: int) -> HttpResponse:
     return redirect(run_page_url(run))
 
 
+@require_GET
 def artifact_download(request: HttpRequest, run_id: int, artifact_id: int, token: str | None = None) -> FileResponse:
     run = run_for(request.user, run_id, link_token=token)
     artifact = get_object_or_404(Artifact, id=artifact_id, run=run)
     return _attachment(artifact.storage_path, posixpath.basename(artifact.name))
 
 
+@require_GET
 def code_download(request: HttpRequest, run_id: int, token: str | None = None) -> FileResponse:
     run = run_for(request.user, run_id, link_token=token)
     if not run.code_path:

@@ -40,7 +40,7 @@ def _locate(user: User, path: str, needed: Access) -> tuple[Run, str]:
     inner = "/".join(parts[3:])
     if experiment_id is None or run_id is None or any(part in ("", ".", "..") for part in parts[3:]):
         raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"No artifacts at {path!r}")
-    run = run_for(user, run_id, needed)
+    run = run_for(user, run_id, needed, with_deleted=needed <= Access.VIEW)  # a deleted run's files are read, never written
     if run.project_id != experiment_id:
         raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"No artifacts at {path!r}")
     return run, inner

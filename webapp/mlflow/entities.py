@@ -31,7 +31,13 @@ STATUS_TO_STATE = {"RUNNING": RunState.RUNNING, "FINISHED": RunState.SUCCEEDED, 
                    "KILLED": RunState.CANCELLED}
 STATE_TO_STATUS = {RunState.QUEUED: "SCHEDULED", RunState.SCHEDULED: "SCHEDULED", RunState.LOST: "SCHEDULED",
                    RunState.RUNNING: "RUNNING", RunState.SUCCEEDED: "FINISHED", RunState.FAILED: "FAILED",
-                   RunState.CANCELLED: "KILLED", RunState.STOPPED_EARLY: "FINISHED"}  # pruned: ended as intended
+                   RunState.CANCELLED: "KILLED", RunState.STOPPED_EARLY: "FINISHED",  # pruned: ended as intended
+                   RunState.PAUSED: "SCHEDULED"}  # paused at a rung: waits to be promoted (MLflow has no pause)
+
+
+def lifecycle_stage(row: Run | Project) -> str:
+    """MLflow's lifecycle_stage of a run or an experiment: "deleted" while soft-deleted (`deleted_at`)."""
+    return "active" if row.deleted_at is None else "deleted"
 
 
 def millis(moment: datetime | None) -> int | None:
@@ -89,21 +95,30 @@ def double_out(value: float | None) -> float | str:
 # -- experiments ----------------------------------------------------------------------------------------------
 
 
-def experiment_for(user: User, experiment_id: Any, needed: Access = Access.VIEW) -> Project:
-    """The project behind an experiment id; "0" is the caller's own "default" (made when first written to)."""
+def experiment_for(user: User, experiment_id: Any, needed: Access = Access.VIEW, *, deleted_ok: bool = False) -> Project:
+    """The project behind an experiment id; "0" is the caller's own "default" (made when first written to).
+
+    A deleted experiment is read (`needed` VIEW) as MLflow reads it; a write to it is refused with
+    MLflow's "must be in the 'active' state" unless `deleted_ok` (delete and restore).
+    """
     text = str(experiment_id if experiment_id is not None else "").strip()
     if text == DEFAULT_EXPERIMENT_ID:
-        project = Project.objects.filter(owner_user=user, slug=DEFAULT_SLUG).select_related("owner_user", "team").first()
+        project = (Project.all_objects.filter(owner_user=user, slug=DEFAULT_SLUG).select_related("owner_user", "team")
+                   .first())
         if project is None:
             if needed <= Access.VIEW:
                 raise MlflowError("RESOURCE_DOES_NOT_EXIST", "No experiment with id=0 (your default project) yet")
             project = project_create(user=user, name="Default")
-        return project
-    project_id = parse_id(text)
-    if project_id is None:
-        raise MlflowError("RESOURCE_DOES_NOT_EXIST" if text else "INVALID_PARAMETER_VALUE",
-                          f"No experiment with id={text!r}" if text else "experiment_id is required")
-    return project_for(user, project_id, needed)[0]
+    else:
+        project_id = parse_id(text)
+        if project_id is None:
+            raise MlflowError("RESOURCE_DOES_NOT_EXIST" if text else "INVALID_PARAMETER_VALUE",
+                              f"No experiment with id={text!r}" if text else "experiment_id is required")
+        project = project_for(user, project_id, needed, with_deleted=True)[0]
+    if project.deleted_at is not None and needed > Access.VIEW and not deleted_ok:
+        raise MlflowError("INVALID_PARAMETER_VALUE", f"The experiment {project.id} must be in the 'active' state. "
+                          "Current state is deleted.")
+    return project
 
 
 def split_name(user: User, name: str) -> tuple[str, str]:
@@ -122,11 +137,11 @@ def split_name(user: User, name: str) -> tuple[str, str]:
 
 
 def experiment_by_name(user: User, name: str) -> Project | None:
-    """The project an experiment name means, if the caller may see it."""
+    """The project an experiment name means, if the caller may see it (deleted or not, as MLflow's get-by-name)."""
     from webapp.projects.permissions import project_access
 
     owner, slug = split_name(user, name)
-    candidates = Project.objects.select_related("owner_user", "team").filter(slug=slug)
+    candidates = Project.all_objects.select_related("owner_user", "team").filter(slug=slug)  # a deleted one too
     candidates = candidates.filter(owner_user__username=owner) | candidates.filter(owner_user__isnull=True, team__slug=owner)
     for project in candidates[:2]:
         if project_access(user, project) >= Access.VIEW:
@@ -137,7 +152,12 @@ def experiment_by_name(user: User, name: str) -> Project | None:
 def experiment_create(user: User, name: str) -> Project:
     """A new project for an experiment name: the caller's own, or a team's the caller edits."""
     owner, _ = split_name(user, name)
-    if experiment_by_name(user, name) is not None:
+    existing = experiment_by_name(user, name)
+    if existing is not None and existing.deleted_at is not None:
+        raise MlflowError("RESOURCE_ALREADY_EXISTS", f"Experiment '{name}' already exists in deleted state. You can "
+                          "restore the experiment, or wait until Kiln purges it (KILN_DELETED_RETENTION_DAYS after "
+                          "its deletion) to use this name again.")
+    if existing is not None:
         raise MlflowError("RESOURCE_ALREADY_EXISTS", f"Experiment '{name}' already exists.")
     title = name.strip().rpartition("/")[2].strip()
     if owner == user.username:
@@ -156,7 +176,7 @@ def experiment_out(user: User, project: Project, *, name: str | None = None) -> 
     created = millis(project.created_at)
     out: dict[str, Any] = {
         "experiment_id": str(project.id), "name": name or experiment_name(user, project),
-        "artifact_location": f"mlflow-artifacts:/{project.id}", "lifecycle_stage": "active",
+        "artifact_location": f"mlflow-artifacts:/{project.id}", "lifecycle_stage": lifecycle_stage(project),
         "creation_time": created, "last_update_time": created, "tags": experiment_tags(project),
     }
     return out
@@ -191,7 +211,7 @@ def _run_out(run: Run, metrics: list[dict[str, Any]], outputs: list[dict[str, An
         "run_id": str(run.id), "run_uuid": str(run.id), "run_name": run.name, "experiment_id": str(run.project_id),
         "user_id": run.owner.username, "status": STATE_TO_STATUS[RunState(run.state)],
         "start_time": millis(run.started_at or run.created_at), "artifact_uri": artifact_uri(run),
-        "lifecycle_stage": "active",
+        "lifecycle_stage": lifecycle_stage(run),
     }
     if run.finished_at is not None:
         info["end_time"] = millis(run.finished_at)

@@ -255,7 +255,7 @@ def _attribute_condition(name: str, op: str, value: Any, bad: Any) -> Q:
         wanted = [STATUS_TO_STATE.get(v.upper()) for v in (value if isinstance(value, list) else [value])]
         states = [str(s) for s in wanted if s is not None]
         if any(v.upper() == "SCHEDULED" for v in (value if isinstance(value, list) else [value])):
-            states += ["queued", "scheduled", "lost"]
+            states += ["queued", "scheduled", "lost", "paused"]
         chosen = Q(state__in=states)
         return ~chosen if op in ("!=", "NOT IN") else chosen
     if name == "artifact_uri":  # entities.artifact_uri, spelled in SQL

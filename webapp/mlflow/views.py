@@ -19,11 +19,10 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from webapp.experiments import external
-from webapp.experiments.lifecycle import run_delete
-from webapp.experiments.models import Metric, Run, RunState
+from webapp.experiments import external, soft_delete
+from webapp.experiments.models import Run, RunState
 from webapp.experiments.results import ResultError
-from webapp.experiments.selectors import run_for
+from webapp.experiments.selectors import metric_history, run_for
 from webapp.ids import parse_id
 from webapp.mlflow import entities
 from webapp.mlflow.auth import mlflow_user
@@ -42,6 +41,11 @@ MAX_ENTITIES_PER_BATCH = 1000
 MAX_RESULTS = 50_000
 DEFAULT_RESULTS = 1000
 HISTORY_PAGE = 25_000
+# MLflow's ViewType, by name or by number, as a filter on `deleted_at` (soft delete)
+VIEW_TYPES: dict[str, dict[str, bool]] = {
+    "ACTIVE_ONLY": {"deleted_at__isnull": True}, "1": {"deleted_at__isnull": True},
+    "DELETED_ONLY": {"deleted_at__isnull": False}, "2": {"deleted_at__isnull": False}, "ALL": {}, "3": {},
+}
 
 Data = dict[str, Any]
 Handler = Callable[[HttpRequest, User, Data], Data]
@@ -114,7 +118,8 @@ def _list(data: Data, name: str) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _run(user: User, data: Data, needed: Access = Access.VIEW) -> Run:
+def _run(user: User, data: Data, needed: Access = Access.VIEW, *, deleted_ok: bool = False) -> Run:
+    """The run the request names. A deleted run is read as MLflow reads it; a write to it is refused unless `deleted_ok`."""
     run_id = data.get("run_id") or data.get("run_uuid")
     if not run_id:
         raise MlflowError("INVALID_PARAMETER_VALUE", "Missing value for required parameter 'run_id'.")
@@ -122,9 +127,22 @@ def _run(user: User, data: Data, needed: Access = Access.VIEW) -> Run:
     if parsed is None:
         raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run '{run_id}' not found")
     try:
-        return run_for(user, parsed, needed)
+        run = run_for(user, parsed, needed, with_deleted=True)
     except Http404:
         raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Run '{run_id}' not found") from None
+    if run.deleted_at is not None and needed > Access.VIEW and not deleted_ok:
+        raise MlflowError("INVALID_PARAMETER_VALUE", f"The run {run.id} must be in the 'active' state. "
+                          "Current state is deleted.")
+    return run
+
+
+def _view_type(data: Data, name: str) -> dict[str, bool]:
+    """MLflow's ViewType (by name or number) as a filter on `deleted_at`."""
+    view = str(data.get(name) or "ACTIVE_ONLY").upper()
+    if view not in VIEW_TYPES:
+        raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid value {view!r} for parameter '{name}': "
+                          "use ACTIVE_ONLY, DELETED_ONLY or ALL")
+    return VIEW_TYPES[view]
 
 
 def _page(data: Data, default: int = DEFAULT_RESULTS, maximum: int = MAX_RESULTS) -> tuple[int, int]:
@@ -192,9 +210,9 @@ def experiments_get_by_name(request: HttpRequest, user: User, data: Data) -> Dat
 @endpoint("POST")
 def experiments_search(request: HttpRequest, user: User, data: Data) -> Data:
     offset, size = _page(data)
-    view = str(data.get("view_type") or "ACTIVE_ONLY")
-    projects = [] if view in ("DELETED_ONLY", "2") else list(projects_visible_to(user).select_related("owner_user", "team")
-                                                                       .prefetch_related("mlflow_tags"))
+    view = _view_type(data, "view_type")
+    projects = list(projects_visible_to(user, with_deleted=True).filter(**view).select_related("owner_user", "team")
+                    .prefetch_related("mlflow_tags"))
     found = [(entities.experiment_name(user, p), p) for p in projects]
     for clause in _experiment_clauses(str(data.get("filter") or "")):
         found = [(name, p) for name, p in found if clause(name)]
@@ -259,14 +277,19 @@ def experiments_update(request: HttpRequest, user: User, data: Data) -> Data:
 
 @endpoint("POST")
 def experiments_delete(request: HttpRequest, user: User, data: Data) -> Data:
-    project = experiment_for(user, _text(data, "experiment_id"), Access.ADMIN)
-    raise MlflowError("INVALID_PARAMETER_VALUE", f"Kiln does not delete project {project} through the MLflow API: "
-                      "MLflow would keep it restorable and Kiln cannot. Delete it on the project's settings page.")
+    project = experiment_for(user, _text(data, "experiment_id"), Access.ADMIN, deleted_ok=True)
+    if project.deleted_at is not None:  # MLflow deletes active experiments only
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"No Experiment with id={project.id} exists")
+    soft_delete.project_soft_delete(user=user, project=project)
+    return {}
 
 
 @endpoint("POST")
 def experiments_restore(request: HttpRequest, user: User, data: Data) -> Data:
-    experiment_for(user, _text(data, "experiment_id"), Access.ADMIN)  # Kiln's projects are never soft-deleted
+    project = experiment_for(user, _text(data, "experiment_id"), Access.ADMIN, deleted_ok=True)
+    if project.deleted_at is None:  # MLflow restores deleted experiments only
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"No Experiment with id={project.id} exists")
+    soft_delete.project_restore(user=user, project=project)
     return {}
 
 
@@ -330,17 +353,13 @@ def runs_get(request: HttpRequest, user: User, data: Data) -> Data:
 
 @endpoint("POST")
 def runs_delete(request: HttpRequest, user: User, data: Data) -> Data:
-    run = _run(user, data, Access.EDIT)
-    if run.kind == external.EXTERNAL and run.state == RunState.RUNNING:  # MLflow deletes active runs; Kiln ends it first
-        external.external_run_end(user=user, run=run, state=RunState.CANCELLED, reason="deleted by its MLflow client")
-        run.state = RunState.CANCELLED
-    run_delete(user=user, run=run)
+    soft_delete.run_soft_delete(user=user, run=_run(user, data, Access.EDIT, deleted_ok=True))
     return {}
 
 
 @endpoint("POST")
 def runs_restore(request: HttpRequest, user: User, data: Data) -> Data:
-    _run(user, data, Access.EDIT)  # a run that exists is active: Kiln deletes runs for good
+    soft_delete.run_restore(user=user, run=_run(user, data, Access.EDIT, deleted_ok=True))
     return {}
 
 
@@ -351,12 +370,9 @@ def runs_search(request: HttpRequest, user: User, data: Data) -> Data:
     if not ids:
         raise MlflowError("INVALID_PARAMETER_VALUE", "Missing value for required parameter 'experiment_ids'.")
     projects = [experiment_for(user, experiment_id) for experiment_id in ids[:100]]
-    view = str(data.get("run_view_type") or "ACTIVE_ONLY")
-    scope = Run.objects.filter(project__in=[p.id for p in projects])
+    scope = Run.all_objects.filter(project__in=[p.id for p in projects], **_view_type(data, "run_view_type"))
     condition = parse_filter(str(data.get("filter") or ""), scope)
     order = parse_order_by([str(clause) for clause in _list(data, "order_by")])
-    if view in ("DELETED_ONLY", "2"):
-        return {}
     runs = list(scope.filter(condition)
                 .select_related("owner").prefetch_related("tags").order_by(*order)[offset:offset + size + 1])
     out: Data = {"runs": runs_out(runs[:size])}
@@ -472,8 +488,7 @@ def metrics_get_history(request: HttpRequest, user: User, data: Data) -> Data:
     run = _run(user, data)
     key = _text(data, "metric_key")
     offset, size = _page(data, default=HISTORY_PAGE, maximum=HISTORY_PAGE)
-    rows = list(Metric.objects.filter(run_id=run.id, key=key).order_by("step")
-                .values_list("step", "value", "wall_time")[offset:offset + size + 1])
+    rows = metric_history(run.id, key, offset=offset, limit=size + 1)
     out: Data = {"metrics": [
         {"key": key, "value": entities.double_out(value), "timestamp": int(wall * 1000), "step": step}
         for step, value, wall in rows[:size]

@@ -11,6 +11,13 @@ class Visibility(models.TextChoices):
     PUBLIC = "public", "Public read-only link"
 
 
+class LiveProjectManager(models.Manager["Project"]):
+    """`Project.objects`: projects that are not soft-deleted (MLflow's deleted experiments are in `Project.all_objects`)."""
+
+    def get_queryset(self) -> models.QuerySet[Project]:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class Project(models.Model):
     """A home for runs, owned by a user or by a team.
 
@@ -33,9 +40,14 @@ class Project(models.Model):
     public_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
     run_counter = models.PositiveIntegerField(default=0, help_text="The last run number handed out.")
     created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft-deleted through the MLflow API (restorable).")
+
+    all_objects = models.Manager()  # soft-deleted rows too
+    objects = LiveProjectManager()
 
     class Meta:
         ordering = ["name"]
+        default_manager_name = "objects"
         constraints = [
             models.CheckConstraint(
                 condition=Q(owner_user__isnull=False) | Q(team__isnull=False), name="project_has_an_owner"
@@ -47,6 +59,7 @@ class Project(models.Model):
                 fields=["team", "slug"], condition=Q(owner_user__isnull=True), name="unique_team_project_slug"
             ),
         ]
+        indexes = [models.Index(fields=["deleted_at"], condition=Q(deleted_at__isnull=False), name="project_deleted_at")]
 
     def __str__(self) -> str:
         return f"{self.owner_label}/{self.slug}"

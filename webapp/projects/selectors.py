@@ -18,15 +18,19 @@ from webapp.projects.models import Project, Visibility
 from webapp.projects.permissions import Access, require_access
 
 
-def projects_visible_to(user: User | AnonymousUser) -> QuerySet[Project]:
-    """Projects the user may see by ownership or membership (public links are not listed)."""
+def projects_visible_to(user: User | AnonymousUser, *, with_deleted: bool = False) -> QuerySet[Project]:
+    """Projects the user may see by ownership or membership (public links are not listed).
+
+    `with_deleted`: soft-deleted ones too (the MLflow API's search_experiments with a view type).
+    """
+    projects = Project.all_objects if with_deleted else Project.objects
     if not user.is_authenticated:
-        return Project.objects.none()
+        return projects.none()
     if getattr(user, "is_superuser", False):
-        return Project.objects.all()
+        return projects.all()
     member = Q(team__memberships__user=user.pk)
     return (
-        Project.objects.filter(
+        projects.filter(
             Q(owner_user=user.pk)
             | (member & Q(owner_user__isnull=True))
             | (member & ~Q(visibility=Visibility.PRIVATE))
@@ -36,9 +40,14 @@ def projects_visible_to(user: User | AnonymousUser) -> QuerySet[Project]:
     )
 
 
-def project_for(user: User | AnonymousUser, project_id: int, needed: Access = Access.VIEW) -> tuple[Project, Access]:
-    """The project and the user's access if it is at least `needed`; Http404 for anyone who may not see it."""
-    project = project_by_id(project_id)
+def project_for(
+    user: User | AnonymousUser, project_id: int, needed: Access = Access.VIEW, *, with_deleted: bool = False
+) -> tuple[Project, Access]:
+    """The project and the user's access if it is at least `needed`; Http404 for anyone who may not see it.
+
+    `with_deleted`: a soft-deleted project too (the MLflow API's get_experiment and restore_experiment).
+    """
+    project = project_by_id(project_id, with_deleted=with_deleted)
     if project is None:
         raise Http404("No such project")
     return project, require_access(user, project, needed)
@@ -85,11 +94,14 @@ def project_by_ref(user: User | AnonymousUser, ref: str, needed: Access = Access
     return found
 
 
-def project_by_id(project_id: int) -> Project | None:
-    """The project with its owner and team loaded, in one query compiled once: every API call and page asks this."""
+def project_by_id(project_id: int, *, with_deleted: bool = False) -> Project | None:
+    """The project with its owner and team loaded, in one query compiled once: every API call and page asks this.
+
+    A soft-deleted project counts as none, as `Project.objects` says, unless `with_deleted`.
+    """
     sql, layout = _project_query()
     rows = fetch_fixed(sql, [project_id])
-    if not rows:
+    if not rows or (rows[0][layout[0][1].index("deleted_at")] is not None and not with_deleted):
         return None
     row = rows[0]
     loaded: list[Model | None] = []

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from webapp.cluster.quotas import quota_panels
 from webapp.experiments.models import RunState
@@ -47,6 +47,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
     return _run_table(request, project, access, share_token=None)
 
 
+@require_GET
 def project_shared(request: HttpRequest, token: str) -> HttpResponse:
     """The read-only view a public link opens, to anyone holding it (signed in or not)."""
     project = project_by_link(request.user, token)

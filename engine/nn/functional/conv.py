@@ -1,4 +1,4 @@
-"""3-d convolutions built on the 2-d convolution ops: conv3d and conv_transpose3d.
+"""3-d convolutions built on the 2-d convolution ops: conv3d and conv_transpose3d (and conv_tbc on conv1d).
 
 A 3-d kernel is a sum over its depth taps of 2-d kernels, so each tap is one batched conv2d (or
 conv_transpose2d) over all depth slices at once; autograd, autocast and the GPU path come from the 2-d ops.
@@ -115,4 +115,23 @@ def conv_transpose3d(input: Tensor, weight: Tensor, bias=None, stride=1, padding
     return out
 
 
-__all__ = ["conv3d", "conv_transpose3d"]
+def conv_tbc(input: Tensor, weight: Tensor, bias: Tensor, pad: int = 0) -> Tensor:
+    """1-d convolution of a (time, batch, in_channels) sequence with a (kernel, in_channels, out_channels)
+    filter, returning (time_out, batch, out_channels): conv1d with the axes moved."""
+    from engine.ops.conv import conv1d
+
+    if input.dim() != 3:
+        raise RuntimeError("conv_tbc: Input must have 3 dims: time, batch, in_channel")
+    if weight.dim() != 3:
+        raise RuntimeError("conv_tbc: Weight tensor must have 3 dims: kernel_width, in_channels, out_channels.")
+    if bias.dim() != 1:
+        raise RuntimeError("conv_tbc: Bias must be 1-D")
+    if input.shape[2] != weight.shape[1]:
+        raise RuntimeError("conv_tbc: Input dim 2 (input channels) is not == dim 1 in the weight tensor")
+    if weight.shape[2] != bias.shape[0]:
+        raise RuntimeError("conv_tbc: Bias size must equal dim 2 in the weight tensor (output channels).")
+    out = conv1d(input.permute(1, 2, 0), weight.permute(2, 1, 0), bias, padding=int(pad))
+    return out.permute(2, 0, 1)
+
+
+__all__ = ["conv3d", "conv_tbc", "conv_transpose3d"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.nn.functional.activation import relu
+from engine.nn.functional.window_max import adaptive_max_pool_nd_with_indices, max_pool_nd_with_indices
 from engine.ops import pooling as _pool
 from engine.tensor import Tensor, wrap
 
@@ -163,11 +164,13 @@ def _separable3d(input: Tensor, name: str, plane, depth) -> Tensor:
 def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False) -> Tensor:
     """3-d max pooling of (N, C, D, H, W)."""
-    if return_indices:
-        raise NotImplementedError("max_pool3d(return_indices=True) is not supported")
     k = _ntuple(kernel_size, 3)
     s = k if stride is None or stride == [] or stride == () else _ntuple(stride, 3)
     p, dl = _ntuple(padding, 3), _ntuple(dilation, 3)
+    if return_indices:
+        if input.dim() not in (4, 5):
+            raise RuntimeError(f"max_pool3d: Expected 4D or 5D tensor for input, but got {tuple(input.shape)}")
+        return max_pool_nd_with_indices(input, k, s, p, dl, ceil_mode, 3)
     return _separable3d(
         input, "max_pool3d",
         lambda t: _pool.max_pool2d(t, k[1:], s[1:], p[1:], dl[1:], ceil_mode),
@@ -211,11 +214,22 @@ def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
 
 def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False) -> Tensor:
     """Max pooling of (N, C, D, H, W) to a fixed (D_out, H_out, W_out) (None keeps that size)."""
-    if return_indices:
-        raise NotImplementedError("adaptive_max_pool3d(return_indices=True) is not supported")
     od, oh, ow = _adaptive3(input, output_size)
+    if return_indices:
+        if input.dim() not in (4, 5):
+            raise RuntimeError(f"adaptive_max_pool3d(): Expected 4D or 5D tensor, but got {tuple(input.shape)}")
+        return adaptive_max_pool_nd_with_indices(input, (od, oh, ow), 3)
     return _separable3d(input, "adaptive_max_pool3d", lambda t: _pool.adaptive_max_pool2d(t, (oh, ow)),
                         lambda t: adaptive_max_pool1d(t, od))
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+                            return_indices: bool = False):
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def adaptive_max_pool3d_with_indices(input: Tensor, output_size, return_indices: bool = False):
+    return adaptive_max_pool3d(input, output_size, True)
 
 
 def lp_pool3d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
@@ -226,6 +240,6 @@ def lp_pool3d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mo
 
 
 __all__ = ["adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d",
-           "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d", "avg_pool3d", "lp_pool1d",
-           "lp_pool2d", "lp_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d",
+           "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d", "adaptive_max_pool3d_with_indices", "avg_pool3d", "lp_pool1d",
+           "lp_pool2d", "lp_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d", "max_pool3d_with_indices",
            "max_unpool1d", "max_unpool2d", "max_unpool3d"]

@@ -30,6 +30,7 @@ from engine.nn.modules.activation import (
     Tanhshrink,
     Threshold,
 )
+from engine.nn.modules.adaptive import AdaptiveLogSoftmaxWithLoss
 from engine.nn.modules.attention import MultiheadAttention
 from engine.nn.modules.batchnorm import (
     BatchNorm1d,
@@ -41,6 +42,7 @@ from engine.nn.modules.batchnorm import (
 )
 from engine.nn.modules.container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from engine.nn.modules.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from engine.nn.modules.cross_map_lrn import CrossMapLRN2d
 from engine.nn.modules.dropout import (
     AlphaDropout,
     Dropout,
@@ -51,12 +53,31 @@ from engine.nn.modules.dropout import (
 )
 from engine.nn.modules.flatten import Flatten, Unflatten
 from engine.nn.modules.fold import Fold, Unfold
+from engine.nn.modules.fractional_pooling import FractionalMaxPool2d, FractionalMaxPool3d
+from engine.nn.modules.lazy import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LazyLinear,
+    LazyModuleMixin,
+)
 from engine.nn.modules.linear import Bilinear, Identity, Linear, NonDynamicallyQuantizableLinear
+from engine.nn.modules.linear_cross_entropy import LinearCrossEntropyLoss, LinearCrossEntropyOptions
 from engine.nn.modules.loss import (
     BCELoss,
     BCEWithLogitsLoss,
     CosineEmbeddingLoss,
     CrossEntropyLoss,
+    CTCLoss,
     GaussianNLLLoss,
     HingeEmbeddingLoss,
     HuberLoss,
@@ -124,6 +145,7 @@ from engine.nn.modules.pooling import (
 )
 from engine.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from engine.nn.modules.sparse import Embedding, EmbeddingBag
+from engine.nn.modules.syncbatchnorm import SyncBatchNorm
 from engine.nn.modules.transformer import (
     Transformer,
     TransformerDecoder,
@@ -144,6 +166,7 @@ __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
     "AdaptiveAvgPool3d",
+    "AdaptiveLogSoftmaxWithLoss",
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
     "AdaptiveMaxPool3d",
@@ -157,6 +180,7 @@ __all__ = [
     "BatchNorm2d",
     "BatchNorm3d",
     "Bilinear",
+    "CTCLoss",
     "ChannelShuffle",
     "CircularPad1d",
     "CircularPad2d",
@@ -173,6 +197,7 @@ __all__ = [
     "CosineEmbeddingLoss",
     "CosineSimilarity",
     "CrossEntropyLoss",
+    "CrossMapLRN2d",
     "Dropout",
     "Dropout1d",
     "Dropout2d",
@@ -182,6 +207,8 @@ __all__ = [
     "FeatureAlphaDropout",
     "Flatten",
     "Fold",
+    "FractionalMaxPool2d",
+    "FractionalMaxPool3d",
     "GRUCell",
     "GaussianNLLLoss",
     "GroupNorm",
@@ -202,8 +229,24 @@ __all__ = [
     "LPPool3d",
     "LSTMCell",
     "LayerNorm",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
+    "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
+    "LazyLinear",
+    "LazyModuleMixin",
     "LeakyReLU",
     "Linear",
+    "LinearCrossEntropyLoss",
+    "LinearCrossEntropyOptions",
     "LocalResponseNorm",
     "LogSigmoid",
     "LogSoftmax",
@@ -257,6 +300,7 @@ __all__ = [
     "Softplus",
     "Softshrink",
     "Softsign",
+    "SyncBatchNorm",
     "Tanh",
     "Tanhshrink",
     "Threshold",

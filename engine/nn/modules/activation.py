@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.creation import empty
 from engine.nn import functional as F
 from engine.nn import init
+from engine.nn.modules.attention import MultiheadAttention  # noqa: F401 - PyTorch's module path for it
 from engine.nn.modules.module import Module
 from engine.nn.parameter import Parameter
 

@@ -6,7 +6,7 @@ import itertools
 from collections import OrderedDict, namedtuple
 
 from engine.autograd.grad_mode import no_grad
-from engine.nn.parameter import Buffer, Parameter
+from engine.nn.parameter import Buffer, Parameter, is_lazy
 from engine.tensor import Tensor
 
 
@@ -522,6 +522,15 @@ class Module:
             if not isinstance(value, Tensor):
                 error_msgs.append(f'While copying the parameter named "{key}", expected torch.Tensor or '
                                   f"Tensor-like object from checkpoint but received {type(value)}")
+                continue
+            if is_lazy(param):  # NOTE: an uninitialized one only takes an uninitialized value (see modules/lazy.py)
+                if not is_lazy(value):
+                    error_msgs.append(f"size mismatch for {key}: the parameter is uninitialized and only a lazy "
+                                      "module (LazyModuleMixin) materializes it from a checkpoint")
+                continue
+            if is_lazy(value):
+                error_msgs.append(f"While copying the parameter named \"{key}\": the checkpoint holds an "
+                                  "uninitialized parameter; run a forward pass on the lazy module before saving")
                 continue
             if tuple(value.shape) != tuple(param.shape):
                 error_msgs.append(f"size mismatch for {key}: copying a param with shape {value.shape} from "

@@ -75,6 +75,9 @@ class RNNBase(Module):
         for weight in self.parameters():
             init.uniform_(weight, -stdv, stdv)
 
+    def flatten_parameters(self) -> None:
+        """Does nothing, as in PyTorch off cuDNN: the engine never packs the weights into one buffer."""
+
     @property
     def all_weights(self) -> list:
         return [getattr(self, name) for name in self._flat_weights_names]

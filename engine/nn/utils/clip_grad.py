@@ -53,17 +53,29 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     """
     grads = _grads(parameters)
     total = get_total_norm(grads, norm_type, error_if_nonfinite)
-    if not grads:
-        return total
-    xp = total.device.xp
-    coef = xp.minimum(float(max_norm) / (total._data.astype(xp.float64) + 1e-6), 1.0)  # on the device, as PyTorch
+    if grads:
+        _scale_grads(grads, max_norm, total)
+    return total
+
+
+def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None) -> None:
+    """Scale the gradients in place by ``min(1, max_norm / (total_norm + 1e-6))`` for a norm computed beforehand
+    (``get_total_norm``), as ``clip_grad_norm_`` does after computing it."""
+    grads = _grads(parameters)
+    if grads:
+        _scale_grads(grads, max_norm, total_norm)
+
+
+def _scale_grads(grads, max_norm, total) -> None:
+    xp = grads[0].device.xp
+    total_data = total._data if isinstance(total, Tensor) else xp.asarray(float(total))
+    coef = xp.minimum(float(max_norm) / (total_data.astype(xp.float64) + 1e-6), 1.0)  # on the device, as PyTorch
     for g in grads:
         if g._data.flags.c_contiguous and getattr(g._data.flags, "writeable", True):
             g._data *= coef.astype(g._data.dtype)
         else:  # a broadcast or read-only gradient view: replace it
             g._data = g._data * coef.astype(g._data.dtype)
         g._vc[0] += 1
-    return total
 
 
 clip_grad_norm = clip_grad_norm_

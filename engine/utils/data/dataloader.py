@@ -137,9 +137,9 @@ class DataLoader:
 
 def _base_seed(generator) -> int:
     """A fresh seed per epoch for the workers, drawn like PyTorch from the loader's generator."""
-    from engine.creation import randint
+    from engine.random import default_generator
 
-    return int(randint(0, 2 ** 63 - 1, (), generator=generator).item())
+    return (default_generator if generator is None else generator).seed_draw()
 
 
 class _BaseIter:

@@ -42,13 +42,11 @@ class SequentialSampler(Sampler):
 
 def _fresh_generator(generator):
     """The given generator, or a new one seeded from the default generator (as PyTorch does)."""
-    from engine.creation import randint
-    from engine.random import Generator
+    from engine.random import Generator, default_generator
 
     if generator is not None:
         return generator
-    seed = int(randint(0, 2 ** 63 - 1, ()).item())
-    return Generator().manual_seed(seed)
+    return Generator().manual_seed(default_generator.seed_draw())
 
 
 class RandomSampler(Sampler):

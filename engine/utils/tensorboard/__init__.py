@@ -1,8 +1,8 @@
 """`SummaryWriter` with `torch.utils.tensorboard`'s path, signature and methods: TensorBoard scripts run unchanged.
 
 Inside a Kiln run (the worker set KILN_RUN_DIR and KILN_EVENTS) everything goes through `engine.track`:
-scalars become the run's metrics, hparams go into `track.config` (the run's params) with their metrics
-logged as metrics, and text, histograms, images and figures become artifacts under `tensorboard/` that
+scalars become the run's metrics, hparams the run's params (`track.log_params`: the run table and compare
+view show them) with their metrics logged as metrics, and text, histograms, images and figures become artifacts under `tensorboard/` that
 the run page lists. Outside Kiln it writes real TensorBoard event files (with the `tensorboard` package's
 own writer and protos) when tensorboard is installed, else it logs through `engine.track` to the local
 run folder (./kiln-runs/...).
@@ -50,6 +50,18 @@ def _scalar(value: Any) -> float:
     if isinstance(item, bool) or not isinstance(item, int | float | np.integer | np.floating):
         raise TypeError(f"scalar_value must be a number or a one-element tensor, got {type(value).__name__}")
     return float(item)
+
+
+def _hparam(name: str, value: Any) -> bool | int | float | str:
+    """An hparam as PyTorch's writer takes it: text, a boolean, a number or a one-element tensor."""
+    if isinstance(value, bool | int | float | str):
+        return value
+    values = _array(value) if hasattr(value, "item") else None
+    if values is not None and values.size == 1:
+        item: bool | int | float | str = values.reshape(-1)[0].item()
+        return item
+    raise ValueError(f"hparam {name!r}: value should be one of int, float, str, bool, or torch.Tensor, "
+                     f"got {type(value).__name__}")
 
 
 def _hwc(img_tensor: Any, dataformats: str) -> np.ndarray:
@@ -199,19 +211,20 @@ class SummaryWriter:
         self._check_open()
         if not isinstance(hparam_dict, dict) or not isinstance(metric_dict, dict):
             raise TypeError("hparam_dict and metric_dict should be dictionaries")
+        hparams = {key: _hparam(key, value) for key, value in hparam_dict.items() if value is not None}
         metrics = {key: _scalar(value) for key, value in metric_dict.items()}
         if self._events:
             from engine.utils.tensorboard import summaries
 
             folder = os.path.join(self.log_dir, run_name or str(time.time()))
-            for summary in summaries.hparams(hparam_dict, metrics, hparam_domain_discrete):
+            for summary in summaries.hparams(hparams, metrics, hparam_domain_discrete):
                 self._event(summary, None, None, folder)
             for key, value in metrics.items():
                 self._event(summaries.scalar(key, value), global_step, None, folder)
             return
-        self._track.config.update({key: value for key, value in hparam_dict.items() if value is not None})
+        self._track.log_params(hparams)
         self._artifact("hparams", run_name or "hparams", global_step, ".json",
-                       json.dumps({"hparams": hparam_dict, "metrics": metrics}, indent=2, default=str).encode())
+                       json.dumps({"hparams": hparams, "metrics": metrics}, indent=2).encode())
         if metrics:
             self._track.log(metrics, step=None if global_step is None else int(global_step))
 

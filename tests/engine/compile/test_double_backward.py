@@ -33,6 +33,7 @@ def test_a_gradient_penalty_through_a_compiled_critic_trains_it_as_eager_does():
         np.testing.assert_allclose(g_compiled, g_eager, atol=1e-12)
         assert [a is None for a in p_compiled] == [b is None for b in p_eager]
         assert p_eager[0] is not None and p_eager[2] is not None  # the weights get second-order gradients
+        assert p_eager[1] is not None and not p_eager[1].any()  # the conv bias torch's zeros (through LeakyReLU)
         for a, b in zip(p_compiled, p_eager, strict=True):
             if b is not None:
                 np.testing.assert_allclose(a, b, atol=1e-12)

@@ -115,6 +115,46 @@ def test_shuffle_follows_manual_seed_without_a_generator():
     assert first != second
 
 
+def test_random_sampler_with_a_seeded_generator_matches_torch(torch):
+    for seed in (0, 11):
+        for num_samples in (None, 60):
+            ours = RandomSampler(range(23), num_samples=num_samples, generator=engine.Generator().manual_seed(seed))
+            theirs = torch.utils.data.RandomSampler(range(23), num_samples=num_samples,
+                                                    generator=torch.Generator().manual_seed(seed))
+            assert list(ours) == list(theirs)
+
+
+def test_random_sampler_without_a_generator_matches_torch_after_manual_seed(torch):
+    engine.manual_seed(8)
+    torch.manual_seed(8)
+    ours, theirs = RandomSampler(range(17)), torch.utils.data.RandomSampler(range(17))
+    assert [list(ours) for _ in range(2)] == [list(theirs) for _ in range(2)]
+
+
+def test_random_split_and_subset_sampler_match_torch(torch):
+    ours = random_split(range(30), [0.5, 0.3, 0.2], generator=engine.Generator().manual_seed(3))
+    theirs = torch.utils.data.random_split(range(30), [0.5, 0.3, 0.2], generator=torch.Generator().manual_seed(3))
+    assert [list(p) for p in ours] == [list(p) for p in theirs]
+    ours = SubsetRandomSampler([4, 8, 9, 15, 16], generator=engine.Generator().manual_seed(1))
+    theirs = torch.utils.data.SubsetRandomSampler([4, 8, 9, 15, 16], generator=torch.Generator().manual_seed(1))
+    assert list(ours) == list(theirs)
+
+
+def test_shuffled_batches_match_torch_with_and_without_a_generator(torch):
+    def batches(loader):
+        return [b.tolist() for b in loader]
+
+    ours = DataLoader(engine.arange(17), batch_size=4, shuffle=True, generator=engine.Generator().manual_seed(2))
+    theirs = torch.utils.data.DataLoader(torch.arange(17), batch_size=4, shuffle=True,
+                                         generator=torch.Generator().manual_seed(2))
+    assert [batches(ours) for _ in range(2)] == [batches(theirs) for _ in range(2)]
+    engine.manual_seed(6)
+    torch.manual_seed(6)
+    ours = DataLoader(engine.arange(17), batch_size=4, shuffle=True)
+    theirs = torch.utils.data.DataLoader(torch.arange(17), batch_size=4, shuffle=True)
+    assert [batches(ours) for _ in range(2)] == [batches(theirs) for _ in range(2)]
+
+
 def test_each_epoch_reshuffles():
     loader = DataLoader(tensor_data(), batch_size=10, shuffle=True, generator=engine.Generator().manual_seed(0))
     assert labels(loader) != labels(loader)

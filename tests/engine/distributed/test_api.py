@@ -95,6 +95,21 @@ def test_sampler_order_matches_torch_without_shuffle(torch):
         assert ours == list(TorchSampler(range(n), world, rank, shuffle=False, drop_last=drop_last))
 
 
+@pytest.mark.parametrize("world_size", [2, 3])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_sampler_shuffled_order_matches_torch(torch, world_size, drop_last):
+    from torch.utils.data.distributed import DistributedSampler as TorchSampler
+
+    for n in (10, 11, 1001):
+        for rank in range(world_size):
+            ours = DistributedSampler(range(n), world_size, rank, seed=4, drop_last=drop_last)
+            theirs = TorchSampler(range(n), world_size, rank, seed=4, drop_last=drop_last)
+            for epoch in range(3):
+                ours.set_epoch(epoch)
+                theirs.set_epoch(epoch)
+                assert list(ours) == list(theirs), (n, rank, epoch)
+
+
 def test_sampler_shuffles_per_epoch_and_shares_out_every_index():
     shards = [DistributedSampler(range(11), 3, r, seed=5) for r in range(3)]
     first = [list(s) for s in shards]

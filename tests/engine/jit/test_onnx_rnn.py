@@ -97,3 +97,35 @@ def test_training_mode_dropout_between_layers_is_refused():
     model = Stack(nn.LSTM(5, 7, num_layers=2, dropout=0.5), False).train()
     with pytest.raises(engine.onnx.UnsupportedOperatorError, match="dropout between recurrent layers"):
         engine.onnx.export(model, (engine.randn(4, 2, 5),), io.BytesIO())
+
+
+class WithStateTuple(nn.Module):
+    """``forward(input, hidden)`` with ``hidden = (h, c)``, as pytorch/examples' word_language_model."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder, self.rnn = nn.Embedding(10, 5), nn.LSTM(5, 7, num_layers=2)
+
+    def forward(self, tokens, hidden):
+        out, hidden = self.rnn(self.encoder(tokens), hidden)
+        return out, hidden
+
+
+def test_a_tuple_argument_becomes_one_onnx_input_per_tensor():
+    engine.manual_seed(0)
+    model = WithStateTuple().eval()
+    tokens = engine.LongTensor(6).zero_().view(-1, 1)
+    hidden = (engine.randn(2, 1, 7), engine.randn(2, 1, 7))
+    buffer = io.BytesIO()
+    engine.onnx.export(model, (tokens, hidden), buffer)
+    session = ort.InferenceSession(buffer.getvalue())
+    assert [i.name for i in session.get_inputs()] == ["tokens", "hidden_0", "hidden_1"]
+    tokens = engine.randint(0, 10, (6, 1))
+    got = session.run(None, {"tokens": tokens.numpy(), "hidden_0": hidden[0].numpy(), "hidden_1": hidden[1].numpy()})
+    with engine.no_grad():
+        out, (h, c) = model(tokens, hidden)
+    for g, w in zip(got, (out, h, c), strict=True):
+        np.testing.assert_allclose(g, w.numpy(), rtol=1e-5, atol=1e-6)
+    named = io.BytesIO()
+    engine.onnx.export(model, (tokens, hidden), named, input_names=["x", "h0", "c0"])
+    assert [i.name for i in ort.InferenceSession(named.getvalue()).get_inputs()] == ["x", "h0", "c0"]

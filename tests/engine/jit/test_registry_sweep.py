@@ -48,3 +48,18 @@ def test_every_registered_op_has_its_kernel_and_a_slot_for_later_layers():
     assert registry.lookup("engine.nn.functional.linear").fn.__module__ == "engine.ops.linear"
     with pytest.raises(RuntimeError, match=r"unknown op 'engine\.no_such_op'"):
         registry.lookup("engine.no_such_op")
+
+
+def test_another_spelling_of_an_op_is_an_alias_and_never_renames_it():
+    import engine.nn.functional as F
+
+    assert engine.conv2d is F.conv2d and engine.unsafe_split is engine.split
+    assert registry.of(engine.conv2d).name == "engine.nn.functional.conv2d"
+    assert registry.of(engine.split).name == "engine.split"
+    assert registry.lookup("engine.conv2d") is registry.lookup("engine.nn.functional.conv2d")
+    assert "engine.conv2d" not in registry.REGISTRY and "engine.conv2d" in registry.ALIASES
+    x = engine.randn(1, 2, 5, 5)
+    w = engine.randn(3, 2, 3, 3)
+    traced = engine.jit.trace(lambda a: engine.conv2d(a, w).split(1, dim=1)[0], (x,))
+    names = [n.op_name for n in traced.graph.nodes if n.op == "call_function"]
+    assert "engine.nn.functional.conv2d" in names and not any(n.startswith("engine.unsafe") for n in names)

@@ -124,12 +124,12 @@ def test_pool3d_repr_and_errors(torch):
         assert repr(getattr(nn, name)(*args, **kwargs)) == repr(getattr(torch.nn, name)(*args, **kwargs))
     with pytest.raises(RuntimeError, match="4D or 5D"):
         nn.MaxPool3d(2)(engine.randn(2, 3, 4))
-    with pytest.raises(NotImplementedError, match="return_indices"):
-        nn.MaxPool3d(2, return_indices=True)(engine.randn(1, 1, 4, 4, 4))
+    values, indices = nn.MaxPool3d(2, return_indices=True)(engine.randn(1, 1, 4, 4, 4))
+    assert tuple(values.shape) == tuple(indices.shape) == (1, 1, 2, 2, 2)
 
 
 def test_max_unpool3d_with_torch_indices(torch):
-    """max_pool3d has no return_indices here, so the indices come from torch's pool."""
+    """MaxUnpool3d reads indices made by torch's own pool."""
     x = X3[:, :, :4, :6, :6]
     values, indices = torch.nn.functional.max_pool3d(torch.tensor(x), 2, return_indices=True)
     e_vals = engine.tensor(values.numpy(), requires_grad=True)

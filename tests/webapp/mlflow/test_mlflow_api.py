@@ -38,9 +38,9 @@ def test_experiments_create_get_search_update_and_note(kiln):
     assert (project.name, project.slug, project.description) == ("Vision", "vision-models", "all CNNs")
     client.set_experiment_tag(first, "owner", "x")
     assert client.get_experiment(first).tags == {"mlflow.note.content": "all CNNs", "owner": "x"}
-    with pytest.raises(MlflowException, match="INVALID_PARAMETER_VALUE"):
-        client.delete_experiment(first)  # MLflow could restore it; Kiln could not, so it refuses
-    assert Project.objects.filter(id=int(first)).exists()
+    client.delete_experiment(first)  # kept, restorable, as MLflow keeps it (test_mlflow_soft_delete)
+    assert client.get_experiment(first).lifecycle_stage == "deleted"
+    assert not Project.objects.filter(id=int(first)).exists() and Project.all_objects.filter(id=int(first)).exists()
 
 
 def test_tags_history_paging_inputs_and_artifact_delete(kiln, tmp_path):
@@ -59,9 +59,9 @@ def test_tags_history_paging_inputs_and_artifact_delete(kiln, tmp_path):
 
     for step in range(30):
         client.log_metric(run_id, "loss", float(step), step=step)
-    client.log_metric(run_id, "loss", -1.0, step=29)  # the latest value at a step wins, as in MLflow
+    client.log_metric(run_id, "loss", -1.0, step=29)  # the latest value at a step is the run's; history keeps both
     history = client.get_metric_history(run_id, "loss")
-    assert [m.value for m in history] == [float(s) for s in range(29)] + [-1.0]
+    assert [m.value for m in history] == [float(s) for s in range(30)] + [-1.0]
     assert client.get_run(run_id).data.metrics["loss"] == -1.0
     # the client pages only against Databricks; the REST API pages here
     answer = requests.get(f"{kiln.url}/api/2.0/mlflow/metrics/get-history", timeout=30,
@@ -72,7 +72,7 @@ def test_tags_history_paging_inputs_and_artifact_delete(kiln, tmp_path):
     rest = requests.get(f"{kiln.url}/api/2.0/mlflow/metrics/get-history", timeout=30,
                         params={"run_id": run_id, "metric_key": "loss", "page_token": body["next_page_token"]},
                         headers={"Authorization": f"Bearer {kiln.token}"}).json()
-    assert [m["step"] for m in rest["metrics"]] == list(range(20, 30)) and "next_page_token" not in rest
+    assert [m["step"] for m in rest["metrics"]] == [*range(20, 30), 29] and "next_page_token" not in rest
 
     dataset = mlflow.entities.Dataset(name="digits", digest="abc123", source_type="local", source="/data/digits")
     client.log_inputs(run_id, [mlflow.entities.DatasetInput(dataset, tags=[mlflow.entities.InputTag("context", "train")])])

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from webapp.experiments.models import Artifact
+from webapp.experiments.soft_delete import deleted_purge
 
 from ..api.test_artifacts_s3 import PREFIX, bucket, s3_endpoint  # noqa: F401  (fixtures)
 
@@ -34,5 +37,7 @@ def test_log_artifact_log_dict_list_download_and_delete_against_an_s3_bucket(kil
     assert (local / "ckpt" / "weights.bin").read_bytes() == data
     assert json.loads((local / "config.json").read_text()) == {"layers": [64, 10]}
 
-    client.delete_run(run_id)
+    client.delete_run(run_id)  # soft: the files stay while the run can be restored, then go with its purge
+    assert len(bucket()) == 2 and client.list_artifacts(run_id)
+    assert deleted_purge(now=timezone.now() + timedelta(days=31)) == 1
     assert not Artifact.objects.exists() and bucket() == []

@@ -112,10 +112,10 @@ def test_a_run_that_raises_is_failed_and_searches_filter_and_order(kiln):
         client.search_runs([experiment_id], "metrics.acc >> 1")
 
     doomed = client.search_runs([experiment_id], "params.lr = '0.1'")[0].info.run_id
-    client.delete_run(doomed)
+    client.delete_run(doomed)  # soft: kept and restorable, out of Kiln's views (test_mlflow_soft_delete)
     assert not Run.objects.filter(id=int(doomed)).exists()
-    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
-        client.get_run(doomed)
+    assert client.get_run(doomed).info.lifecycle_stage == "deleted"
+    assert sorted(search()) == ["0.001", "0.01", "1.0"]
 
 
 def test_an_over_limit_batch_is_refused_with_mlflows_error_and_nothing_is_stored(kiln):

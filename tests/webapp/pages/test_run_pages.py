@@ -162,6 +162,13 @@ def test_progress_is_shown_in_words(world):
     assert "epoch 3 of 10 · about 1h 02m left" in page
 
 
+def test_step_progress_fills_the_bar_by_step_of_total(world):
+    Run.objects.filter(id=world.run.id).update(progress={"step": 300, "total": 1000, "epoch": 1, "epochs": 3})
+    page = world.client("owner").get(f"/runs/{world.run.id}/", follow=True).content.decode()
+    assert '<progress id="run-progress-bar" max="1000" value="300">' in page
+    assert '<span id="run-progress">step 300 of 1000 · epoch 1 of 3</span>' in page
+
+
 def test_public_link_downloads_stay_under_the_link(world):
     project_set_visibility(user=world.users["owner"], project=world.project, visibility="public")
     token = world.project.public_token

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from webapp.experiments.assets import PLOTLY_VERSION
+from webapp.experiments.live import duration_text
 
 register = template.Library()
 EM_DASH = "\u2013"  # shown for a missing value
@@ -44,16 +45,7 @@ def metric(value: float | None) -> str:
 @register.filter
 def seconds(value: float | None) -> str:
     """A duration as 1h 02m, 3m 05s or 12s."""
-    if value is None:
-        return EM_DASH
-    total = int(value)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
+    return EM_DASH if value is None else duration_text(value)
 
 
 @register.filter
@@ -72,13 +64,11 @@ def signup_open() -> bool:
 
 
 @register.filter
-def progress(value: dict | None) -> str:
-    """A run's reported progress ({epoch, epochs, eta_seconds}) as "epoch 3 of 10 · about 2m 05s left"."""
-    if not value:
-        return EM_DASH
-    parts = []
-    if value.get("epoch") is not None:
-        parts.append(f"epoch {value['epoch']}" + (f" of {value['epochs']}" if value.get("epochs") else ""))
-    if isinstance(value.get("eta_seconds"), int | float):
-        parts.append(f"about {seconds(value['eta_seconds'])} left")
-    return " · ".join(parts) or EM_DASH
+def state_label(state: str) -> str:
+    """A run state as words: "stopped_early" -> "stopped early" (its label, lower case); unknown states as given."""
+    from webapp.experiments.models import RunState
+
+    try:
+        return str(RunState(state).label).lower()
+    except ValueError:
+        return state

@@ -14,6 +14,8 @@
   var lastSeq = null;
   var failures = 0;
   var clock = null;  // {started, finished, offset}: seconds since the epoch, offset = server clock - ours
+  var K = window.KilnDash;  // dashboards/common.js: the chart rules every page shares
+  var RUN_COLOUR = K ? K.runColor({id: live.run_id}) : "#c2410c";  // the run's colour on every page
 
   var LAYOUT = {
     margin: {l: 50, r: 16, t: 34, b: 36},
@@ -36,6 +38,42 @@
     return (points.wall_times || []).map(function (seconds) { return new Date(seconds * 1000); });
   }
 
+  // A constant series gets a range around its value, not Plotly's ±1 (KilnDash.yRange); re-checked as points arrive.
+  function yAxis(values) {
+    return K ? K.yRange([values], false) : {autorange: true};
+  }
+
+  function fitY(chart) {
+    var axis = yAxis(chart.y), seen = JSON.stringify(axis);
+    if (seen === chart.yAxis) return;
+    chart.yAxis = seen;
+    Plotly.relayout(chart.div, axis.autorange ? {"yaxis.autorange": true} : {"yaxis.autorange": false, "yaxis.range": axis.range});
+  }
+
+  var smoothing = 0;  // the #smoothing slider: KilnDash.smooth's weight, for every chart on the page
+
+  // A chart's traces: its points in the run's colour, or when smoothing, the smoothed line over them faded.
+  function traces(chart) {
+    // new arrays each time: Plotly.react redraws only data it sees change
+    var line = {x: chart.x.slice(), y: chart.y.slice(), type: "scatter", mode: "lines", line: {color: RUN_COLOUR, width: 2}, name: chart.key};
+    if (!smoothing || !K) return [line];
+    var smoothed = Object.assign({}, line, {y: K.smooth(chart.x, chart.y, smoothing, K.xSpan([chart.x])), uid: "smoothed"});
+    return [Object.assign({}, line, {uid: "raw", opacity: K.RAW_OPACITY, hoverinfo: "skip", line: {color: RUN_COLOUR, width: 1}}), smoothed];
+  }
+
+  function redraw(chart) {
+    Plotly.react(chart.div, traces(chart), chart.div.layout);
+  }
+
+  var slider = document.getElementById("smoothing");
+  if (slider) {
+    slider.addEventListener("input", function () {
+      smoothing = Number(slider.value);
+      document.getElementById("smoothing-value").textContent = slider.value;
+      Object.keys(charts).forEach(function (key) { redraw(charts[key]); });
+    });
+  }
+
   function addSeries(series) {
     Object.keys(series).sort().forEach(function (key) {
       var points = series[key];
@@ -48,18 +86,22 @@
         div.dataset.metricKey = key;
         var system = isSystem(key);
         insertSorted(system ? systemBox : chartsBox, div, key);
-        var layout = Object.assign({}, LAYOUT, {title: {text: system ? key.slice(SYSTEM_PREFIX.length) : key, font: {size: 14}}});
+        var axis = yAxis(points.values);
+        var layout = Object.assign({}, LAYOUT, {title: {text: system ? key.slice(SYSTEM_PREFIX.length) : key, font: {size: 14}},
+          yaxis: Object.assign({}, LAYOUT.yaxis, axis)});
         if (system) layout.xaxis = Object.assign({}, LAYOUT.xaxis, {type: "date", title: {text: ""}});  // the ticks read as times
-        Plotly.newPlot(div, [{x: x, y: points.values, type: "scatter", mode: "lines",
-          line: {color: system ? "#2563eb" : "#c2410c", width: 2}, name: key}],
-          window.KilnTheme ? window.KilnTheme.themed(layout) : layout, {displaylogo: false, responsive: true});
-        charts[key] = {div: div, lastStep: points.steps[points.steps.length - 1]};
+        chart = charts[key] = {key: key, div: div, x: x.slice(), y: points.values.slice(),
+          lastStep: points.steps[points.steps.length - 1], yAxis: JSON.stringify(axis)};
+        Plotly.newPlot(div, traces(chart), window.KilnTheme ? window.KilnTheme.themed(layout) : layout,
+          {displaylogo: false, responsive: true});
       } else {
-        Plotly.extendTraces(chart.div, {x: [x], y: [points.values]}, [0]);
+        Array.prototype.push.apply(chart.x, x);
+        Array.prototype.push.apply(chart.y, points.values);
         chart.lastStep = points.steps[points.steps.length - 1];
+        redraw(chart);
+        fitY(chart);
       }
-      chart = charts[key];
-      chart.div.dataset.points = String(chart.div.data[0].x.length);
+      chart.div.dataset.points = String(chart.x.length);
     });
     var keys = Object.keys(charts);
     document.getElementById("no-metrics").hidden = keys.some(function (key) { return !isSystem(key); });
@@ -101,8 +143,8 @@
     pending.querySelector("span").textContent = status.pending_reason;
     var attempt = document.getElementById("run-attempt");
     attempt.textContent = attempt.textContent.replace(/^\d+/, String(status.attempt));
-    setText("run-progress", progressText(status.progress) || "\u2013");
-    showProgressBar(status.progress);
+    setText("run-progress", status.progress.text || "\u2013");
+    showProgressBar(status.progress.bar);
     clock = {started: status.started_ts, finished: status.finished_ts, offset: status.now_ts - Date.now() / 1000};
     tick();
     setText("run-started", status.started_at);
@@ -115,14 +157,14 @@
     }
   }
 
-  // The bar fills by epoch of epochs; without a total there is nothing to fill.
-  function showProgressBar(progress) {
+  // The server says what fills the bar (step of total, else epoch of epochs); without a total there is none.
+  function showProgressBar(shown) {
     var bar = document.getElementById("run-progress-bar");
     if (!bar) return;
-    bar.hidden = !progress.epochs;
-    if (progress.epochs) {
-      bar.max = progress.epochs;
-      bar.value = Math.min(progress.epoch || 0, progress.epochs);
+    bar.hidden = !shown;
+    if (shown) {
+      bar.max = shown.max;
+      bar.value = shown.value;
     }
   }
 
@@ -179,15 +221,6 @@
       if (size < 1024 || i === units.length - 1) return i === 0 ? size.toFixed(0) + " B" : size.toFixed(1) + " " + units[i];
       size /= 1024;
     }
-  }
-
-  function progressText(progress) {
-    var parts = [];
-    if (progress.epoch !== undefined && progress.epoch !== null) {
-      parts.push("epoch " + progress.epoch + (progress.epochs ? " of " + progress.epochs : ""));
-    }
-    if (typeof progress.eta_seconds === "number") parts.push("about " + duration(progress.eta_seconds) + " left");
-    return parts.join(" · ");
   }
 
   function duration(total) {

@@ -1,4 +1,5 @@
-/* Shared by the compare and sweep pages: escaping, colours, parallel coordinates. */
+/* Shared by the compare, sweep and run pages: escaping, run colours, smoothing, axis ranges, the
+ * shared legend, parallel coordinates. One rule each, for every chart that draws runs. */
 (function () {
   "use strict";
 
@@ -14,6 +15,120 @@
 
   function color(index) {
     return PALETTE[index % PALETTE.length];
+  }
+
+  // A run's colour follows from the run itself (its id), never from its place in a list, so the same
+  // run has the same colour on every chart and page (consecutive runs get distinct colours).
+  function runColor(run) {
+    return PALETTE[Math.abs(Math.trunc(Number(run.id))) % PALETTE.length];
+  }
+
+  // The faded raw curve drawn under a smoothed one (W&B's convention).
+  const RAW_OPACITY = 0.25;
+  const SMOOTH_VIEWPORT = 1000; // the weight applies per 1/1000 of the chart's x range
+
+  // W&B's time-weighted EMA (debiased): each point's decay is the weight raised to its x gap as a
+  // share of the chart's x range, so dense and sparse series on one chart smooth alike and a series
+  // logged every 100 steps (an epoch counter) is not dragged back by a point count. `param` in [0, 1).
+  function smooth(xs, ys, param, xRange) {
+    if (!param) return ys;
+    const weight = Math.min(Math.sqrt(param), 0.999);
+    const span = xRange > 0 ? xRange : 1;
+    const out = new Array(ys.length);
+    let total = 0;
+    let norm = 0;
+    let lastX = null;
+    for (let i = 0; i < ys.length; i++) {
+      const y = ys[i];
+      const x = Number(xs[i]); // dates count in ms
+      if (!isNumber(y) || !Number.isFinite(x)) {
+        out[i] = y;
+        continue;
+      }
+      const gap = lastX === null ? 0 : (Math.max(0, x - lastX) / span) * SMOOTH_VIEWPORT;
+      const decay = Math.pow(weight, gap);
+      total = total * decay + y;
+      norm = norm * decay + 1;
+      lastX = x;
+      out[i] = total / norm;
+    }
+    return out;
+  }
+
+  // The span of x over several series (numbers or dates), for smooth().
+  function xSpan(seriesXs) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const xs of seriesXs) {
+      for (const value of xs) {
+        const x = Number(value);
+        if (!Number.isFinite(x)) continue;
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+      }
+    }
+    return hi > lo ? hi - lo : 0;
+  }
+
+  // Plotly's autorange spreads a constant series over value ± 1, so lr=0.003 reads as 0: a chart whose
+  // values are all one number gets a range around that number (±10%, or ±1 around 0; a decade on a
+  // log axis). The y axis settings for `seriesYs`: a fixed range when constant, autorange otherwise.
+  function yRange(seriesYs, log) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const ys of seriesYs) {
+      for (const y of ys) {
+        if (!isNumber(y)) continue;
+        if (y < lo) lo = y;
+        if (y > hi) hi = y;
+      }
+    }
+    // NOTE: smoothing a constant leaves rounding noise (0.0030000000000004): that still counts as constant.
+    if (lo > hi || hi - lo > 1e-9 * Math.max(Math.abs(lo), Math.abs(hi))) return { autorange: true };
+    const value = (lo + hi) / 2;
+    if (log && value <= 0) return { autorange: true };
+    if (log) return { autorange: false, range: [Math.log10(value) - 0.5, Math.log10(value) + 0.5] };
+    const pad = value === 0 ? 1 : Math.abs(value) * 0.1;
+    return { autorange: false, range: [value - pad, value + pad] };
+  }
+
+  // One legend for a whole view (the charts draw none): a button per entry with its colour and a name
+  // cut short with an ellipsis (the full name on hover). Clicking one hides or shows that entry on
+  // every chart; `onToggle(hiddenIds)` redraws. Entries: [{id, label, colour}].
+  function renderLegend(box, entries, hidden, onToggle) {
+    box.replaceChildren();
+    box.hidden = entries.length < 2;
+    for (const entry of entries) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "legend-entry";
+      button.dataset.legendgroup = entry.id;
+      button.title = entry.label;
+      button.setAttribute("aria-pressed", hidden.has(entry.id) ? "false" : "true");
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = entry.colour;
+      const name = document.createElement("span");
+      name.className = "truncate";
+      name.textContent = entry.label;
+      button.append(swatch, name);
+      button.addEventListener("click", () => {
+        if (hidden.has(entry.id)) hidden.delete(entry.id);
+        else hidden.add(entry.id);
+        button.setAttribute("aria-pressed", hidden.has(entry.id) ? "false" : "true");
+        onToggle(hidden);
+      });
+      box.append(button);
+    }
+  }
+
+  // A run's name cut short in a table cell, the full name on hover.
+  function truncatedName(text) {
+    const span = document.createElement("span");
+    span.className = "truncate";
+    span.title = text;
+    span.textContent = text;
+    return span;
   }
 
   function runLabel(run) {
@@ -73,5 +188,8 @@
     return window.KilnTheme ? window.KilnTheme.themed(layout) : layout;
   }
 
-  window.KilnDash = { PALETTE, esc, color, runLabel, isNumber, parcoordsTrace, download, themed };
+  window.KilnDash = {
+    PALETTE, RAW_OPACITY, esc, color, runColor, runLabel, isNumber, smooth, xSpan, yRange, renderLegend, truncatedName,
+    parcoordsTrace, download, themed,
+  };
 })();

@@ -17,7 +17,6 @@
   let Plotly = null;
   const config = JSON.parse(document.getElementById("compare-config").textContent);
   const runs = config.runs;
-  const runIndex = new Map(runs.map((run, i) => [run.id, i]));
   const state = Object.assign(
     { runs: [], sweep: null, keys: [], x: "step", smooth: 0, log: false, group: "", best: "", mode: "min", sx: "", sy: "" },
     config.state,
@@ -112,23 +111,7 @@
 
   // --- drawing ------------------------------------------------------------------------------------
 
-  function ema(values, weight) {
-    if (!weight) return values;
-    const out = new Array(values.length);
-    let last = 0;
-    let count = 0;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v === null || !Number.isFinite(v)) {
-        out[i] = v;
-        continue;
-      }
-      last = last * weight + (1 - weight) * v;
-      count += 1;
-      out[i] = last / (1 - Math.pow(weight, count)); // debiased, as TensorBoard does
-    }
-    return out;
-  }
+  const hidden = new Set(); // legend entries (legendgroups) switched off in the shared legend
 
   function runStart(chart, runId) {
     const points = chart.data.get(runId);
@@ -199,28 +182,50 @@
     return value === undefined || value === null ? "(none)" : String(value);
   }
 
+  function groupNames() {
+    return Array.from(new Set(runs.map(groupOf))).sort();
+  }
+
+  // Per run: its curve (smoothed when smoothing is on, over the raw one drawn faded), in the run's colour.
   function runTraces(chart, key, source, best) {
     const traces = [];
     const grouped = Boolean(state.group);
-    const groups = grouped ? Array.from(new Set(runs.map(groupOf))).sort() : [];
+    const groups = grouped ? groupNames() : [];
     let total = 0;
     for (const points of source.values()) total += points.step.length;
     const type = total > GL_POINTS && canWebGL() ? "scattergl" : "scatter";
+    const xs = new Map();
     for (const run of runs) {
       const points = source.get(run.id);
-      if (!points || !points.step.length) continue;
+      if (points && points.step.length) xs.set(run.id, xValues(chart, run.id, points));
+    }
+    const span = K.xSpan(xs.values());
+    for (const run of runs) {
+      if (!xs.has(run.id)) continue;
+      const points = source.get(run.id);
       const isBest = best === run.id;
-      const colour = grouped ? K.color(groups.indexOf(groupOf(run))) : K.color(runIndex.get(run.id));
+      const colour = grouped ? K.color(groups.indexOf(groupOf(run))) : K.runColor(run);
+      const opacity = best !== null && !isBest ? 0.5 : 1;
+      const visible = grouped ? "legendonly" : !hidden.has("run-" + run.id);
+      const mode = points.step.length === 1 ? "markers" : "lines";
+      if (state.smooth && !grouped) {
+        traces.push({
+          type: type, mode: mode, uid: "raw-" + run.id, legendgroup: "run-" + run.id, showlegend: false,
+          x: xs.get(run.id), y: points.y, line: { color: colour, width: 1 }, opacity: K.RAW_OPACITY * opacity,
+          visible: visible, hoverinfo: "skip",
+        });
+      }
       traces.push({
         type: type,
-        mode: points.step.length === 1 ? "markers" : "lines",
+        mode: mode,
+        uid: "run-" + run.id,
         name: (isBest ? "★ " : "") + K.esc(K.runLabel(run)),
         legendgroup: "run-" + run.id,
-        x: xValues(chart, run.id, points),
-        y: ema(points.y, state.smooth),
+        x: xs.get(run.id),
+        y: K.smooth(xs.get(run.id), points.y, state.smooth, span),
         line: { color: colour, width: isBest ? 3 : 1.5 },
-        opacity: best !== null && !isBest ? 0.5 : 1,
-        visible: grouped ? "legendonly" : true,
+        opacity: opacity,
+        visible: visible,
         meta: [paramsText(run), K.esc(key), K.esc(xTitle())],
         hovertemplate: "<b>%{fullData.name}</b><br>%{meta[2]}: %{x}<br>%{meta[1]}: %{y:.6g}<br>%{meta[0]}<extra></extra>",
       });
@@ -267,14 +272,15 @@
       }
       const colour = colours.get(group);
       const name = K.esc(state.group + "=" + group) + " (" + list.length + ")";
-      out.push({ type: "scatter", mode: "lines", x: grid, y: high, line: { width: 0, color: colour }, legendgroup: "group-" + group, showlegend: false, hoverinfo: "skip" });
+      const visible = !hidden.has("group-" + group);
+      out.push({ type: "scatter", mode: "lines", x: grid, y: high, line: { width: 0, color: colour }, legendgroup: "group-" + group, showlegend: false, hoverinfo: "skip", visible: visible });
       out.push({
         type: "scatter", mode: "lines", x: grid, y: low, line: { width: 0, color: colour }, fill: "tonexty",
-        fillcolor: colour + "33", legendgroup: "group-" + group, showlegend: false, hoverinfo: "skip",
+        fillcolor: colour + "33", legendgroup: "group-" + group, showlegend: false, hoverinfo: "skip", visible: visible,
       });
       out.push({
         type: "scatter", mode: "lines", x: grid, y: mean, name: name, legendgroup: "group-" + group,
-        line: { width: 2.5, color: colour }, meta: [name],
+        line: { width: 2.5, color: colour }, meta: [name], visible: visible,
         hovertemplate: "<b>%{meta[0]}</b><br>%{x}: mean %{y:.6g}<extra></extra>",
       });
     }
@@ -297,7 +303,8 @@
     return a + ((b - a) * (x - xs[lo])) / (xs[hi] - xs[lo]);
   }
 
-  function layout(key) {
+  function layout(key, traces) {
+    const shown = traces.filter((trace) => trace.visible === undefined || trace.visible === true);
     return K.themed({
       title: { text: K.esc(key), font: { size: 14 } },
       margin: { l: 55, r: 15, t: 40, b: 45 },
@@ -305,11 +312,27 @@
       hovermode: "closest",
       uirevision: key + "|" + state.x + "|" + state.log,
       xaxis: { title: { text: K.esc(xTitle()) }, type: state.x === "wall" ? "date" : "linear" },
-      yaxis: { type: state.log ? "log" : "linear", exponentformat: "power" },
-      // on a phone the legend goes under the plot, which keeps the width
-      legend: window.innerWidth < 600 ? { font: { size: 10 }, orientation: "h", y: -0.3 } : { font: { size: 10 } },
-      showlegend: runs.length > 1,
+      yaxis: Object.assign({ type: state.log ? "log" : "linear", exponentformat: "power" }, K.yRange(shown.map((trace) => trace.y), state.log)),
+      showlegend: false, // one legend for the view: #chart-legend
     });
+  }
+
+  // The view's one legend: a run per entry (a group when grouping), in the colours the charts use.
+  function drawLegend() {
+    const box = document.getElementById("chart-legend");
+    if (!box) return;
+    const best = bestRunId();
+    let entries;
+    if (state.group) {
+      entries = groupNames().map((group, i) => ({
+        id: "group-" + group,
+        label: state.group + "=" + group + " (" + runs.filter((run) => groupOf(run) === group).length + ")",
+        colour: K.color(i),
+      }));
+    } else {
+      entries = runs.map((run) => ({ id: "run-" + run.id, label: (run.id === best ? "★ " : "") + K.runLabel(run), colour: K.runColor(run) }));
+    }
+    K.renderLegend(box, entries, hidden, drawAll);
   }
 
   function chartTraces(key) {
@@ -328,7 +351,8 @@
   function draw(key) {
     const chart = charts.get(key);
     if (!chart.plotted) return Promise.resolve();
-    return Plotly.react(chart.div, chartTraces(key), layout(key), PLOT_CONFIG);
+    const traces = chartTraces(key);
+    return Plotly.react(chart.div, traces, layout(key, traces), PLOT_CONFIG);
   }
 
   function drawAll() {
@@ -375,7 +399,8 @@
     timings.plotly = timings.plotly || performance.now();
     Plotly = window.Plotly;
     chart.plotted = true;
-    await Plotly.newPlot(chart.div, chartTraces(key), layout(key), Object.assign({ modeBarButtonsToAdd: [svgButton(key)] }, PLOT_CONFIG));
+    const traces = chartTraces(key);
+    await Plotly.newPlot(chart.div, traces, layout(key, traces), Object.assign({ modeBarButtonsToAdd: [svgButton(key)] }, PLOT_CONFIG));
     chart.div.on("plotly_relayout", (event) => onZoom(key, event));
   }
 
@@ -422,6 +447,7 @@
     status("Loading…");
     document.getElementById("charts").replaceChildren();
     charts.clear();
+    drawLegend();
     const keys = shownKeys();
     try {
       if (keys.length) {
@@ -503,7 +529,7 @@
       y: shown.map((run) => run.summary[metric].last),
       marker: {
         size: shown.map((run) => (run.id === best ? 14 : 9)),
-        color: shown.map((run) => (run.id === best ? "#c2410c" : "#1f77b4")),
+        color: shown.map((run) => K.runColor(run)),
       },
       meta: [K.esc(param), K.esc(metric)],
       text: shown.map((run) => K.esc(K.runLabel(run))),
@@ -553,8 +579,10 @@
         if (column.numeric) {
           td.className = "num";
           td.textContent = value === null ? "–" : String(Number(Number(value).toPrecision(5)));
+        } else if (column.text) {
+          td.append(K.truncatedName(column.text(run)));
         } else {
-          td.textContent = column.text ? column.text(run) : String(value);
+          td.textContent = String(value);
         }
         row.append(td);
       });
@@ -605,7 +633,9 @@
   });
   on("group-by", "change", (event) => {
     state.group = event.target.value;
+    hidden.clear();
     syncUrl();
+    drawLegend();
     drawAll();
   });
   for (const id of ["best-key", "best-mode"]) {
@@ -613,6 +643,7 @@
       state.best = document.getElementById("best-key").value;
       state.mode = document.getElementById("best-mode").value;
       syncUrl();
+      drawLegend();
       drawAll();
       buildSummary();
       drawParcoords();
@@ -644,6 +675,13 @@
     on(format + "-all", "click", () => {
       for (const [key, chart] of charts) K.download(chart.div, format, key);
     });
+  }
+
+  // The scatter opens on a param that differs between the runs (one that is the same says nothing).
+  const scatterX = document.getElementById("scatter-x");
+  if (scatterX && !state.sx) {
+    const varying = Array.from(scatterX.options).find((option) => differingParams.includes(option.value));
+    if (varying) scatterX.value = varying.value;
   }
 
   buildSummary();
