@@ -19,6 +19,7 @@ real pickle of the engine's classes.
 
 from __future__ import annotations
 
+import functools
 import io
 import pickle
 import struct
@@ -26,7 +27,6 @@ import zipfile
 from collections import Counter, OrderedDict
 from typing import Any, ClassVar
 
-import ml_dtypes
 import numpy as np
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -40,23 +40,27 @@ class UnpicklingError(pickle.UnpicklingError):
 
 
 # ----- types the unpickler hands out ---------------------------------------------------------------
-# torch dtype name -> NumPy dtype (the engine dtype is looked up from it when a tensor is made)
-_NP_BY_TORCH_DTYPE = {
-    "float32": np.float32, "float": np.float32, "float64": np.float64, "double": np.float64,
-    "float16": np.float16, "half": np.float16, "bfloat16": ml_dtypes.bfloat16,
-    "int64": np.int64, "long": np.int64, "int32": np.int32, "int": np.int32, "int16": np.int16,
-    "short": np.int16, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_, "uint16": np.uint16,
-    "uint32": np.uint32, "uint64": np.uint64, "complex64": np.complex64, "cfloat": np.complex64,
-    "complex128": np.complex128, "cdouble": np.complex128,
-}
-# legacy typed-storage class name <-> NumPy dtype
-_STORAGE_NP = {
-    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-    "BFloat16Storage": ml_dtypes.bfloat16, "LongStorage": np.int64, "IntStorage": np.int32,
-    "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
-    "ComplexFloatStorage": np.complex64, "ComplexDoubleStorage": np.complex128,
-}
-_STORAGE_NAME = {np.dtype(v): k for k, v in _STORAGE_NP.items()}
+@functools.cache
+def _numpy_types() -> tuple[dict, dict, dict]:
+    """(torch dtype name -> NumPy type, legacy typed-storage class name -> NumPy type, NumPy dtype ->
+    storage class name). Built on first use: ml_dtypes (bfloat16) costs ~0.7 s of CPU to import."""
+    import ml_dtypes
+
+    by_torch_dtype = {
+        "float32": np.float32, "float": np.float32, "float64": np.float64, "double": np.float64,
+        "float16": np.float16, "half": np.float16, "bfloat16": ml_dtypes.bfloat16,
+        "int64": np.int64, "long": np.int64, "int32": np.int32, "int": np.int32, "int16": np.int16,
+        "short": np.int16, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_, "uint16": np.uint16,
+        "uint32": np.uint32, "uint64": np.uint64, "complex64": np.complex64, "cfloat": np.complex64,
+        "complex128": np.complex128, "cdouble": np.complex128,
+    }
+    storage = {
+        "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+        "BFloat16Storage": ml_dtypes.bfloat16, "LongStorage": np.int64, "IntStorage": np.int32,
+        "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+        "ComplexFloatStorage": np.complex64, "ComplexDoubleStorage": np.complex128,
+    }
+    return by_torch_dtype, storage, {np.dtype(v): k for k, v in storage.items()}
 
 
 # ----- globals the user trusts (torch.serialization.add_safe_globals) -----------------------------
@@ -309,7 +313,7 @@ def _torch_names(builder: _Builder) -> dict:
         "torch.storage.UntypedStorage": _StorageType("UntypedStorage", np.uint8),
         "torch.UntypedStorage": _StorageType("UntypedStorage", np.uint8),
     }
-    for name, np_dtype in _STORAGE_NP.items():
+    for name, np_dtype in _numpy_types()[1].items():
         names[f"torch.{name}"] = _StorageType(name, np_dtype)
     return names
 
@@ -324,10 +328,10 @@ def _torch_name(names: dict, module: str, name: str):
     full = f"{module}.{name}"
     if full in names:
         return names[full]
-    if module == "torch" and name in _NP_BY_TORCH_DTYPE:
+    if module == "torch" and name in _numpy_types()[0]:
         from engine.dtypes import FROM_NUMPY
 
-        dtype = FROM_NUMPY.get(np.dtype(_NP_BY_TORCH_DTYPE[name]))
+        dtype = FROM_NUMPY.get(np.dtype(_numpy_types()[0][name]))
         if dtype is None:
             raise UnpicklingError(f"the checkpoint uses torch.{name}, a dtype the engine does not support")
         return dtype
@@ -587,7 +591,7 @@ class _StorageRef:
     """One storage record, written as PyTorch's persistent id ``("storage", type, key, location, numel)``."""
 
     def __init__(self, key: str, np_dtype, location: str, numel: int):
-        self.pid = ("storage", _Global("torch", _STORAGE_NAME[np.dtype(np_dtype)]), key, location, numel)
+        self.pid = ("storage", _Global("torch", _numpy_types()[2][np.dtype(np_dtype)]), key, location, numel)
 
 
 class _PlainTensor:
@@ -627,8 +631,8 @@ class _Pickler(pickle._Pickler):
         return None
 
     def save(self, obj, save_persistent_id=True):
-        if type(obj) is self._types[1]:  # NOTE: a dtype is a bare GLOBAL (torch.float32), never a call
-            if obj.name not in _NP_BY_TORCH_DTYPE:
+        if isinstance(obj, self._types[1]):  # NOTE: a dtype is a bare GLOBAL (torch.float32), never a call
+            if obj.name not in _numpy_types()[0]:
                 raise TypeError(f"engine.save can't store dtype {obj.name} in PyTorch's format")
             obj = _Global("torch", obj.name)
         elif isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
@@ -705,7 +709,7 @@ def _plan_storages(tensors: dict, first_key: int = 0) -> tuple[dict, list]:
     groups: dict = {}
     for tid, t in tensors.items():
         array = backend.to_numpy(t._data)
-        if np.dtype(array.dtype) not in _STORAGE_NAME:
+        if np.dtype(array.dtype) not in _numpy_types()[2]:
             raise TypeError(f"engine.save can't store a {array.dtype} tensor in PyTorch's format")
         item = array.dtype.itemsize
         owner = _owner(array)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import ml_dtypes
+import sys
+
 import numpy as np
 
 
@@ -18,10 +19,11 @@ class dtype:
     __slots__ = ("category", "differentiable", "is_complex", "is_floating_point", "is_signed", "itemsize", "name",
                  "np")
 
-    def __init__(self, name: str, np_dtype, category: int, is_signed: bool):
+    def __init__(self, name: str, np_dtype, category: int, is_signed: bool, itemsize: int | None = None):
         self.name = name
-        self.np = np.dtype(np_dtype)
-        self.itemsize = self.np.itemsize
+        if np_dtype is not None:
+            self.np = np.dtype(np_dtype)
+        self.itemsize = self.np.itemsize if itemsize is None else itemsize
         # NOTE: category orders bool < integer < floating < complex, as in PyTorch's promotion.
         self.category = category
         self.is_floating_point = category == FLOAT
@@ -48,6 +50,41 @@ class dtype:
         return (_by_name, (self.name,))
 
 
+class _MlDtype(dtype):
+    """A dtype whose NumPy type comes from ml_dtypes, imported on first use (it costs ~0.7 s of CPU at
+    every process start, and most jobs never touch bfloat16)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str):
+        if name != "np":
+            raise AttributeError(name)
+        import ml_dtypes
+
+        self.np = np.dtype(getattr(ml_dtypes, self.name))
+        FROM_NUMPY[self.np] = self
+        return self.np
+
+
+class _ByNumpyDtype(dict):
+    """NumPy dtype -> engine dtype; an ml_dtypes type another library created is recognised on lookup."""
+
+    def __missing__(self, key):
+        lazy = _LAZY.get(getattr(key, "name", None))
+        if lazy is None or lazy.np != key:
+            raise KeyError(key)
+        return lazy
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key) -> bool:
+        return self.get(key) is not None
+
+
 BOOL, INT, FLOAT, COMPLEX = 0, 1, 2, 3
 
 bool_ = dtype("bool", np.bool_, BOOL, False)
@@ -57,7 +94,7 @@ int16 = dtype("int16", np.int16, INT, True)
 int32 = dtype("int32", np.int32, INT, True)
 int64 = dtype("int64", np.int64, INT, True)
 float16 = dtype("float16", np.float16, FLOAT, True)
-bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, FLOAT, True)
+bfloat16 = _MlDtype("bfloat16", None, FLOAT, True, itemsize=2)
 float32 = dtype("float32", np.float32, FLOAT, True)
 float64 = dtype("float64", np.float64, FLOAT, True)
 complex64 = dtype("complex64", np.complex64, COMPLEX, True)
@@ -75,7 +112,9 @@ qint32 = dtype("qint32", np.int32, INT, True)
 QUANTIZED_DTYPES = (qint8, quint8, qint32)
 
 _BY_NAME = {d.name: d for d in ALL_DTYPES + QUANTIZED_DTYPES} | ALIASES
-FROM_NUMPY: dict[np.dtype, dtype] = {d.np: d for d in ALL_DTYPES}
+_LAZY = {bfloat16.name: bfloat16}
+FROM_NUMPY: dict[np.dtype, dtype] = _ByNumpyDtype(
+    {d.np: d for d in ALL_DTYPES if d.name not in _LAZY or "ml_dtypes" in sys.modules})
 
 
 def _by_name(name: str) -> dtype:

@@ -27,9 +27,10 @@ import os
 import struct
 import tempfile
 
-import ml_dtypes
 import numpy as np
 from safetensors import TensorSpec, serialize
+
+from engine.dtypes import bfloat16
 
 TREE_KEY = "kiln.tree"
 FORMAT_KEY = "kiln.format"
@@ -40,8 +41,7 @@ _MAX_HEADER = 100 * 1024 * 1024
 _DTYPES = {"BOOL": np.dtype(np.bool_), "U8": np.dtype(np.uint8), "I8": np.dtype(np.int8),
            "I16": np.dtype(np.int16), "U16": np.dtype(np.uint16), "I32": np.dtype(np.int32),
            "U32": np.dtype(np.uint32), "I64": np.dtype(np.int64), "U64": np.dtype(np.uint64),
-           "F16": np.dtype(np.float16), "BF16": np.dtype(ml_dtypes.bfloat16), "F32": np.dtype(np.float32),
-           "F64": np.dtype(np.float64)}
+           "F16": np.dtype(np.float16), "F32": np.dtype(np.float32), "F64": np.dtype(np.float64)}
 
 
 # ----- save --------------------------------------------------------------------------------------
@@ -331,7 +331,7 @@ def _read_safetensors(data: bytearray) -> tuple[dict, dict]:
     arrays = {}
     for name, info in header.items():
         try:
-            dtype = _DTYPES[info["dtype"]]
+            dtype = bfloat16.np if info["dtype"] == "BF16" else _DTYPES[info["dtype"]]
             shape = [int(s) for s in info["shape"]]
             begin, end = (int(o) for o in info["data_offsets"])
         except (KeyError, TypeError, ValueError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import ml_dtypes
 import numpy as np
 
 from engine import dtypes
@@ -23,7 +22,12 @@ class finfo:
         if not isinstance(type, dtypes.dtype) or not (type.is_floating_point or type.is_complex):
             raise TypeError(f"finfo() requires a floating point input type. Use iinfo to handle '{type!r}'")
         real = type.to_real()
-        info = ml_dtypes.finfo(real.np) if real.name == "bfloat16" else np.finfo(real.np)
+        if real.name == "bfloat16":
+            import ml_dtypes  # NOTE: imported on first use, as engine.dtypes does
+
+            info = ml_dtypes.finfo(real.np)
+        else:
+            info = np.finfo(real.np)
         self.bits = real.itemsize * 8
         self.eps = float(info.eps)
         self.max = float(info.max)

@@ -36,12 +36,14 @@ MIDDLEWARE = [
     "webapp.api.middleware.ApiErrorsAsJson",  # outside the rest: it reshapes any error answer under /api/
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # NOTE: the cookie layers, each skipped by an /api/ request signed in by its Authorization header
+    # (webapp.api.middleware: no session, CSRF or messages there); every other request passes them all.
+    "webapp.api.middleware.Sessions",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "webapp.api.middleware.Csrf",
+    "webapp.api.middleware.CookieSignIn",
     "webapp.text_input.RefuseNul",  # after auth: its 400 page shows who is signed in
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "webapp.api.middleware.Messages",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

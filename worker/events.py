@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import stat
 from collections.abc import Callable
@@ -18,10 +17,8 @@ from typing import Any
 
 from django.core.files import File
 
-from engine.track.progress import PAIRS as PROGRESS_PAIRS
-from engine.track.progress import progress_counts
 from webapp.experiments.job_params import Scalar, job_params_add, job_params_checked
-from webapp.experiments.models import Run
+from webapp.experiments.job_progress import job_progress_checked, job_progress_set
 from webapp.experiments.results import MAX_METRIC_BATCH, MetricPoint, ResultError, artifact_store, metrics_log
 
 log = logging.getLogger(__name__)
@@ -101,7 +98,7 @@ class EventIngestor:
             except ResultError as exc:
                 self.note(f"metrics not stored: {exc}")
         if batch.progress is not None:
-            Run.objects.filter(id=self.run_id).update(progress=batch.progress)
+            job_progress_set(run_id=self.run_id, progress=batch.progress)
         for params in batch.params:
             try:
                 job_params_add(run_id=self.run_id, params=params)
@@ -120,10 +117,7 @@ class EventIngestor:
                     raise ValueError(f"metric key {key!r:.40} must be 1-200 characters")
                 batch.points.append(MetricPoint(key=key, step=step, value=float(value), wall_time=wall))
         elif kind == "progress":
-            counts = progress_counts(**{name: event.get(name) for pair in PROGRESS_PAIRS for name in pair})
-            eta = event.get("eta_seconds")
-            eta = float(eta) if isinstance(eta, (int, float)) and math.isfinite(eta) and eta >= 0 else None
-            batch.progress = {**counts, "eta_seconds": eta, "at": float(event["time"])}
+            batch.progress = job_progress_checked(event)
         elif kind == "params":
             batch.params.append(job_params_checked(event["values"]))
         elif kind in ("artifact", "checkpoint"):

@@ -22,6 +22,7 @@ metrics under sys/node<k>/; log lines of every node go to the run's one log, eac
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import shutil
@@ -34,8 +35,9 @@ from django.conf import settings
 from django.db.models import Max
 
 from webapp.cluster.services import isolation_holds
-from webapp.experiments.models import LogLine, Run, RunNode, RunState
+from webapp.experiments.models import LogLine, Metric, Run, RunNode, RunState, Sweep
 from webapp.experiments.results import logs_append, logs_append_next, metrics_log, system_next_step
+from webapp.experiments.spec import SweepSpec
 from webapp.experiments.superseding import metrics_supersede_after
 from worker.canary import isolation_verdict, refusal_reason
 from worker.cgroup import JobCgroup
@@ -97,6 +99,30 @@ def launcher_command(run: Run, attempt: int, node_rank: int, entrypoint: Path) -
     if run.nodes == 1:
         flags.append("--standalone")
     return [sys.executable, "-u", *LAUNCHER, *flags, str(entrypoint)]
+
+
+def sweep_rung(run: Run) -> str | None:
+    """KILN_SWEEP_RUNG (`engine.track.rung`) for a trial of an ASHA promotion sweep that trains toward a rung:
+    the job waits there for the controller to pause it. None for one promoted past the last rung (it trains
+    to max_iter) and for every other run. Read after the earlier attempts' later points were superseded."""
+    if run.sweep_id is None:
+        return None
+    row = Sweep.objects.filter(id=run.sweep_id).values_list("spec", "trial_attrs").first()
+    if row is None:
+        return None
+    spec = SweepSpec.model_validate(row[0])
+    early, metric = spec.early_terminate, spec.metric
+    if early is None or not early.promotes or metric is None:
+        return None
+    # NOTE: imported here: the module imports Optuna, which only such trials need
+    from scheduler.sweeps.promotion import rung_iterations, rung_toward
+
+    rungs, rung = rung_iterations(early), rung_toward(dict((row[1] or {}).get(str(run.id), {})))
+    if rung >= len(rungs):
+        return None
+    before = Metric.objects.filter(run_id=run.id, key=metric.name).count() if early.iteration == "epoch" else 0
+    return json.dumps({"rung": rung, "metric": metric.name, "iteration": early.iteration, "at": rungs[rung],
+                       "before": before})
 
 
 class _Execution:
@@ -185,6 +211,9 @@ class _Execution:
             config=workdir.config, resume=workdir.resume, python_path=ENGINE_PARENT,
             gpu_indices=self.gpu_indices, python_bin=Path(sys.executable).parent,
         )
+        rung = sweep_rung(self.run_row)
+        if rung is not None:
+            env["KILN_SWEEP_RUNG"] = rung
         program = [str(workdir.entrypoint)] if workdir.entrypoint else list(RECIPE_COMMAND)
         command = [sys.executable, "-u", *program]
         bridge = None

@@ -16,11 +16,12 @@ one ``ReductionKernel`` per reduction (its pointwise prologue inlined) and an ``
 generated as CUDA C and kept in a process-wide cache by source; GEMMs run through CuPy's matmul (cuBLAS) into
 planned buffers; SGD/Adam/AdamW steps are one ``ElementwiseKernel`` per parameter; ops without a GPU lowering
 (convolution, pooling, embedding, losses with index checks, dropout) run their eager kernel on the device
-inside the replay, so nothing is copied to the host. A graph with dtypes the CUDA templates do not cover
-(float16, bfloat16, int16, complex) replays its eager kernels on the device. ``mode="reduce-overhead"`` (and
-``"max-autotune"``, as in PyTorch) replays each program's longest run of steps without host effects from one
-CUDA graph (``cudagraphs``; a training step's forward and backward, with ``zero_grad``, the ``.grad`` delivery
-and the optimizer step as host code around the launch): the arrays it reads are copied into static buffers,
+inside the replay, so nothing is copied to the host. float16 groups compute in float and store half; a graph
+with dtypes the CUDA templates do not cover (bfloat16, int16, complex) replays its eager kernels on the device.
+``mode="reduce-overhead"`` (and ``"max-autotune"``, as in PyTorch) replays each program's longest run of steps
+without host effects from one CUDA graph (``cudagraphs``; a whole training step: forward, backward, the
+``.grad`` delivery and the optimizer step, Adam made ``capturable``; ``zero_grad`` stays host code before the
+launch): the arrays it reads are copied into static buffers,
 its outputs live in the graph's memory, valid until the next call of the same compiled graph (clone one to
 keep it), as with PyTorch's cudagraph trees; when the capture fails (a host sync) the program replays without
 a graph and the reason is logged.

@@ -1,13 +1,15 @@
-"""Conv2d forward and backward in a training step: numba im2col / col2im and whole-batch GEMMs.
+"""Conv2d forward and backward in a training step: strided im2col, numba col2im and whole-batch GEMMs.
 
 The frontend records ``Conv2d`` as ``forward_with_ctx`` / ``backward_with_ctx``. When both are in one
-program, the forward is an im2col kernel writing the columns (C*kh*kw, N*Ho*Wo) into a buffer of the
-program, one GEMM ``W @ cols`` writing (O, N, Ho, Wo), read through a transposed view by the bias add
-(a pointwise value the next activation fuses with, so the epilogue writes NCHW once). The backward
-copies the gradient to channel-major (O, N*Ho*Wo) once; the weight gradient is one GEMM
-``g @ cols.T`` in the weight's own layout, the bias gradient a row sum, and the input gradient one
-GEMM ``W.T @ g`` folded by a col2im kernel that adds the taps in the eager op's order. Groups run as
-one batched GEMM over (G, ., .) views of the same buffers.
+program, the forward is an im2col writing the columns (C*kh*kw, N*Ho*Wo) into a buffer of the program
+(one strided NumPy copy of every kernel window of the input, zero-padded into a buffer the context keeps:
+half the time of a numba loop over window rows), one GEMM ``W @ cols`` writing (O, N, Ho, Wo), read
+through a transposed view by the bias add (a pointwise value the next activation fuses with, so the
+epilogue writes NCHW once). The backward copies the gradient to channel-major (O, N*Ho*Wo) once; the
+weight gradient is one GEMM ``g @ cols.T`` in the weight's own layout, the bias gradient a row sum, and
+the input gradient one GEMM ``W.T @ g`` folded by a col2im kernel (channel by channel, so a channel's
+planes stay in cache) that adds the taps in the eager op's order. Groups run as one batched GEMM over
+(G, ., .) views of the same buffers.
 """
 
 from __future__ import annotations
@@ -18,39 +20,6 @@ from engine._inductor import kernels
 from engine._inductor.ir import Value
 from engine._inductor.pool import _only_backward_reads_ctx
 
-IM2COL_SOURCE = """import numpy as np
-from numba import njit
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def im2col(x, sh, sw, ph, pw, dh, dw, kh, kw, ho, wo, cols):
-    n, c, h, w = x.shape
-    zero = cols.dtype.type(0)
-    for a in range(n):
-        for ci in range(c):
-            for i in range(kh):
-                for j in range(kw):
-                    dst = cols[(ci * kh + i) * kw + j]
-                    off = j * dw - pw
-                    lo = 0 if off >= 0 else (-off + sw - 1) // sw
-                    hi = 0 if w - off <= 0 else min(wo, (w - off + sw - 1) // sw)
-                    lo = min(lo, hi)
-                    for oh in range(ho):
-                        base = (a * ho + oh) * wo
-                        r = oh * sh - ph + i * dh
-                        if r < 0 or r >= h:
-                            dst[base:base + wo] = zero
-                            continue
-                        src = x[a, ci, r]
-                        dst[base:base + lo] = zero
-                        if sw == 1:
-                            dst[base + lo:base + hi] = src[lo + off:hi + off]
-                        else:
-                            for ow in range(lo, hi):
-                                dst[base + ow] = src[ow * sw + off]
-                        dst[base + hi:base + wo] = zero
-"""
-
 COL2IM_SOURCE = """import numpy as np
 from numba import njit
 
@@ -59,24 +28,27 @@ from numba import njit
 def col2im(cols, sh, sw, ph, pw, dh, dw, kh, kw, ho, wo, gx):
     n, c, h, w = gx.shape
     zero = gx.dtype.type(0)
-    for a in range(n):
-        for ci in range(c):
-            plane = gx[a, ci]
-            plane[:, :] = zero
-            for i in range(kh):
-                for j in range(kw):
-                    src = cols[(ci * kh + i) * kw + j]
-                    off = j * dw - pw
-                    lo = 0 if off >= 0 else (-off + sw - 1) // sw
-                    hi = 0 if w - off <= 0 else min(wo, (w - off + sw - 1) // sw)
+    for ci in range(c):
+        for a in range(n):
+            gx[a, ci] = zero
+        for i in range(kh):
+            for j in range(kw):
+                src = cols[(ci * kh + i) * kw + j]
+                off = j * dw - pw
+                lo = 0 if off >= 0 else (-off + sw - 1) // sw
+                hi = 0 if w - off <= 0 else min(wo, (w - off + sw - 1) // sw)
+                for a in range(n):
                     for oh in range(ho):
                         r = oh * sh - ph + i * dh
                         if r < 0 or r >= h:
                             continue
                         base = (a * ho + oh) * wo
-                        dst = plane[r]
-                        for ow in range(lo, hi):
-                            dst[ow * sw + off] += src[base + ow]
+                        if sw == 1:
+                            for ow in range(lo, hi):
+                                gx[a, ci, r, ow + off] += src[base + ow]
+                        else:
+                            for ow in range(lo, hi):
+                                gx[a, ci, r, ow * sw + off] += src[base + ow]
 """
 
 _LOADED: list = []
@@ -86,7 +58,7 @@ def _kernels() -> list:
     if not _LOADED:
         from engine._inductor.cache import load_kernel
 
-        _LOADED.extend([load_kernel(IM2COL_SOURCE, "im2col"), load_kernel(COL2IM_SOURCE, "col2im")])
+        _LOADED.append(load_kernel(COL2IM_SOURCE, "col2im"))
     return _LOADED
 
 
@@ -98,6 +70,8 @@ class ConvContext:
         top, _bottom, left, _right = pads
         kh, kw = w.shape[2:]
         self.geometry = (stride[0], stride[1], top, left, dilation[0], dilation[1], kh, kw, *out_hw)
+        self.pads = tuple(pads)
+        self.padded: np.ndarray | None = None  # the zero-padded input (N, C, Hp, Wp); its borders stay 0
         self.dtype = x.dtype
         self.needs_input_grad: tuple = ()
         self.cols: Value | None = None  # the forward's columns (C*kh*kw, N*Ho*Wo), read by the weight gradient
@@ -105,10 +79,26 @@ class ConvContext:
         self.__name__ = "conv2d_im2col"
 
     def im2col(self, x, out):
-        _kernels()[0](x, *self.geometry, out)
+        """The columns: one strided copy of every kernel window (C, kh, kw, N, Ho, Wo) of the padded input."""
+        sh, sw, top, left, dh, dw, kh, kw, ho, wo = self.geometry
+        n, c, h, w = x.shape
+        src = x
+        if any(self.pads):
+            if self.padded is None:
+                _, bottom, _, right = self.pads
+                self.padded = np.zeros((n, c, h + top + bottom, w + left + right), x.dtype)
+            self.padded[:, :, top:top + h, left:left + w] = x
+            src = self.padded
+        s_n, s_c, s_h, s_w = src.strides
+        strides = (s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw)
+        taps = np.lib.stride_tricks.as_strided(src, (c, kh, kw, n, ho, wo), strides, writeable=False)
+        if out.flags.c_contiguous:  # a buffer of the program: the copy lands in it through a reshaped view
+            np.copyto(out.reshape(c, kh, kw, n, ho, wo), taps)
+        else:
+            np.copyto(out, np.ascontiguousarray(taps).reshape(out.shape))
 
     def col2im(self, cols, out):
-        _kernels()[1](cols, *self.geometry, out)
+        _kernels()[0](cols, *self.geometry, out)
 
 
 def skinny_gemm(a, b, out):

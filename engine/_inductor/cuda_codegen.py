@@ -8,6 +8,11 @@ kernel on CPU) runs as one ``ReductionKernel`` per reduction, its pointwise prol
 domain for the epilogue outputs and one over the rows for per-row outputs: softmax is two reductions and
 one elementwise pass. Kernels are built once per source (``cache.load_cuda_kernel``); sources never name a
 size, so a new batch size or the same group in another graph reuses them.
+
+float16 groups compute in float and store in half, as inductor does: a half operand is read as ``(float)in0``,
+every local is a ``float``, and a value is rounded to half only where it is stored (an output, a reduction's
+result) or explicitly cast (``.half()``), so a fused chain is within half rounding of eager, not bitwise equal.
+bfloat16 stays unfused: CuPy has no bfloat16 kernel type.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from engine._inductor.scheduler import Group
 
 CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.int64): "long long",
           np.dtype(np.int32): "int", np.dtype(np.int8): "signed char", np.dtype(np.uint8): "unsigned char",
-          np.dtype(np.bool_): "bool"}
+          np.dtype(np.bool_): "bool", np.dtype(np.float16): "float"}
+# NOTE: the C type a dtype is stored as when CTYPES (what it computes in) differs: CuPy's float16 (a half)
+STORAGE = {np.dtype(np.float16): "float16"}
 _COMPARE = frozenset({"gt", "ge", "lt", "le", "eq", "ne"})
 _LOGICAL = frozenset({"logical_not", "logical_and", "logical_or"})
 _REDUCE_EXPR = {"sum": "a + b", "max": "(a > b || a != a) ? a : b", "min": "(a < b || a != a) ? a : b"}
@@ -84,16 +91,27 @@ class _Source:
 
     def use(self, index: int) -> str:
         self.read_uses.add(index)
-        return f"in{index}"
+        return _load(f"in{index}", self.uses[index][0].dtype)
 
     def reduction(self, r: Value) -> str:
         self.read_reductions.add(r)
-        return f"r{self.reductions[r]}"
+        return _load(f"r{self.reductions[r]}", r.dtype)
 
     def in_params(self) -> list[str]:
         params = [f"{_param_type(self.uses[q][0].dtype)} in{q}" for q in sorted(self.read_uses)]
         params += [f"{_param_type(r.dtype)} r{j}" for r, j in self.reductions.items() if r in self.read_reductions]
         return params + [f"float64 c{j}" for j in range(len(self.constants))]
+
+
+def _load(name: str, dtype) -> str:
+    """A kernel argument as its compute type: a half widened to float once, where it is read."""
+    return f"(({CTYPES[dtype]}){name})" if dtype in STORAGE else name
+
+
+def _store(text: str, dtype) -> str:
+    """A computed value as its storage type (rounded to half for a float16 output)."""
+    storage = STORAGE.get(dtype)
+    return text if storage is None else f"(({storage})({text}))"
 
 
 def op_expr(v: Value, operand) -> str:
@@ -118,6 +136,8 @@ def op_expr(v: Value, operand) -> str:
         same = isinstance(a, Value) and CTYPES[a.dtype] == ctype
         texts.append(text if ctype is None or same else f"(({ctype}){text})")
     assert isinstance(template, str)
+    if v.op == "cast" and v.dtype in STORAGE:  # an explicit cast to half rounds, as eager's does
+        return f"(({R}){_store(f'(({R})({template.format(*texts, R=R)}))', v.dtype)})"
     return f"(({R})({template.format(*texts, R=R)}))"
 
 
@@ -200,10 +220,11 @@ class GroupKernels:
             identity = f"({info.max}LL)" if r.op == "min" else f"({info.min + 1}LL - 1)"
         in_params = ", ".join(src.in_params())
         out_params = f"{_param_type(r.dtype)} y"
-        parts = (in_params, out_params, mapped, _REDUCE_EXPR[r.op], "y = a", identity, ctype)
+        post_map = f"y = {_store('a', r.dtype)}"
+        parts = (in_params, out_params, mapped, _REDUCE_EXPR[r.op], post_map, identity, ctype)
         name = self._name("reduce", parts)
         kernel = load_cuda_kernel(self.xp, "ReductionKernel", in_params, out_params, mapped, _REDUCE_EXPR[r.op],
-                                  "y = a", identity, name, reduce_type=ctype)
+                                  post_map, identity, name, reduce_type=ctype)
         self.sources.append(f"ReductionKernel({', '.join(map(repr, parts[:6]))}, {name!r}, reduce_type={ctype!r})")
         self.launches.append(("reduce", kernel, self._args(src), r))
 
@@ -223,7 +244,7 @@ class GroupKernels:
             text = op_expr(v, lambda p, b, v=v: self._operand(src, v, p, b, False, locals_))
             locals_[v] = f"t{len(locals_)}"
             body.append(f"{CTYPES[v.dtype]} {locals_[v]} = {text}")
-        body += [f"out{i} = {locals_[o]}" for i, o in enumerate(outs)]
+        body += [f"out{i} = {_store(locals_[o], o.dtype)}" for i, o in enumerate(outs)]
         in_params = ", ".join(src.in_params())
         out_params = ", ".join(f"{_param_type(o.dtype)} out{i}" for i, o in enumerate(outs))
         operation = "; ".join(body)

@@ -3,6 +3,9 @@ workspaces allocated once, embedding lookup, NLL gather, and the engine generato
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 
 
@@ -10,7 +13,7 @@ def matmul(a, b, out):
     # NOTE: a stacked (..., M, K) @ (K, N) runs as one 2-d GEMM when the stack folds into M without a copy
     if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
         a, out = a.reshape(-1, a.shape[-1]), out.reshape(-1, out.shape[-1])
-    if a.ndim >= 2 and b.ndim >= 2 and a.shape[-2] * a.shape[-1] * b.shape[-1] < _SMALL_GEMM:
+    if a.ndim >= 2 and b.ndim >= 2 and (a.shape[-2] * a.shape[-1] * b.shape[-1] < _SMALL_GEMM or _cores_busy()):
         with _one_blas_thread():
             np.matmul(a, b, out=out)
     else:
@@ -22,8 +25,48 @@ def matmul(a, b, out):
 # (1024, 128) @ (128, 384) 14-65 ms on two threads, 1.3 ms on one; (128, 4096) @ (4096, 10) 4 ms vs 0.3 ms).
 # Below 64M multiply-adds (GPT-sized linears, attention heads, a linear layer's weight gradient) the
 # split saves at most about a millisecond on an idle machine, so those run on one thread.
-_SMALL_GEMM = 1 << 26
+# Larger GEMMs split over the threads only while the machine has a core to spare: when more threads are
+# runnable right now than there are cores this process may use, a second BLAS thread mostly spins
+# (measured on 2 cores at load 9-12: (64, 288) @ (288, 32768) 72-103 ms wall, 21 ms CPU on one thread;
+# 150-220 ms, 34-39 ms CPU on two). The count of runnable threads (Linux's /proc/loadavg, which counts
+# this thread too) is read at most every 0.2 s; elsewhere the 1-minute load average stands in for it.
+_SMALL_GEMM = 1 << 22
 _BLAS: list = []
+_LOAD = [-1.0, False]  # when the load was last read (monotonic seconds), and whether the cores were busy
+
+
+def _runnable() -> float:
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[3].split("/")[0])
+    except (OSError, IndexError, ValueError):
+        return os.getloadavg()[0] + 1  # NOTE: + 1: as /proc/loadavg's count, this thread included
+
+
+def _blas_pools() -> list:
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.extend(ThreadpoolController().select(user_api="blas").lib_controllers)
+        except Exception:
+            _BLAS.append(None)
+    return [c for c in _BLAS if c is not None]
+
+
+def _cores_busy() -> bool:
+    now = time.monotonic()
+    if now - _LOAD[0] >= 0.2:
+        try:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            threads = max([c.get_num_threads() for c in _blas_pools()] + [1])
+            # NOTE: the other runnable threads plus the whole BLAS team must fit on the cores: with one other
+            # thread running on 2 cores, a 2-thread (1024, 128) @ (128, 512) took 7-8 ms CPU and wall, 1.7 ms on one
+            _LOAD[1] = cores > 1 and _runnable() - 1 + threads > cores
+        except OSError:  # no load average on this platform
+            _LOAD[1] = False
+        _LOAD[0] = now
+    return bool(_LOAD[1])
 
 
 class _one_blas_thread:
@@ -32,14 +75,7 @@ class _one_blas_thread:
     __slots__ = ("saved",)
 
     def __enter__(self):
-        if not _BLAS:
-            try:
-                from threadpoolctl import ThreadpoolController
-
-                _BLAS.extend(ThreadpoolController().select(user_api="blas").lib_controllers)
-            except Exception:
-                _BLAS.append(None)
-        self.saved = [(c, c.get_num_threads()) for c in _BLAS if c is not None]
+        self.saved = [(c, c.get_num_threads()) for c in _blas_pools()]
         for c, n in self.saved:
             if n != 1:
                 c.set_num_threads(1)
@@ -91,6 +127,35 @@ def embedding(weight, indices, out):
     if indices.size and (indices.min() < 0 or indices.max() >= n):
         raise IndexError("index out of range in self")
     np.take(weight, indices, axis=0, out=out)
+
+
+EMBEDDING_BACKWARD_SOURCE = """from numba import njit
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def embedding_backward(g, indices, padding_idx, out):
+    rows, d = out.shape
+    out[:, :] = 0
+    for i in range(indices.shape[0]):
+        r = indices[i]
+        if r < 0 or r >= rows:
+            raise IndexError("index out of range in self")
+        for j in range(d):
+            out[r, j] += g[i, j]
+    if padding_idx >= 0:
+        out[padding_idx, :] = 0
+"""
+_EMBEDDING_BACKWARD: list = []
+
+
+def embedding_backward(g, indices, padding_idx: int, out):
+    """The embedding weight's gradient: rows of ``g`` (n, d) added at ``indices`` (n,) in order, as np.add.at
+    adds them (one numba loop instead of its ~1 us per row); the ``padding_idx`` row (-1: none) zero."""
+    if not _EMBEDDING_BACKWARD:
+        from engine._inductor.cache import load_kernel
+
+        _EMBEDDING_BACKWARD.append(load_kernel(EMBEDDING_BACKWARD_SOURCE, "embedding_backward"))
+    _EMBEDDING_BACKWARD[0](g, indices, padding_idx, out)
 
 
 def nll(logp, target, ignore_index: int, reduction: str, out):

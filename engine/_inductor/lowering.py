@@ -229,21 +229,47 @@ def _set_grad(L: Lowerer, node, leaf, grad):
     return L.prog.add(Value("effect", (), None, "clear_grad", (leaf,), {"impure": True}))
 
 
+def _keep_input(L: Lowerer, node, grad, source):
+    """``grad_math.KeepInput`` (a piecewise-linear op's backward joined to its input under create_graph): at replay
+    autograd is off, so it is ``grad`` itself."""
+    return grad if isinstance(grad, Value) and grad.is_array else NotImplemented
+
+
+def _embedding_backward(L: Lowerer, node, g, indices, shape, padding_idx):
+    """``EmbeddingBackward`` (the weight's gradient of an embedding): one numba scatter-add kernel."""
+    from engine._inductor import has_numba
+
+    if not (isinstance(g, Value) and g.is_array and isinstance(indices, Value) and indices.is_array) \
+            or indices.dtype.kind not in "iu" or len(shape) != 2 or g.dtype not in _FLOATS or not has_numba() \
+            or g.shape != (*indices.shape, shape[1]):
+        return NotImplemented
+    n = int(np.prod(indices.shape, dtype=np.int64))
+    rows = L.view(_reshape_fn, g, (n, shape[1]))
+    flat = L.view(_reshape_fn, indices, (n,))
+    pad = -1 if padding_idx is None else int(padding_idx)
+    return L.extern(kernels.embedding_backward, (rows, flat), tuple(shape), g.dtype, params=(pad,))
+
+
 _GRAPH_OPS: dict = {}
 
 
 def _graph_ops() -> dict:
     if not _GRAPH_OPS:
         from engine._dynamo import graph_ops
+        from engine.ops.embedding import EmbeddingBackward
+        from engine.ops.grad_math import KeepInput
 
         _GRAPH_OPS.update({graph_ops.deliver_grads: _deliver_grads, graph_ops.read_grad: _read_grad,
-                           graph_ops.set_grad: _set_grad})
+                           graph_ops.set_grad: _set_grad, KeepInput.apply: _keep_input,
+                           EmbeddingBackward.apply: _first_of(_embedding_backward)})
         from engine._inductor import conv, pool
         from engine._inductor.optim import lower_optimizer_step
 
         _GRAPH_OPS.update({graph_ops.call_method: lower_optimizer_step,
-                           graph_ops.forward_with_ctx: _first_of(conv.lower_forward, pool.lower_forward_with_ctx),
-                           graph_ops.backward_with_ctx: _first_of(conv.lower_backward, pool.lower_backward_with_ctx)})
+                           graph_ops.forward_with_ctx: _first_of(conv.lower_forward, pool.lower_forward_with_ctx,
+                                                                 _lower_standardize_forward),
+                           graph_ops.backward_with_ctx: _first_of(conv.lower_backward, pool.lower_backward_with_ctx,
+                                                                  _lower_standardize_backward)})
     return _GRAPH_OPS
 
 
@@ -533,6 +559,54 @@ def _standardized(L, x: Value, axes: tuple, eps: float) -> Value:
     centered = L.pw("sub", x, mean)
     var = L.pw("mul", L.reduce("sum", L.pw("mul", centered, centered), axes, True), inv)
     return L.pw("mul", centered, L.pw("rsqrt", L.pw("add", var, float(eps))))
+
+
+class StandardizeContext:
+    """What a lowered ``Standardize`` forward leaves its backward: the normalized values and 1/std."""
+
+    def __init__(self, xhat: Value, rstd: Value, axes: tuple):
+        self.xhat, self.rstd, self.axes = xhat, rstd, axes
+
+
+def _lower_standardize_forward(L, node, cls, needs_input_grad, *args):
+    """``forward_with_ctx`` of ``Standardize`` (layer/group/instance norm in a training step): row kernels."""
+    from engine._inductor.pool import _only_backward_reads_ctx
+    from engine.ops.normalization import Standardize
+
+    if cls is not Standardize or len(args) != 4:
+        return NotImplemented
+    x, axes, eps, stats = args
+    if stats is not None or not isinstance(x, Value) or not x.is_array or x.dtype not in _FLOATS or not axes \
+            or not _only_backward_reads_ctx(node):
+        return NotImplemented
+    axes = tuple(sorted({int(a) % len(x.shape) for a in axes}))
+    inv = 1.0 / int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    mean = L.pw("mul", L.reduce("sum", x, axes, True), inv)
+    centered = L.pw("sub", x, mean)
+    var = L.pw("mul", L.reduce("sum", L.pw("mul", centered, centered), axes, True), inv)
+    rstd = L.pw("rsqrt", L.pw("add", var, float(eps)))
+    xhat = L.pw("mul", centered, rstd)
+    return (xhat, StandardizeContext(xhat, rstd, axes))
+
+
+def _lower_standardize_backward(L, node, cls, ctx, g):
+    """rstd * (g - mean(g) - xhat * mean(g * xhat)), the eager backward's formula."""
+    if not isinstance(ctx, StandardizeContext):
+        return NotImplemented
+    xhat, rstd, axes = ctx.xhat, ctx.rstd, ctx.axes
+    if not isinstance(g, Value) or not g.is_array or g.shape != xhat.shape:
+        # NOTE: never the eager backward on a lowered forward's context (it is not the op's ctx)
+        raise RuntimeError(f"engine._inductor: layer norm backward got a gradient it cannot take ({g!r})")
+    out_dtype = g.dtype
+    gd = L.cast(g, xhat.dtype)
+    inv = 1.0 / int(np.prod([xhat.shape[a] for a in axes], dtype=np.int64))
+    mean_g = L.pw("mul", L.reduce("sum", gd, axes, True), inv)
+    mean_gx = L.pw("mul", L.reduce("sum", L.pw("mul", gd, xhat), axes, True), inv)
+    gx = L.pw("mul", rstd, L.pw("sub", L.pw("sub", gd, mean_g), L.pw("mul", xhat, mean_gx)))
+    return (L.cast(gx, out_dtype), None, None, None)
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 # ----- dtype conversions and views -----------------------------------------------------------------
@@ -830,19 +904,19 @@ def _softmax_parts(L, x, dim):
     axes = (dim % len(x.shape),)
     m = L.reduce("max", x, axes, True)
     shifted = L.pw("sub", x, m)
-    s = L.reduce("sum", L.pw("exp", shifted), axes, True)
-    return shifted, s
+    e = L.pw("exp", shifted)
+    return shifted, e, L.reduce("sum", e, axes, True)
 
 
 @lower("engine.softmax", "engine.nn.functional.softmax")
 def _softmax(L, x, dim=None, _stacklevel=3, dtype=None):
-    shifted, s = _softmax_parts(L, _array(x), dim)
-    return L.pw("div", L.pw("exp", shifted), s)
+    _, e, s = _softmax_parts(L, _array(x), dim)
+    return L.pw("div", e, s)  # NOTE: the exp the sum read (one ufunc pass, not two)
 
 
 @lower("engine.log_softmax", "engine.nn.functional.log_softmax")
 def _log_softmax(L, x, dim=None, _stacklevel=3, dtype=None):
-    shifted, s = _softmax_parts(L, _array(x), dim)
+    shifted, _, s = _softmax_parts(L, _array(x), dim)
     return L.pw("sub", shifted, L.pw("log", s))
 
 
@@ -1005,7 +1079,7 @@ def _cross_entropy(L, input, target, weight=None, size_average=None, ignore_inde
             or label_smoothing != 0.0 or len(input.shape) != 2 or target.dtype.kind not in "iu" \
             or reduction not in ("mean", "sum", "none"):
         raise Unsupported("cross_entropy with weights, smoothing, probabilities or spatial dims")
-    shifted, s = _softmax_parts(L, input, 1)
+    shifted, _, s = _softmax_parts(L, input, 1)
     logp = L.pw("sub", shifted, L.pw("log", s))
     return _nll(L, logp, target, ignore_index, reduction)
 

@@ -11,6 +11,10 @@ non-contiguous array, a gradient of another dtype) is updated by the eager ``_up
 step; a step with hooks registered, or of an optimizer subclass, runs the eager ``step`` whole.
 On CUDA the same step runs one CuPy ``ElementwiseKernel`` per parameter (``CUDA_SOURCES``: the numba
 loop bodies as CUDA C, the same operations in the same order), the scalars computed on the host as on CPU.
+In a ``capturable`` Adam group (PyTorch's flag; ``mode="reduce-overhead"`` sets it, see ``make_capturable``) the
+step count stays on the device: a one-thread kernel (``adam_bias``) adds one to it and writes the two bias
+terms as 0-d device arrays, which the same update kernel reads in place of the host scalars, so the step reads
+nothing from the host and a CUDA graph can hold it (``graph_key`` says when a recorded step may be replayed).
 """
 
 from __future__ import annotations
@@ -90,6 +94,10 @@ CUDA_SOURCES = {
     "adam": (_ADAM_PARAMS, "T p, T m, T v", _ADAM_MOMENTS + _ADAM_UPDATE),
     "adam_amsgrad": (_ADAM_PARAMS, "T p, T m, T v, T v_max",
                      _ADAM_MOMENTS + "T vm = vi <= v_max ? v_max : vi; v_max = vm; vi = vm; " + _ADAM_UPDATE),
+    # NOTE: one thread (0-d outputs): the count and both bias terms in double, as the host computes them
+    "adam_bias": ("float64 lr, float64 beta1, float64 beta2", "float32 step, T neg_step_size, T bias2_sqrt",
+                  "step = step + 1.0f; double n = (double)step; neg_step_size = (T)(-(lr / (1.0 - pow(beta1, n)))); "
+                  "bias2_sqrt = (T)sqrt(1.0 - pow(beta2, n))"),
 }
 
 _KERNELS: dict = {}
@@ -131,6 +139,88 @@ class FusedStep:
         self.kernel: Any = None
         self.xp = xp  # CuPy for a CUDA program: CUDA_SOURCES kernels instead of numba ones
         self.array_type = np.ndarray if xp is None else xp.ndarray
+        self.stepped: list = []  # the parameters the last call updated
+        self.key_arrays: list = []
+        self._bias: dict = {}  # dtype -> the 0-d (neg_step_size, bias2_sqrt) device arrays of capturable steps
+
+    # ----- CUDA graphs -------------------------------------------------------------------------------------
+    def make_capturable(self) -> None:
+        """Keep the step on the device: ``capturable=True`` in every Adam group whose parameters are all on CUDA
+        (as torch.compile does under cudagraphs), a step count already on the host moved there with its value."""
+        if self.kind != "adam" or self.xp is None:
+            return
+        from engine.optim.adam import device_step
+
+        opt = self.optimizer
+        for group in opt.param_groups:
+            if not group["params"] or any(p._device.type != "cuda" for p in group["params"]):
+                continue
+            group["capturable"] = True
+            for p in group["params"]:
+                step = (opt.state.get(p) or {}).get("step")
+                if step is not None and step._device != p._device:
+                    opt.state[p]["step"] = device_step(p, float(step))
+
+    def graph_key(self, delivered: dict):
+        """What a recorded step depends on (hyperparameters, the arrays it updates), or a str saying why this call
+        cannot be replayed from a graph. ``delivered``: id(parameter) -> dtype of the gradient the recorded
+        program gives it; any other parameter must have no gradient (it would be read from outside the graph)."""
+        from engine.optim import optimizer as base
+
+        opt = self.optimizer
+        if (opt._step_pre_hooks or opt._step_post_hooks or base._global_pre_hooks or base._global_post_hooks
+                or opt._in_step):
+            return "optimizer step hooks run on the host"
+        hyper = _HYPER[self.kind] + (("betas", "amsgrad", "maximize", "decoupled_weight_decay", "capturable")
+                                     if self.kind == "adam" else ("nesterov", "maximize"))
+        key: list = []
+        self.key_arrays = []  # the arrays whose ids the key holds, kept alive with a recorded graph
+        for group in opt.param_groups:
+            values = tuple(group.get(k) for k in hyper)
+            if not all(type(group[k]) in _NUMBERS for k in _HYPER[self.kind]):
+                return "a hyperparameter is not a Python number"
+            key.append(values)
+            for p in group["params"]:
+                g_dtype = delivered.get(id(p))
+                if g_dtype is None:
+                    if p.grad is not None:
+                        return "a parameter has a gradient from outside the compiled step"
+                    continue
+                arrays = self._arrays(p, group)
+                if isinstance(arrays, str):
+                    return arrays
+                if g_dtype != p._data.dtype:
+                    return "a gradient of another dtype than its parameter"
+                key.append(tuple(id(a) for a in arrays))
+                self.key_arrays += arrays
+        return tuple(key)
+
+    def _arrays(self, p, group: dict):
+        """The arrays a kernel step of ``p`` updates in place, or why ``p`` would take the eager (host) update."""
+        data = p._data
+        if data.dtype not in _FLOATS or _flat(data, data.dtype, self.array_type) is None:
+            return "a parameter the fused kernels do not cover (dtype or layout)"
+        state = self.optimizer.state.get(p) or {}
+        names: tuple[str, ...]
+        if self.kind == "sgd":
+            if group["momentum"] == 0:
+                return (data,)
+            names = ("momentum_buffer",)
+        else:
+            names = ("step", "exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
+            step = state.get("step")
+            if step is not None and not (group["capturable"] and type(step._data) is self.array_type):
+                return "Adam's step count is on the host (capturable=False)"
+        found = [state.get(name) for name in names]
+        if any(t is None for t in found):
+            return "optimizer state not made yet"
+        return (data, *(t._data for t in found if t is not None))
+
+    def replayed(self, stepped: list) -> None:
+        """The host side of a step replayed from a graph: version counters, the LR scheduler's flag."""
+        for p in stepped:
+            p._vc[0] += 1
+        self.optimizer._opt_called = True
 
     def _eager(self):
         from engine._dynamo.graph_ops import call_method
@@ -148,6 +238,7 @@ class FusedStep:
             self.kernel = _kernel(self.kind) if self.xp is None else {
                 name: _cuda_kernel(self.xp, name) for name in CUDA_SOURCES if name.startswith(self.kind)}
         update = self._sgd if self.kind == "sgd" else self._adam
+        self.stepped = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
         for group in opt.param_groups:
             if all(type(group[k]) in _NUMBERS for k in _HYPER[self.kind]) \
                     and all(type(b) in _NUMBERS for b in group.get("betas", ())):
@@ -210,18 +301,23 @@ class FusedStep:
             flat = self.array_type
             x = _flat(data, dtype, flat) if dtype in _FLOATS and state else None
             arrays = None
+            on_device = False
             if x is not None:
                 m, v = state.get("exp_avg"), state.get("exp_avg_sq")
                 w = state.get("max_exp_avg_sq") if amsgrad else m
                 step = state.get("step")
+                on_device = step is not None and self.xp is not None and bool(group["capturable"]) \
+                    and type(step._data) is flat and step._data.dtype == np.float32
                 if m is not None and v is not None and w is not None and step is not None \
-                        and type(step._data) is np.ndarray and step._data.shape == ():
+                        and (type(step._data) is np.ndarray or on_device) and step._data.shape == ():
                     arrays = (_flat(grad._data, dtype, flat), _flat(m._data, dtype, flat),
                               _flat(v._data, dtype, flat), _flat(w._data, dtype, flat))
                     if any(a is None for a in arrays):
                         arrays = None
             if arrays is None or step is None:
                 opt._update(p, group)
+            elif on_device:
+                self._adam_on_device(p, group, step._data, arrays, dtype, scalars, decoupled, l2, maximize, amsgrad)
             else:
                 counter = step._data
                 counter += 1
@@ -239,6 +335,26 @@ class FusedStep:
                 else:
                     kernel["adam"](arrays[0], *hyper, x, arrays[1], arrays[2])
             p._vc[0] += 1
+
+    def _adam_on_device(self, p, group, counter, arrays, dtype, scalars, decoupled, l2, maximize, amsgrad) -> None:
+        """A capturable step: count and bias terms by ``adam_bias`` on the device, then the same update kernel."""
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        t = dtype.type
+        c = scalars.get(dtype)
+        if c is None:
+            c = scalars[dtype] = (t(1 - lr * group["weight_decay"]), t(group["weight_decay"]), t(beta2),
+                                  t(1 - beta1), t(1 - beta2))
+        bias = self._bias.get(dtype)
+        if bias is None:
+            bias = self._bias[dtype] = (self.xp.empty((), dtype=dtype), self.xp.empty((), dtype=dtype))
+        neg_step_size, bias2_sqrt = bias
+        self.kernel["adam_bias"](float(lr), float(beta1), float(beta2), counter, neg_step_size, bias2_sqrt)
+        hyper = (*c, bias2_sqrt, t(eps), neg_step_size, decoupled, l2, maximize, amsgrad)
+        x = p._data.reshape(-1)
+        if amsgrad:
+            self.kernel["adam_amsgrad"](arrays[0], *hyper, x, *arrays[1:])
+        else:
+            self.kernel["adam"](arrays[0], *hyper, x, arrays[1], arrays[2])
 
 
 def lower_optimizer_step(L, node, obj, name, args, kwargs):

@@ -3,220 +3,126 @@
 from __future__ import annotations
 
 import math
-from numbers import Number
 
 import engine
 from engine.distributions import constraints
+from engine.distributions._relaxed import _BinaryParameterised
 from engine.distributions.distribution import _EMPTY_SIZE
 from engine.distributions.exp_family import ExponentialFamily
-from engine.distributions.utils import (
-    broadcast_all,
-    clamp_probs,
-    lazy_property,
-    logits_to_probs,
-    probs_to_logits,
-)
+from engine.distributions.utils import broadcast_all
 from engine.nn.functional import binary_cross_entropy_with_logits
-from engine.tensor import Size
 
 __all__ = ["ContinuousBernoulli"]
 
 
-class ContinuousBernoulli(ExponentialFamily):
-    """Creates a continuous Bernoulli distribution parameterized by :attr:`probs` or :attr:`logits` (but not both)."""
+def _split_near(x, lo: float, hi: float):
+    """Where ``x`` lies outside ``(lo, hi]`` (the closed forms hold there), and ``x`` with the entries inside
+    moved to ``lo`` so that the closed forms, computed everywhere, stay finite."""
+    closed_form = engine.maximum(engine.le(x, lo), engine.gt(x, hi))
+    return closed_form, engine.where(closed_form, x, lo)
 
-    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+
+def _log_odds_of_zero(p):
+    """``log((1 - p) / p)``."""
+    return engine.log1p(-p) - engine.log(p)
+
+
+class ContinuousBernoulli(_BinaryParameterised, ExponentialFamily):
+    """The density ``C(probs) * probs**x * (1 - probs)**(1 - x)`` on [0, 1].
+
+    Near ``probs = 1/2`` the closed forms of the normaliser ``C`` and of the moments are 0/0; for ``probs`` in
+    ``(lims[0], lims[1]]`` their Taylor series about 1/2 are used instead.
+
+    Args:
+        probs, logits: the parameter or its log-odds (exactly one of them); ``probs`` is clamped to
+            ``[eps, 1 - eps]``.
+        lims: the interval around 1/2 where the Taylor series are used.
+
+    Example:
+        >>> d = ContinuousBernoulli(probs=engine.tensor([0.2, 0.9]))
+        >>> d.mean, d.rsample((3,)).shape
+        (tensor([0.3880, 0.6699]), engine.Size([3, 2]))
+    """
+
     support = constraints.unit_interval
     _mean_carrier_measure = 0
     has_rsample = True
+    _clamps_probs = True
 
-    def __init__(
-        self,
-        probs=None,
-        logits=None,
-        lims: tuple[float, float] = (0.499, 0.501),
-        validate_args=None,
-    ):
-        if (probs is None) == (logits is None):
-            raise ValueError(
-                "Either `probs` or `logits` must be specified, but not both."
-            )
-        if probs is not None:
-            is_scalar = isinstance(probs, Number)
-            (self.probs,) = broadcast_all(probs)
-            # validate 'probs' here if necessary as it is later clamped for numerical stability
-            # close to 0 and 1, later on; otherwise the clamped 'probs' would always pass
-            if validate_args is not None:
-                if not self.arg_constraints["probs"].check(self.probs).all():
-                    raise ValueError("The parameter probs has invalid values")
-            self.probs = clamp_probs(self.probs)
-        else:
-            if logits is None:
-                raise AssertionError("logits is unexpectedly None")
-            is_scalar = isinstance(logits, Number)
-            (self.logits,) = broadcast_all(logits)
-        self._param = self.probs if probs is not None else self.logits
-        if is_scalar:
-            batch_shape = Size()
-        else:
-            batch_shape = self._param.size()
+    def __init__(self, probs=None, logits=None, lims: tuple[float, float] = (0.499, 0.501), validate_args=None):
         self._lims = lims
-        super().__init__(batch_shape, validate_args=validate_args)
+        super().__init__(probs, logits, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(ContinuousBernoulli, _instance)
         new._lims = self._lims
-        batch_shape = Size(batch_shape)
-        if "probs" in self.__dict__:
-            new.probs = self.probs.expand(batch_shape)
-            new._param = new.probs
-        if "logits" in self.__dict__:
-            new.logits = self.logits.expand(batch_shape)
-            new._param = new.logits
-        super(ContinuousBernoulli, new).__init__(batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
-
-
-    def _outside_unstable_region(self):
-        return engine.maximum(
-            engine.le(self.probs, self._lims[0]), engine.gt(self.probs, self._lims[1])
-        )
-
-    def _cut_probs(self):
-        return engine.where(
-            self._outside_unstable_region(),
-            self.probs,
-            self._lims[0] * engine.ones_like(self.probs),
-        )
+        return super().expand(batch_shape, _instance=new)
 
     def _cont_bern_log_norm(self):
-        """computes the log normalizing constant as a function of the 'probs' parameter."""
-        cut_probs = self._cut_probs()
-        cut_probs_below_half = engine.where(
-            engine.le(cut_probs, 0.5), cut_probs, engine.zeros_like(cut_probs)
-        )
-        cut_probs_above_half = engine.where(
-            engine.ge(cut_probs, 0.5), cut_probs, engine.ones_like(cut_probs)
-        )
-        log_norm = engine.log(
-            engine.abs(engine.log1p(-cut_probs) - engine.log(cut_probs))
-        ) - engine.where(
-            engine.le(cut_probs, 0.5),
-            engine.log1p(-2.0 * cut_probs_below_half),
-            engine.log(2.0 * cut_probs_above_half - 1.0),
-        )
+        """``log C(probs)`` = ``log|log((1 - p) / p)| - log|1 - 2p|`` (each side of 1/2 with its own stable log)."""
+        closed_form, p = _split_near(self.probs, *self._lims)
+        below_half = engine.le(p, 0.5)
+        p_below, p_above = engine.where(below_half, p, 0.0), engine.where(engine.ge(p, 0.5), p, 1.0)
+        exact = engine.log(engine.abs(_log_odds_of_zero(p))) - engine.where(
+            below_half, engine.log1p(-2.0 * p_below), engine.log(2.0 * p_above - 1.0))
         x = engine.pow(self.probs - 0.5, 2)
-        taylor = math.log(2.0) + (4.0 / 3.0 + 104.0 / 45.0 * x) * x
-        return engine.where(self._outside_unstable_region(), log_norm, taylor)
+        return engine.where(closed_form, exact, math.log(2.0) + (4.0 / 3.0 + 104.0 / 45.0 * x) * x)
 
     @property
     def mean(self):
-        cut_probs = self._cut_probs()
-        mus = cut_probs / (2.0 * cut_probs - 1.0) + 1.0 / (
-            engine.log1p(-cut_probs) - engine.log(cut_probs)
-        )
+        closed_form, p = _split_near(self.probs, *self._lims)
+        exact = p / (2.0 * p - 1.0) + 1.0 / _log_odds_of_zero(p)
         x = self.probs - 0.5
-        taylor = 0.5 + (1.0 / 3.0 + 16.0 / 45.0 * engine.pow(x, 2)) * x
-        return engine.where(self._outside_unstable_region(), mus, taylor)
+        return engine.where(closed_form, exact, 0.5 + (1.0 / 3.0 + 16.0 / 45.0 * engine.pow(x, 2)) * x)
+
+    @property
+    def variance(self):
+        closed_form, p = _split_near(self.probs, *self._lims)
+        exact = p * (p - 1.0) / engine.pow(1.0 - 2.0 * p, 2) + 1.0 / engine.pow(_log_odds_of_zero(p), 2)
+        x = engine.pow(self.probs - 0.5, 2)
+        return engine.where(closed_form, exact, 1.0 / 12.0 - (1.0 / 15.0 - 128.0 / 945.0 * x) * x)
 
     @property
     def stddev(self):
         return engine.sqrt(self.variance)
 
-    @property
-    def variance(self):
-        cut_probs = self._cut_probs()
-        vars = cut_probs * (cut_probs - 1.0) / engine.pow(
-            1.0 - 2.0 * cut_probs, 2
-        ) + 1.0 / engine.pow(engine.log1p(-cut_probs) - engine.log(cut_probs), 2)
-        x = engine.pow(self.probs - 0.5, 2)
-        taylor = 1.0 / 12.0 - (1.0 / 15.0 - 128.0 / 945.0 * x) * x
-        return engine.where(self._outside_unstable_region(), vars, taylor)
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return clamp_probs(logits_to_probs(self.logits, is_binary=True))
-
-    @property
-    def param_shape(self):
-        return self._param.size()
+    def rsample(self, sample_shape=_EMPTY_SIZE):
+        probs = self.probs
+        return self.icdf(engine.rand(self._extended_shape(sample_shape), dtype=probs.dtype, device=probs.device))
 
     def sample(self, sample_shape=_EMPTY_SIZE):
-        shape = self._extended_shape(sample_shape)
-        u = engine.rand(shape, dtype=self.probs.dtype, device=self.probs.device)
         with engine.no_grad():
-            return self.icdf(u)
-
-    def rsample(self, sample_shape=_EMPTY_SIZE):
-        shape = self._extended_shape(sample_shape)
-        u = engine.rand(shape, dtype=self.probs.dtype, device=self.probs.device)
-        return self.icdf(u)
+            return self.rsample(sample_shape)
 
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
         logits, value = broadcast_all(self.logits, value)
-        return (
-            -binary_cross_entropy_with_logits(logits, value, reduction="none")
-            + self._cont_bern_log_norm()
-        )
+        return -binary_cross_entropy_with_logits(logits, value, reduction="none") + self._cont_bern_log_norm()
 
     def cdf(self, value):
         if self._validate_args:
             self._validate_sample(value)
-        cut_probs = self._cut_probs()
-        cdfs = (
-            engine.pow(cut_probs, value) * engine.pow(1.0 - cut_probs, 1.0 - value)
-            + cut_probs
-            - 1.0
-        ) / (2.0 * cut_probs - 1.0)
-        unbounded_cdfs = engine.where(self._outside_unstable_region(), cdfs, value)
-        return engine.where(
-            engine.le(value, 0.0),
-            engine.zeros_like(value),
-            engine.where(engine.ge(value, 1.0), engine.ones_like(value), unbounded_cdfs),
-        )
+        closed_form, p = _split_near(self.probs, *self._lims)
+        exact = (engine.pow(p, value) * engine.pow(1.0 - p, 1.0 - value) + p - 1.0) / (2.0 * p - 1.0)
+        inside = engine.where(closed_form, exact, value)
+        return engine.where(engine.le(value, 0.0), 0.0, engine.where(engine.ge(value, 1.0), 1.0, inside))
 
     def icdf(self, value):
-        cut_probs = self._cut_probs()
-        return engine.where(
-            self._outside_unstable_region(),
-            (
-                engine.log1p(-cut_probs + value * (2.0 * cut_probs - 1.0))
-                - engine.log1p(-cut_probs)
-            )
-            / (engine.log(cut_probs) - engine.log1p(-cut_probs)),
-            value,
-        )
+        closed_form, p = _split_near(self.probs, *self._lims)
+        exact = (engine.log1p(-p + value * (2.0 * p - 1.0)) - engine.log1p(-p)) / -_log_odds_of_zero(p)
+        return engine.where(closed_form, exact, value)
 
     def entropy(self):
-        log_probs0 = engine.log1p(-self.probs)
-        log_probs1 = engine.log(self.probs)
-        return (
-            self.mean * (log_probs0 - log_probs1)
-            - self._cont_bern_log_norm()
-            - log_probs0
-        )
+        log_q = engine.log1p(-self.probs)
+        return self.mean * (log_q - engine.log(self.probs)) - self._cont_bern_log_norm() - log_q
 
     @property
     def _natural_params(self):
         return (self.logits,)
 
     def _log_normalizer(self, x):
-        """computes the log normalizing constant as a function of the natural parameter."""
-        out_unst_reg = engine.maximum(
-            engine.le(x, self._lims[0] - 0.5), engine.gt(x, self._lims[1] - 0.5)
-        )
-        cut_nat_params = engine.where(
-            out_unst_reg, x, (self._lims[0] - 0.5) * engine.ones_like(x)
-        )
-        log_norm = engine.log(
-            engine.abs(engine.special.expm1(cut_nat_params))
-        ) - engine.log(engine.abs(cut_nat_params))
-        taylor = 0.5 * x + engine.pow(x, 2) / 24.0 - engine.pow(x, 4) / 2880.0
-        return engine.where(out_unst_reg, log_norm, taylor)
+        """``log C`` in terms of the natural parameter ``x`` (the logits): ``log|expm1(x) / x|``."""
+        closed_form, cut = _split_near(x, self._lims[0] - 0.5, self._lims[1] - 0.5)
+        exact = engine.log(engine.abs(engine.special.expm1(cut))) - engine.log(engine.abs(cut))
+        return engine.where(closed_form, exact, 0.5 * x + engine.pow(x, 2) / 24.0 - engine.pow(x, 4) / 2880.0)

@@ -1,134 +1,79 @@
-"""``RelaxedBernoulli`` (and its logit, ``LogitRelaxedBernoulli``): the binary Concrete distribution."""
+"""``RelaxedBernoulli`` and its logit ``LogitRelaxedBernoulli``: the binary Concrete distribution
+(Maddison, Mnih & Teh, 2017), a Bernoulli draw made differentiable by a ``temperature``."""
 
 from __future__ import annotations
 
-from numbers import Number
-
 import engine
 from engine.distributions import constraints
-from engine.distributions.distribution import _EMPTY_SIZE, Distribution
-from engine.distributions.transformed_distribution import TransformedDistribution
+from engine.distributions._relaxed import _BinaryParameterised, _RelaxedView
+from engine.distributions.distribution import _EMPTY_SIZE
 from engine.distributions.transforms import SigmoidTransform
-from engine.distributions.utils import (
-    broadcast_all,
-    clamp_probs,
-    lazy_property,
-    logits_to_probs,
-    probs_to_logits,
-)
-from engine.tensor import Size
+from engine.distributions.utils import broadcast_all, clamp_probs
 
 __all__ = ["LogitRelaxedBernoulli", "RelaxedBernoulli"]
 
 
-class LogitRelaxedBernoulli(Distribution):
-    """Creates a LogitRelaxedBernoulli distribution parameterized by :attr:`probs` or :attr:`logits` (but not both), which is the logit of a RelaxedBernoulli distribution."""
+class LogitRelaxedBernoulli(_BinaryParameterised):
+    """The logit of a ``RelaxedBernoulli`` draw: ``(logits + logistic noise) / temperature``.
 
-    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    Args:
+        temperature: a positive tensor; the lower, the closer the draws' sigmoid is to 0 or 1.
+        probs, logits: the Bernoulli's probability of 1, or its log-odds (exactly one of them).
+
+    Example:
+        >>> LogitRelaxedBernoulli(engine.tensor(0.5), probs=engine.tensor([0.1, 0.9])).rsample((4,)).shape
+        engine.Size([4, 2])
+    """
+
     support = constraints.real
 
-    def __init__(
-        self,
-        temperature,
-        probs=None,
-        logits=None,
-        validate_args=None,
-    ):
+    def __init__(self, temperature, probs=None, logits=None, validate_args=None):
         self.temperature = temperature
-        if (probs is None) == (logits is None):
-            raise ValueError(
-                "Either `probs` or `logits` must be specified, but not both."
-            )
-        if probs is not None:
-            is_scalar = isinstance(probs, Number)
-            (self.probs,) = broadcast_all(probs)
-        else:
-            if logits is None:
-                raise AssertionError("logits is unexpectedly None")
-            is_scalar = isinstance(logits, Number)
-            (self.logits,) = broadcast_all(logits)
-        self._param = self.probs if probs is not None else self.logits
-        if is_scalar:
-            batch_shape = Size()
-        else:
-            batch_shape = self._param.size()
-        super().__init__(batch_shape, validate_args=validate_args)
+        super().__init__(probs, logits, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(LogitRelaxedBernoulli, _instance)
-        batch_shape = Size(batch_shape)
         new.temperature = self.temperature
-        if "probs" in self.__dict__:
-            new.probs = self.probs.expand(batch_shape)
-            new._param = new.probs
-        if "logits" in self.__dict__:
-            new.logits = self.logits.expand(batch_shape)
-            new._param = new.logits
-        super(LogitRelaxedBernoulli, new).__init__(batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
-
-
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self):
-        return self._param.size()
+        return super().expand(batch_shape, _instance=new)
 
     def rsample(self, sample_shape=_EMPTY_SIZE):
         shape = self._extended_shape(sample_shape)
         probs = clamp_probs(self.probs.expand(shape))
-        uniforms = clamp_probs(
-            engine.rand(shape, dtype=probs.dtype, device=probs.device)
-        )
-        return (
-            uniforms.log() - (-uniforms).log1p() + probs.log() - (-probs).log1p()
-        ) / self.temperature
+        u = clamp_probs(engine.rand(shape, dtype=probs.dtype, device=probs.device))
+        logistic = u.log() - (-u).log1p()
+        return (logistic + probs.log() - (-probs).log1p()) / self.temperature
 
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
         logits, value = broadcast_all(self.logits, value)
-        diff = logits - value.mul(self.temperature)
-        return self.temperature.log() + diff - 2 * diff.exp().log1p()
+        # the logistic density with location logits / temperature and scale 1 / temperature
+        z = logits - value * self.temperature
+        return self.temperature.log() + z - 2 * z.exp().log1p()
 
 
-class RelaxedBernoulli(TransformedDistribution):
-    """Creates a RelaxedBernoulli distribution, parametrized by :attr:`temperature`, and either :attr:`probs` or :attr:`logits` (but not both)."""
+class RelaxedBernoulli(_RelaxedView):
+    """A draw in (0, 1) that tends to a Bernoulli(``probs``) one as ``temperature`` goes to 0.
 
-    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    Args:
+        temperature: a positive tensor.
+        probs, logits: the Bernoulli's probability of 1, or its log-odds (exactly one of them).
+
+    Example:
+        >>> d = RelaxedBernoulli(engine.tensor(0.1), probs=engine.tensor([0.2, 0.8]))
+        >>> d.rsample().shape, d.log_prob(engine.tensor([0.3, 0.6])).shape
+        (engine.Size([2]), engine.Size([2]))
+    """
+
+    arg_constraints = LogitRelaxedBernoulli.arg_constraints
     support = constraints.unit_interval
-    has_rsample = True
     base_dist: LogitRelaxedBernoulli
 
-    def __init__(
-        self,
-        temperature,
-        probs=None,
-        logits=None,
-        validate_args=None,
-    ):
-        base_dist = LogitRelaxedBernoulli(temperature, probs, logits)
-        super().__init__(base_dist, SigmoidTransform(), validate_args=validate_args)
+    def __init__(self, temperature, probs=None, logits=None, validate_args=None):
+        # NOTE: the base checks its parameters by the global default, whatever validate_args says
+        super().__init__(LogitRelaxedBernoulli(temperature, probs, logits), SigmoidTransform(),
+                         validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(RelaxedBernoulli, _instance)
         return super().expand(batch_shape, _instance=new)
-
-    @property
-    def temperature(self):
-        return self.base_dist.temperature
-
-    @property
-    def logits(self):
-        return self.base_dist.logits
-
-    @property
-    def probs(self):
-        return self.base_dist.probs

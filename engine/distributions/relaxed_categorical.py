@@ -1,12 +1,14 @@
-"""``RelaxedOneHotCategorical`` (and ``ExpRelaxedCategorical``): the Gumbel-softmax / Concrete distribution."""
+"""``RelaxedOneHotCategorical`` and its log ``ExpRelaxedCategorical``: the Concrete / Gumbel-softmax
+distribution (Maddison, Mnih & Teh, 2017; Jang, Gu & Poole, 2017), a one-hot draw made differentiable by a
+``temperature``."""
 
 from __future__ import annotations
 
 import engine
 from engine.distributions import constraints
+from engine.distributions._relaxed import _RelaxedView
 from engine.distributions.categorical import Categorical
 from engine.distributions.distribution import _EMPTY_SIZE, Distribution
-from engine.distributions.transformed_distribution import TransformedDistribution
 from engine.distributions.transforms import ExpTransform
 from engine.distributions.utils import broadcast_all, clamp_probs
 from engine.tensor import Size
@@ -15,41 +17,39 @@ __all__ = ["ExpRelaxedCategorical", "RelaxedOneHotCategorical"]
 
 
 class ExpRelaxedCategorical(Distribution):
-    """Creates a ExpRelaxedCategorical parameterized by :attr:`temperature`, and either :attr:`probs` or :attr:`logits` (but not both)."""
+    """The log of a ``RelaxedOneHotCategorical`` draw: ``(logits + Gumbel noise) / temperature``, log-normalised.
+
+    Args:
+        temperature: a positive tensor.
+        probs, logits: the categorical's (unnormalised) probabilities or log-probabilities along the last
+            dimension (exactly one of them), as ``Categorical`` takes them.
+
+    Example:
+        >>> ExpRelaxedCategorical(engine.tensor(0.5), probs=engine.tensor([0.2, 0.8])).rsample((3,)).shape
+        engine.Size([3, 2])
+    """
 
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
-    support = (
-        constraints.real_vector
-    )  # The true support is actually a submanifold of this.
+    support = constraints.real_vector  # NOTE: the draws lie on the part of it whose logsumexp is 0
     has_rsample = True
 
-    def __init__(
-        self,
-        temperature,
-        probs=None,
-        logits=None,
-        validate_args=None,
-    ):
+    def __init__(self, temperature, probs=None, logits=None, validate_args=None):
         self._categorical = Categorical(probs, logits)
         self.temperature = temperature
-        batch_shape = self._categorical.batch_shape
-        event_shape = self._categorical.param_shape[-1:]
-        super().__init__(batch_shape, event_shape, validate_args=validate_args)
+        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:],
+                         validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(ExpRelaxedCategorical, _instance)
         batch_shape = Size(batch_shape)
         new.temperature = self.temperature
         new._categorical = self._categorical.expand(batch_shape)
-        super(ExpRelaxedCategorical, new).__init__(
-            batch_shape, self.event_shape, validate_args=False
-        )
+        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
 
-
     @property
-    def param_shape(self):
+    def param_shape(self) -> Size:
         return self._categorical.param_shape
 
     @property
@@ -61,59 +61,44 @@ class ExpRelaxedCategorical(Distribution):
         return self._categorical.probs
 
     def rsample(self, sample_shape=_EMPTY_SIZE):
-        shape = self._extended_shape(sample_shape)
-        uniforms = clamp_probs(
-            engine.rand(shape, dtype=self.logits.dtype, device=self.logits.device)
-        )
-        gumbels = -((-(uniforms.log())).log())
-        scores = (self.logits + gumbels) / self.temperature
+        logits = self.logits
+        u = clamp_probs(engine.rand(self._extended_shape(sample_shape), dtype=logits.dtype, device=logits.device))
+        gumbel = -((-(u.log())).log())
+        scores = (logits + gumbel) / self.temperature
         return scores - scores.logsumexp(dim=-1, keepdim=True)
 
     def log_prob(self, value):
-        K = self._categorical._num_events
         if self._validate_args:
             self._validate_sample(value)
+        k = self._categorical._num_events
         logits, value = broadcast_all(self.logits, value)
-        log_scale = engine.full_like(
-            self.temperature, float(K)
-        ).lgamma() - self.temperature.log().mul(-(K - 1))
-        score = logits - value.mul(self.temperature)
-        score = (score - score.logsumexp(dim=-1, keepdim=True)).sum(-1)
-        return score + log_scale
+        # the density's constant: log((k - 1)! * temperature ** (k - 1))
+        log_scale = engine.full_like(self.temperature, float(k)).lgamma() + self.temperature.log() * (k - 1)
+        scores = logits - value * self.temperature
+        return (scores - scores.logsumexp(dim=-1, keepdim=True)).sum(-1) + log_scale
 
 
-class RelaxedOneHotCategorical(TransformedDistribution):
-    """Creates a RelaxedOneHotCategorical distribution parametrized by :attr:`temperature`, and either :attr:`probs` or :attr:`logits`."""
+class RelaxedOneHotCategorical(_RelaxedView):
+    """A draw on the simplex that tends to a one-hot categorical one as ``temperature`` goes to 0.
 
-    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    Args:
+        temperature: a positive tensor.
+        probs, logits: as ``Categorical`` takes them (exactly one of them).
+
+    Example:
+        >>> d = RelaxedOneHotCategorical(engine.tensor(0.3), probs=engine.tensor([0.2, 0.3, 0.5]))
+        >>> d.rsample((2,)).sum(-1)  # each draw sums to 1
+        tensor([1.0000, 1.0000])
+    """
+
+    arg_constraints = ExpRelaxedCategorical.arg_constraints
     support = constraints.simplex
-    has_rsample = True
     base_dist: ExpRelaxedCategorical
 
-    def __init__(
-        self,
-        temperature,
-        probs=None,
-        logits=None,
-        validate_args=None,
-    ):
-        base_dist = ExpRelaxedCategorical(
-            temperature, probs, logits, validate_args=validate_args
-        )
-        super().__init__(base_dist, ExpTransform(), validate_args=validate_args)
+    def __init__(self, temperature, probs=None, logits=None, validate_args=None):
+        super().__init__(ExpRelaxedCategorical(temperature, probs, logits, validate_args=validate_args), ExpTransform(),
+                         validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(RelaxedOneHotCategorical, _instance)
         return super().expand(batch_shape, _instance=new)
-
-    @property
-    def temperature(self):
-        return self.base_dist.temperature
-
-    @property
-    def logits(self):
-        return self.base_dist.logits
-
-    @property
-    def probs(self):
-        return self.base_dist.probs

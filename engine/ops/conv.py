@@ -8,6 +8,8 @@ over single samples).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from engine.amp import autocast_state
 from engine.autograd.function import Op
 from engine.autograd.grad_mode import state
@@ -146,6 +148,23 @@ class _Grid:
 _BLOCK_ELEMENTS = 1 << 19  # columns of one block: 2 MiB of float32
 
 
+def _blas_threads(grid: _Grid, o: int, groups: int, cpu: bool):
+    """The BLAS threads a conv's block GEMMs run on: one when a block's GEMM is small or the cores are busy.
+
+    NOTE: OpenBLAS splits even these cache-sized GEMMs over its threads, which spin-wait for each other;
+    on a shared machine a descheduled partner stalls every GEMM (the CNN benchmark's eager step on 2 cores
+    at load 6: 1487 ms wall on two threads, 355 ms on one). The rule is engine.compile's (``kernels.matmul``).
+    """
+    if not cpu:
+        return nullcontext()
+    from engine._inductor.kernels import _SMALL_GEMM, _cores_busy, _one_blas_thread
+
+    block = grid.blocks(True)[0]
+    k = grid.c // groups * grid.kernel[0] * grid.kernel[1]
+    macs = o * k * (block.stop - block.start) * grid.ho * grid.wg
+    return _one_blas_thread() if macs < _SMALL_GEMM or _cores_busy() else nullcontext()
+
+
 def _gemm(xp, a, b, groups):
     """a @ b where a is (G*M, K) and b is (G*K', N), group by group: (G*M, N)."""
     if groups == 1:
@@ -181,11 +200,13 @@ class Conv2d(Op):
         wm = wd.reshape(o, -1)
         bias = None if b is None else b._data.astype(xd.dtype, copy=False).reshape(o, 1)
         out = xp.empty((n, o, ho, wo), dtype=xd.dtype)
-        for block in grid.blocks(x._device.type == "cpu"):
-            y = _gemm(xp, wm, grid.unfold(xp, buf, block), groups)
-            if bias is not None:
-                y += bias
-            grid.from_grid(y, out, block)
+        cpu = x._device.type == "cpu"
+        with _blas_threads(grid, o, groups, cpu):
+            for block in grid.blocks(cpu):
+                y = _gemm(xp, wm, grid.unfold(xp, buf, block), groups)
+                if bias is not None:
+                    y += bias
+                grid.from_grid(y, out, block)
         if ctx._recording:
             ctx.buf, ctx.grid, ctx.groups = buf, grid, groups
             ctx.save_for_backward(x, w)
@@ -213,20 +234,22 @@ class Conv2d(Op):
         gb = xp.zeros(o, dtype=gd.dtype) if need_b else None
         gx_buf = xp.zeros_like(buf) if need_x else None
         gx = xp.empty((grid.n, grid.c, *grid.hw), dtype=gd.dtype) if need_x else None
-        for block in grid.blocks(x._device.type == "cpu"):
-            g_grid = grid.to_grid(xp, gd[block])  # (O, B*Ho*Wg)
-            if need_w:
-                cols = grid.unfold(xp, buf, block)
-                if groups == 1:
-                    gw += cols @ g_grid.T
-                else:
-                    gw += xp.matmul(cols.reshape(groups, -1, cols.shape[1]),
-                                    g_grid.reshape(groups, o // groups, -1).transpose(0, 2, 1)).reshape(gw.shape)
-            if need_b:
-                gb += g_grid.sum(axis=1)
-            if need_x:
-                grid.fold(xp, gx_buf, _gemm(xp, wt, g_grid, groups), block)
-                grid.crop(gx_buf, gx, block)
+        cpu = x._device.type == "cpu"
+        with _blas_threads(grid, o, groups, cpu):
+            for block in grid.blocks(cpu):
+                g_grid = grid.to_grid(xp, gd[block])  # (O, B*Ho*Wg)
+                if need_w:
+                    cols = grid.unfold(xp, buf, block)
+                    if groups == 1:
+                        gw += cols @ g_grid.T
+                    else:
+                        g_t = g_grid.reshape(groups, o // groups, -1).transpose(0, 2, 1)
+                        gw += xp.matmul(cols.reshape(groups, -1, cols.shape[1]), g_t).reshape(gw.shape)
+                if need_b:
+                    gb += g_grid.sum(axis=1)
+                if need_x:
+                    grid.fold(xp, gx_buf, _gemm(xp, wt, g_grid, groups), block)
+                    grid.crop(gx_buf, gx, block)
         grad_x = grad_w = grad_b = None
         if need_w:  # gw is (G * C/G*kh*kw, O/G): each group's (K, O/G) block, transposed to the weight's layout
             gw = gw.reshape(groups, -1, o // groups).transpose(0, 2, 1).reshape(w._data.shape)

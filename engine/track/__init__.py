@@ -3,8 +3,8 @@
 Inside Kiln (the worker sets KILN_RUN_DIR and KILN_EVENTS) every call becomes an event the
 platform ingests live; elsewhere it writes ./kiln-runs/<timestamp>/ with config.json,
 metrics.jsonl, progress.json, artifacts/ and checkpoints/; with KILN_URL, KILN_TOKEN and KILN_RUN_ID
-set, its metrics also go to that run on the server, batched by a background thread (`remote`):
-`log` never waits on the network, and `finish()` (or the process's exit) sends what is queued.
+set, its metrics and progress also go to that run on the server, batched by a background thread (`remote`):
+`log` and `progress` never wait on the network, and `finish()` (or the process's exit) sends what is queued.
 
 Distributed jobs (RANK set by `python -m engine.distributed.run`, torchrun or `spawn`): only rank 0
 records. On every other rank `log`, `log_params`, `progress`, `log_artifact`, `log_model` and
@@ -100,6 +100,8 @@ def save_checkpoint(state: dict[str, Any], *, step: int) -> Path:
     """Save arrays, bytes and JSON values atomically as one safetensors file; returns its path.
 
     In a distributed job only rank 0 writes; on other ranks this is a no-op that returns the same path.
+    In a trial of a promotion sweep, the checkpoint that covers the trial's rung waits there for the sweep
+    controller to pause the trial (`engine.track.rung`; so does a `log` that reaches the rung after one).
     """
     return _current().save_checkpoint(state, step)
 

@@ -12,6 +12,9 @@ sends as columnar batches (`{"series": [{"key", "steps", "values", "wall_times"}
   `close_seconds`; points it could not send are reported on stderr with their count.
 - A batch the server refuses (4xx: a bad key, no permission) cannot be stored by resending: it is
   dropped and the error raised by the next `add`, `flush` or `close`.
+- `progress` (a `track.progress` record) goes to `POST /api/runs/{id}/progress` after the points queued
+  before it, by the same thread and rules; only the latest unsent report is kept (the server keeps
+  only the latest too).
 
 Standard library only: the job's environment and `webapp.client` use it alike.
 """
@@ -60,12 +63,14 @@ class MetricBatcher:
         if not 1 <= batch_points <= 10_000:
             raise ValueError("batch_points must be 1-10,000 (the server's batch limit)")
         self._parts, self._path = parts, f"{parts.path}/api/runs/{int(run_id)}/metrics"
+        self._progress_path = f"{parts.path}/api/runs/{int(run_id)}/progress"
         self._headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "kiln-track"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self.batch_points, self.flush_seconds, self.max_points = batch_points, flush_seconds, max(max_points, batch_points)
         self.block_seconds, self.close_seconds, self.timeout = block_seconds, close_seconds, timeout
         self._queue: list[tuple[str, int, float, float]] = []
+        self._progress: dict[str, Any] | None = None  # the latest progress report not yet stored
         self._error: MetricsRefused | None = None
         self._closing = False
         self._gave_up = False  # close() stopped waiting: the thread ends at its next step
@@ -99,18 +104,30 @@ class MetricBatcher:
         """`add` in `engine.track.log`'s argument order; `wall_time` defaults to now."""
         self.add(step, time.time() if wall_time is None else wall_time, values)
 
+    def progress(self, record: Mapping[str, Any]) -> None:
+        """Send a progress report (step/total, epoch/epochs, eta_seconds, time) once the points before it are sent.
+
+        Never waits: a report still unsent when the next comes is replaced by it.
+        """
+        with self._cond:
+            self._raise_error()
+            if self._closing:
+                raise RuntimeError("the metric batcher is closed")
+            self._progress = dict(record)
+            self._cond.notify_all()
+
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every queued point is stored (at most `timeout` s); returns whether they were."""
+        """Wait until every queued point (and progress report) is stored, at most `timeout` s; returns whether they were."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             self._cond.notify_all()
-            while self._queue and self._thread.is_alive():
+            while self._unsent() and self._thread.is_alive():
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
                 self._cond.wait(left if left is not None else 0.5)
             self._raise_error()
-            return not self._queue
+            return not self._unsent()
 
     def close(self, timeout: float | None = None) -> None:
         """Send what is queued (at most `timeout`, default `close_seconds`) and stop; idempotent."""
@@ -122,12 +139,16 @@ class MetricBatcher:
         atexit.unregister(self.close)
         self._thread.join(self.close_seconds if timeout is None else timeout)
         with self._cond:
-            left = len(self._queue)
+            left, progress_left = len(self._queue), self._progress is not None
             self._queue.clear()
+            self._progress = None
             self._gave_up = True
             self._cond.notify_all()
         if left:
             print(f"kiln: {left:,} metric points could not be sent to {self._parts.geturl()} before exit",
+                  file=sys.stderr)
+        if progress_left:
+            print(f"kiln: the last progress report could not be sent to {self._parts.geturl()} before exit",
                   file=sys.stderr)
         self._raise_error()
 
@@ -144,6 +165,9 @@ class MetricBatcher:
         finally:
             self._drop_connection()
 
+    def _unsent(self) -> bool:
+        return bool(self._queue) or self._progress is not None
+
     def _send_until_closed(self) -> None:
         backoff = 0.1
         while True:
@@ -151,47 +175,47 @@ class MetricBatcher:
                 deadline = time.monotonic() + self.flush_seconds
                 while not self._closing and len(self._queue) < self.batch_points:
                     left = deadline - time.monotonic()
-                    if left <= 0 and self._queue:
+                    if left <= 0 and self._unsent():
                         break
-                    self._cond.wait(max(left, 0.05) if self._queue else None)
+                    self._cond.wait(max(left, 0.05) if self._unsent() else None)
                     if self._gave_up:
                         return
-                if not self._queue:
+                if not self._unsent():
                     if self._closing:
                         return
                     continue
+                # points first: a progress report follows the points logged before it
                 batch = self._queue[: self.batch_points]
-            status, message, retry_after = self._post(batch)
+                progress = None if batch else self._progress
+            if batch:
+                status, message, retry_after = self._post(self._path, _batch_body(batch))
+            else:
+                status, message, retry_after = self._post(self._progress_path, json.dumps(progress).encode())
             with self._cond:
                 if self._gave_up:
                     return
                 if status == 200 or (status not in _TRANSIENT and status != 0):
-                    del self._queue[: len(batch)]
+                    if batch:
+                        del self._queue[: len(batch)]
+                    elif self._progress is progress:  # not replaced by a newer report meanwhile
+                        self._progress = None
                     if status == 200:
                         self.sent += len(batch)
-                    else:
+                    elif batch:
                         self._error = MetricsRefused(status, f"{len(batch):,} metric points ({status}): {message}")
+                    else:
+                        self._error = MetricsRefused(status, f"a progress report ({status}): {message}")
                     backoff = 0.1
                     self._cond.notify_all()
                     continue
             time.sleep(min(RETRY_MAX_SECONDS, max(backoff, retry_after)))  # transient: the same batch again
             backoff = min(RETRY_MAX_SECONDS, backoff * 2)
 
-    def _post(self, batch: list[tuple[str, int, float, float]]) -> tuple[int, str, float]:
-        """(status, message, Retry-After seconds) of sending `batch`; status 0 when the server was not reached."""
-        series: dict[str, tuple[list[int], list[float], list[float]]] = {}
-        for key, step, value, wall in batch:
-            columns = series.get(key)
-            if columns is None:
-                columns = series[key] = ([], [], [])
-            columns[0].append(step)
-            columns[1].append(value)
-            columns[2].append(wall)
-        body = json.dumps({"series": [{"key": key, "steps": s, "values": v, "wall_times": w}
-                                      for key, (s, v, w) in series.items()]}, separators=(",", ":")).encode()
+    def _post(self, path: str, body: bytes) -> tuple[int, str, float]:
+        """(status, message, Retry-After seconds) of posting `body`; status 0 when the server was not reached."""
         try:
             connection = self._connection or self._connect()
-            connection.request("POST", self._path, body=body, headers=self._headers)
+            connection.request("POST", path, body=body, headers=self._headers)
             response = connection.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException) as exc:
@@ -217,6 +241,20 @@ class MetricBatcher:
             raise error
 
 
+def _batch_body(batch: list[tuple[str, int, float, float]]) -> bytes:
+    """The metrics endpoint's columnar body: one {"key", "steps", "values", "wall_times"} per key."""
+    series: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    for key, step, value, wall in batch:
+        columns = series.get(key)
+        if columns is None:
+            columns = series[key] = ([], [], [])
+        columns[0].append(step)
+        columns[1].append(value)
+        columns[2].append(wall)
+    return json.dumps({"series": [{"key": key, "steps": s, "values": v, "wall_times": w}
+                                  for key, (s, v, w) in series.items()]}, separators=(",", ":")).encode()
+
+
 def _message(data: bytes) -> str:
     try:
         body = json.loads(data or b"{}")
@@ -234,7 +272,7 @@ def _seconds(header: str | None) -> float:
 
 
 class ServerChannel:
-    """A local run folder whose metrics also go to a run on a Kiln server (KILN_URL, KILN_TOKEN, KILN_RUN_ID)."""
+    """A local run folder whose metrics and progress also go to a run on a Kiln server (KILN_URL, KILN_TOKEN, KILN_RUN_ID)."""
 
     def __init__(self, local: Channel, batcher: MetricBatcher):
         self._local, self.batcher = local, batcher
@@ -248,6 +286,7 @@ class ServerChannel:
 
     def progress(self, record: dict[str, Any]) -> None:
         self._local.progress(record)
+        self.batcher.progress(record)
 
     def artifact(self, name: str, path: str, time: float) -> None:
         self._local.artifact(name, path, time)

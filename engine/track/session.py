@@ -23,6 +23,7 @@ from engine.track.checkpoint import (
 from engine.track.models import write_model
 from engine.track.progress import fraction_done, progress_counts
 from engine.track.remote import MetricBatcher, ServerChannel
+from engine.track.rung import RungWait
 
 LOCAL_ROOT = "kiln-runs"
 
@@ -35,7 +36,7 @@ class Session:
     """
 
     def __init__(self, run_dir: Path, channel: Channel, config: dict[str, Any], *, in_kiln: bool,
-                 resume_path: Path | None, rank: int = 0):
+                 resume_path: Path | None, rank: int = 0, rung: RungWait | None = None):
         self.run_dir = run_dir
         self.rank = rank
         self.config = config
@@ -46,6 +47,7 @@ class Session:
         self._started = time.time()
         self._resumed = False
         self._progress_from: tuple[float, float] | None = None  # (time, fraction done) the ETA measures from
+        self._rung = rung  # a promotion sweep's trial: waits at its rung for the sweep controller
         atexit.register(self.close)
 
     @classmethod
@@ -60,7 +62,8 @@ class Session:
             if env.get("KILN_CONFIG"):
                 config.update(json.loads(Path(env["KILN_CONFIG"]).read_text()))
             channel: Channel = KilnChannel(Path(env["KILN_EVENTS"])) if rank == 0 else SilentChannel()
-            return cls(run_dir, channel, config, in_kiln=True, resume_path=resume, rank=rank)
+            rung = RungWait.from_environment(env) if rank == 0 else None
+            return cls(run_dir, channel, config, in_kiln=True, resume_path=resume, rank=rank, rung=rung)
         if rank != 0:  # rank 0 keeps the local run folder; the others write nothing
             return cls(Path.cwd(), SilentChannel(), config, in_kiln=False, resume_path=resume, rank=rank)
         run_dir = _new_local_dir(root or Path.cwd() / LOCAL_ROOT)
@@ -80,6 +83,9 @@ class Session:
         self._next_step = max(self._next_step, step + 1)
         if clean:
             self._channel.metrics(step, time.time(), clean)
+            if self._rung is not None:
+                self._rung.logged(step, clean)
+                self._wait_at_rung()
         return step
 
     def log_params(self, values: Mapping[str, Any]) -> None:
@@ -121,6 +127,9 @@ class Session:
             return self.run_dir / "checkpoints" / checkpoint_name(step)
         path = write_checkpoint(self.run_dir / "checkpoints", state, step=step)
         self._channel.checkpoint(path.name, str(path.relative_to(self.run_dir)), step, time.time())
+        if self._rung is not None:
+            self._rung.checkpointed(step)
+            self._wait_at_rung()
         return path
 
     def log_model(self, model: Any, example_inputs: Any, name: str, formats: Any) -> dict[str, Path]:
@@ -146,6 +155,12 @@ class Session:
 
     def close(self) -> None:
         self._channel.close()
+
+    def _wait_at_rung(self) -> None:
+        """Once the rung's report and a checkpoint after it are written (each event line is flushed as
+        written), wait for the worker to stop the job (`engine.track.rung`)."""
+        if self._rung is not None and self._rung.ready:
+            self._rung.wait()
 
 
 def _rank(env: Mapping[str, str]) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 
-from scheduler.sweeps.promotion import plan_promotions
+from scheduler.sweeps.promotion import plan_promotions, trained_to_end
 from scheduler.sweeps.study import TrialRecord, build_study, distributions, grid_size, study_attrs_of
 from webapp.experiments.spec import SweepSpec
 
@@ -54,7 +54,7 @@ def plan_sweep(
     by_number = {record.number: record for record in trials}
     stop: list[int] = []
     for record in trials:
-        if record.state != "running" or not record.curve:
+        if record.state != "running" or not record.curve or trained_to_end(record, sweep.early_terminate):
             continue
         trial = frozen[record.number]
         if study.pruner.prune(study, trial):

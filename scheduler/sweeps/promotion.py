@@ -4,7 +4,8 @@ Li et al., "A System for Massively Parallel Hyperparameter Tuning" (MLSys 2020),
 is at iteration min_iter * eta**k, for each such iteration below max_iter. A trial trains toward the
 rung in its attrs (`ASHA_RUNG`: 0 for a new trial, len(rungs) for one promoted past the last rung,
 which trains to its end) and pauses on reaching it, its value there stored as `completed_rung_<k>`
-(Optuna's successive-halving key, so rungs are drawn alike for both variants). When a slot frees,
+(Optuna's successive-halving key, so rungs are drawn alike for both variants); one that reached
+max_iter before the controller saw its rung has finished training and is left to succeed. When a slot frees,
 the best paused trial among the top floor(n / eta) of the n trials that reached the highest possible
 rung is promoted once its job has ended and stored its results (it resumes from the checkpoint it
 stored last); otherwise a new trial starts. When none may
@@ -30,6 +31,13 @@ def rung_key(rung: int) -> str:
     return f"completed_rung_{rung}"
 
 
+def trained_to_end(record: TrialRecord, early: EarlyTerminate | None) -> bool:
+    """Whether a trial has reported `max_iter` already (a slow tick, a scheduler restart, epochs shorter than
+    a tick): it has finished training, and pausing or stopping it now would only keep it from succeeding."""
+    return (early is not None and early.max_iter is not None and bool(record.curve)
+            and max(record.curve) >= early.max_iter)
+
+
 def rung_iterations(early: EarlyTerminate) -> list[int]:
     """Each rung's iteration: min_iter * eta**k below max_iter (a trial at max_iter has finished)."""
     assert early.max_iter is not None  # the spec requires it for this variant
@@ -41,7 +49,12 @@ def rung_iterations(early: EarlyTerminate) -> list[int]:
 
 
 def target_rung(record: TrialRecord) -> int:
-    rung = record.attrs.get(ASHA_RUNG, 0)
+    return rung_toward(record.attrs)
+
+
+def rung_toward(attrs: dict[str, Any]) -> int:
+    """The rung a trial's attrs say it trains toward (the worker reads it too: `KILN_SWEEP_RUNG`)."""
+    rung = attrs.get(ASHA_RUNG, 0)
     return rung if isinstance(rung, int) and not isinstance(rung, bool) else 0
 
 
@@ -80,7 +93,8 @@ def plan_promotions(early: EarlyTerminate, trials: list[TrialRecord], *, maximiz
     now: list[TrialRecord] = []
     for record in trials:
         rung = target_rung(record)
-        if record.state == "running" and record.reached is not None and rung < len(rungs):
+        if (record.state == "running" and record.reached is not None and rung < len(rungs)
+                and not trained_to_end(record, early)):
             if not math.isfinite(record.reached):  # diverged: nothing to promote
                 stop.append(record.run_id)
                 record = replace(record, state="stopped_early")

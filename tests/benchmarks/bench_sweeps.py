@@ -71,53 +71,18 @@ def trials_to_target(method: str, seed: int) -> int:
     return SEARCH_RUNS + 1
 
 
-def asha_run(seed: int) -> dict:
-    """Simulated time: each step every running trial trains one iteration and reports it; then one tick."""
-    sweep = spec("random", seed, max_runs=ASHA_RUNS, parallel=ASHA_PARALLEL,
-                 early_terminate={"type": "asha", "min_iter": 1, "eta": ETA})
-    noise = random.Random(seed)
-    records: dict[int, TrialRecord] = {}
-    done_iters: dict[int, int] = {}
-    iterations = 0
-    while True:
-        plan = plan_sweep(sweep, list(records.values()), study_name="bench", state="running", max_runs=ASHA_RUNS)
-        for run_id, attrs in plan.attrs.items():
-            records[run_id] = _with(records[run_id], attrs=attrs)
-        for run_id in plan.stop_early:
-            records[run_id] = _with(records[run_id], state="stopped_early")
-        for trial in plan.new_trials:
-            number = len(records)
-            records[number] = TrialRecord(run_id=number, number=number, params=trial.params, state="running",
-                                          attrs=trial.attrs)
-            done_iters[number] = 0
-        if plan.finished:
-            break
-        for run_id, record in list(records.items()):
-            if record.state != "running":
-                continue
-            done_iters[run_id] += 1
-            iterations += 1
-            t = done_iters[run_id]
-            value = loss_at(record.params, t, noise)
-            curve = {t: value}
-            state = "succeeded" if t == ASHA_ITERS else "running"
-            best = min(value, record.value) if record.value is not None else value
-            records[run_id] = _with(record, curve=curve, value=best, state=state)
-    full = [r for r in records.values() if r.state == "succeeded"]
-    asha_best = min(final_loss(r.params) for r in full)
-    every_best = min(final_loss(r.params) for r in records.values())
-    return {"asha_best": asha_best, "full_best": every_best, "asha_iterations": iterations,
-            "full_iterations": len(records) * ASHA_ITERS, "fully_trained": len(full),
-            "stopped_early": sum(r.state == "stopped_early" for r in records.values())}
+ASHA = {"type": "asha", "min_iter": 1, "eta": ETA}
+PROMOTION = {**ASHA, "variant": "promotion", "max_iter": ASHA_ITERS}
 
 
-def promotion_run(seed: int) -> dict:
-    """As `asha_run` with variant promotion: a trial reaching its rung reports its value there (a checkpoint
-    assumed), pauses, and trains on from that iteration if it is promoted."""
-    sweep = spec("random", seed, max_runs=ASHA_RUNS, parallel=ASHA_PARALLEL,
-                 early_terminate={"type": "asha", "variant": "promotion", "min_iter": 1, "max_iter": ASHA_ITERS, "eta": ETA})
+def asha_simulation(seed: int, early_terminate: dict) -> dict:
+    """Simulated time: each step every running trial trains one iteration and reports it; then one tick.
+
+    `early_terminate` is the policy (`ASHA` or `PROMOTION`). Under the promotion variant a trial reaching its
+    rung reports its value there (a checkpoint assumed), pauses, and trains on from that iteration if promoted."""
+    sweep = spec("random", seed, max_runs=ASHA_RUNS, parallel=ASHA_PARALLEL, early_terminate=early_terminate)
     assert sweep.early_terminate is not None
-    rungs = rung_iterations(sweep.early_terminate)
+    rungs = rung_iterations(sweep.early_terminate) if sweep.early_terminate.promotes else None
     noise = random.Random(seed)
     records: dict[int, TrialRecord] = {}
     done_iters: dict[int, int] = {}
@@ -126,7 +91,7 @@ def promotion_run(seed: int) -> dict:
         plan = plan_sweep(sweep, list(records.values()), study_name="bench", state="running", max_runs=ASHA_RUNS)
         for run_id, attrs in plan.attrs.items():
             records[run_id] = _with(records[run_id], attrs=attrs)
-        for run_id in plan.pause:
+        for run_id in plan.pause:  # pause and promote: the promotion variant only
             records[run_id] = _with(records[run_id], state="paused", reached=None)
         for run_id in plan.promote:
             records[run_id] = _with(records[run_id], state="running")
@@ -147,30 +112,37 @@ def promotion_run(seed: int) -> dict:
             t = done_iters[run_id]
             value = loss_at(record.params, t, noise)
             rung = target_rung(record)
-            reached = value if rung < len(rungs) and t == rungs[rung] else None
+            reached = value if rungs is not None and rung < len(rungs) and t == rungs[rung] else None
             best = min(value, record.value) if record.value is not None else value
             records[run_id] = _with(record, curve={t: value}, value=best, reached=reached,
                                     state="succeeded" if t == ASHA_ITERS else "running")
     full = [r for r in records.values() if r.state == "succeeded"]
-    return {"asha_best": min(final_loss(r.params) for r in full), "full_best": min(final_loss(r.params) for r in records.values()),
-            "asha_iterations": iterations, "full_iterations": len(records) * ASHA_ITERS, "fully_trained": len(full),
-            "stopped_early": sum(r.state == "stopped_early" for r in records.values()),
-            "promotions": sum(target_rung(r) for r in records.values())}
+    result = {"asha_best": min(final_loss(r.params) for r in full),
+              "full_best": min(final_loss(r.params) for r in records.values()),
+              "asha_iterations": iterations, "full_iterations": len(records) * ASHA_ITERS, "fully_trained": len(full),
+              "stopped_early": sum(r.state == "stopped_early" for r in records.values())}
+    if rungs is not None:
+        result["promotions"] = sum(target_rung(r) for r in records.values())
+    return result
 
 
 def _with(record: TrialRecord, **changes) -> TrialRecord:
     return TrialRecord(**{**record.__dict__, **changes})
 
 
+def _against_full(runs: list[dict], fraction_key: str) -> dict:
+    """How the seeds' ASHA runs compare with training every trial fully: best found, iterations spent."""
+    gaps = [a["asha_best"] - a["full_best"] for a in runs]
+    return {"same_best_seeds": sum(gap <= 1e-12 for gap in gaps), "median_best_gap": statistics.median(gaps),
+            fraction_key: round(statistics.median([a["asha_iterations"] / a["full_iterations"] for a in runs]), 3)}
+
+
 def main() -> None:
     started = time.perf_counter()
     bayes = [trials_to_target("bayes", seed) for seed in SEEDS]
     rand = [trials_to_target("random", seed) for seed in SEEDS]
-    asha = [asha_run(seed) for seed in SEEDS]
-    gaps = [a["asha_best"] - a["full_best"] for a in asha]
-    fractions = [a["asha_iterations"] / a["full_iterations"] for a in asha]
-    promotion = [promotion_run(seed) for seed in SEEDS]
-    promotion_gaps = [a["asha_best"] - a["full_best"] for a in promotion]
+    asha = [asha_simulation(seed, ASHA) for seed in SEEDS]
+    promotion = [asha_simulation(seed, PROMOTION) for seed in SEEDS]
     print(json.dumps({
         "benchmark": "sweeps",
         "seeds": len(SEEDS),
@@ -178,14 +150,8 @@ def main() -> None:
                    "bayes_median": statistics.median(bayes), "random_median": statistics.median(rand),
                    "random_over_bayes_trials": round(statistics.median(rand) / statistics.median(bayes), 3)},
         "asha": {"trials": ASHA_RUNS, "max_iter": ASHA_ITERS, "eta": ETA, "parallel": ASHA_PARALLEL,
-                 "per_seed": asha,
-                 "same_best_seeds": sum(gap <= 1e-12 for gap in gaps),
-                 "median_best_gap": statistics.median(gaps),
-                 "asha_over_full_iterations": round(statistics.median(fractions), 3)},
-        "asha_promotion": {"per_seed": promotion, "same_best_seeds": sum(gap <= 1e-12 for gap in promotion_gaps),
-                           "median_best_gap": statistics.median(promotion_gaps),
-                           "promotion_over_full_iterations": round(statistics.median(
-                               [a["asha_iterations"] / a["full_iterations"] for a in promotion]), 3)},
+                 "per_seed": asha, **_against_full(asha, "asha_over_full_iterations")},
+        "asha_promotion": {"per_seed": promotion, **_against_full(promotion, "promotion_over_full_iterations")},
         "seconds": round(time.perf_counter() - started, 1),
     }, indent=1))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import random
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -121,30 +122,59 @@ def test_a_constant_series_gets_a_range_around_its_value(open_page, world):
     assert 0 < low < LR < high < 2 * LR
 
 
+def wandb_twema(xs: list[float], ys: list[float], param: float, x_range: float) -> list[float]:
+    """W&B's documented time-weighted EMA with its de-bias term (the weight per 1/1000 of the chart's x range)."""
+    weight, out, total, norm = min(math.sqrt(param), 0.999), [], 0.0, 0.0
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        decay = weight ** ((x - xs[max(i - 1, 0)]) / x_range * 1000)
+        total, norm = total * decay + y, norm * decay + 1
+        out.append(total / norm)
+    return out
+
+
+def smoothed_and_raw(page, key: str, run) -> tuple[dict, dict]:
+    return chart(page, key).evaluate(f"""div => div.data.filter(t => t.legendgroup === 'run-{run.id}')
+        .map(t => ({{uid: t.uid, opacity: t.opacity, colour: t.line.color, legend: t.showlegend, x: t.x, y: t.y}}))""")
+
+
 def test_smoothing_draws_over_the_faded_raw_curve_and_follows_x_spacing(open_page, world):
     page = charts_ready(open_page(world["compare"] + "&smooth=0.9"))
     run = world["runs"][0]
-    traces = chart(page, "loss").evaluate(f"""div => div.data.filter(t => t.legendgroup === 'run-{run.id}')
-        .map(t => ({{uid: t.uid, opacity: t.opacity, colour: t.line.color, legend: t.showlegend, y: t.y.slice(-200)}}))""")
-    raw, smoothed = traces  # the raw curve first, so the smoothed one is drawn over it
+    raw, smoothed = smoothed_and_raw(page, "loss", run)  # the raw curve first, so the smoothed one is drawn over it
     assert (raw["uid"], smoothed["uid"]) == (f"raw-{run.id}", f"run-{run.id}")
     assert raw["opacity"] <= 0.3 and smoothed["opacity"] == 1 and raw["colour"] == smoothed["colour"]
     assert raw["legend"] is False
-    assert max(smoothed["y"]) - min(smoothed["y"]) < (max(raw["y"]) - min(raw["y"])) / 2  # the noise is smoothed away
+    tail, raw_tail = smoothed["y"][-200:], raw["y"][-200:]
+    assert max(tail) - min(tail) < (max(raw_tail) - min(raw_tail)) / 2  # the noise is smoothed away...
+    # ... by W&B's rule (every run logs the same steps, so one run's x range is the chart's)
+    assert smoothed["y"] == pytest.approx(wandb_twema(raw["x"], raw["y"], 0.9, STEPS - 1), rel=1e-9)
+    raw_acc, smoothed_acc = smoothed_and_raw(page, "val_accuracy", run)  # sparse and noisy: smoothed by the same rule
+    assert smoothed_acc["y"] == pytest.approx(wandb_twema(raw_acc["x"], raw_acc["y"], 0.9, STEPS - 100), rel=1e-9)
+    assert smoothed_acc["y"] != raw_acc["y"]
 
-    # an epoch counter logged every 100 steps is smoothed over its x gaps, not its point count: it ends at its last value
-    last = chart(page, "epoch").evaluate(f"div => div.data.find(t => t.uid === 'run-{run.id}').y.slice(-1)[0]")
-    assert abs(last - LAST_EPOCH) < 0.05, last
-    low, high = chart(page, "lr").evaluate("div => div._fullLayout.yaxis.range")  # smoothing's rounding noise aside
+    # an epoch counter has no noise to smooth: any average only lags (W&B's rule ends this one at 10.97), so it is
+    # drawn as logged and ends at its last value, at heavy smoothing too
+    _, epoch = smoothed_and_raw(page, "epoch", run)
+    assert epoch["y"][-1] == LAST_EPOCH and epoch["y"] == [float(step // 250) for step in range(0, STEPS, 100)]
+    low, high = chart(page, "lr").evaluate("div => div._fullLayout.yaxis.range")  # a constant stays readable
     assert 0 < low < LR < high < 2 * LR
+    page.locator("#smoothing").fill("0.99")
+    page.wait_for_function("() => new URL(location.href).searchParams.get('smooth') === '0.99'")
+    assert smoothed_and_raw(page, "epoch", run)[1]["y"][-1] == LAST_EPOCH
+    raw, smoothed = smoothed_and_raw(page, "loss", run)
+    assert smoothed["y"] == pytest.approx(wandb_twema(raw["x"], raw["y"], 0.99, STEPS - 1), rel=1e-9)
 
-    # the run page smooths by the same rule
+    # the run page smooths by the same rule (over the points it shows, its own x range)
     page_run = run_page(open_page, run)
     page_run.locator("#smoothing").fill("0.9")
+    for key in ("epoch", "loss"):
+        page_run.wait_for_function(f"() => document.querySelector(\"#charts .chart[data-metric-key='{key}']\").data.length === 2")
     epoch = page_run.locator("#charts .chart[data-metric-key='epoch']")
-    page_run.wait_for_function("() => document.querySelector(\"#charts .chart[data-metric-key='epoch']\").data.length === 2")
     assert epoch.evaluate("div => div.data.map(t => [t.uid, t.opacity])") == [["raw", 0.25], ["smoothed", None]]
-    assert abs(epoch.evaluate("div => div.data[1].y.slice(-1)[0]") - last) < 1e-9
+    assert epoch.evaluate("div => div.data[1].y.slice(-1)[0]") == LAST_EPOCH
+    raw, smoothed = page_run.locator("#charts .chart[data-metric-key='loss']").evaluate("div => div.data.map(t => t.y)")
+    xs = page_run.locator("#charts .chart[data-metric-key='loss']").evaluate("div => div.data[0].x")
+    assert smoothed == pytest.approx(wandb_twema(xs, raw, 0.9, xs[-1] - xs[0]), rel=1e-9) and smoothed != raw
 
     # one legend for the view, one entry per run, and none inside the charts
     assert page.locator("#chart-legend .legend-entry").count() == len(world["runs"])
@@ -153,6 +183,31 @@ def test_smoothing_draws_over_the_faded_raw_curve_and_follows_x_spacing(open_pag
     for key in ("loss", "epoch"):
         page.wait_for_function(f"""() => document.querySelector(".plot[data-key='{key}']").data
             .filter(t => t.legendgroup === 'run-{run.id}').every(t => t.visible === false)""")
+
+
+def test_runs_hidden_in_the_legend_stay_hidden_after_a_reload_and_in_a_copied_link(open_page, world):
+    page = charts_ready(open_page(world["compare"]))
+    run = world["runs"][1]
+    entry = page.locator(f"#chart-legend [data-legendgroup='run-{run.id}']")
+    entry.click()
+    page.wait_for_function(f"() => new URL(location.href).searchParams.getAll('hide').includes('run-{run.id}')")
+    link = page.url
+
+    def hidden_everywhere(page) -> bool:
+        return page.evaluate(f"""() => Array.from(document.querySelectorAll(".plot[data-key]")).every(div => div.data
+            .filter(t => t.legendgroup === 'run-{run.id}').every(t => t.visible === false))""")
+
+    page.reload()
+    charts_ready(page)
+    assert entry.get_attribute("aria-pressed") == "false" and hidden_everywhere(page)
+    others = [r for r in world["runs"] if r.id != run.id]
+    assert all(page.locator(f"#chart-legend [data-legendgroup='run-{r.id}']").get_attribute("aria-pressed") == "true"
+               for r in others)
+    parts = urlsplit(link)
+    shared = charts_ready(open_page(f"{parts.path}?{parts.query}"))  # the copied link, opened afresh
+    assert hidden_everywhere(shared)
+    shared.locator(f"#chart-legend [data-legendgroup='run-{run.id}']").click()  # shown again: gone from the URL
+    shared.wait_for_function("() => !new URL(location.href).searchParams.has('hide')")
 
 
 def test_a_run_keeps_its_colour_across_charts_and_pages(open_page, world):

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import math
-import os
 import socket
 import socketserver
-import subprocess
-import sys
 import threading
 import time
 from urllib.parse import urlsplit
@@ -15,9 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from engine.track.remote import BacklogFull, MetricBatcher, MetricsRefused
-from tests.services import REPO
 from webapp.client.client import Client
 from webapp.experiments.models import Metric, MetricSummary
+
+from .outside_kiln import new_run, run_outside_kiln
 
 EXITING_SCRIPT = """
 import engine.track as track
@@ -28,9 +26,6 @@ track.log({"loss": float("nan")}, step=7000)
 """
 
 
-def _run(server, client: Client) -> dict:
-    return client.submit(spec={"recipe": {"model": "mlp"}}, project=server.project_path)[0]
-
 
 def _counts(run_id: int) -> dict[str, int]:
     return dict(MetricSummary.objects.filter(run_id=run_id).values_list("key", "count"))
@@ -38,14 +33,8 @@ def _counts(run_id: int) -> dict[str, int]:
 
 def test_a_script_that_exits_without_finishing_loses_no_point(server, tmp_path):
     client = Client(server.url, server.token)
-    run = _run(server, client)
-    env = {**os.environ, "KILN_URL": server.url, "KILN_TOKEN": server.token, "KILN_RUN_ID": str(run["id"]),
-           "PYTHONPATH": str(REPO)}
-    env.pop("KILN_RUN_DIR", None)
-    env.pop("KILN_EVENTS", None)
-    done = subprocess.run([sys.executable, "-c", EXITING_SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
+    run = new_run(server, client)
+    run_outside_kiln(server, run["id"], EXITING_SCRIPT, tmp_path)
     assert _counts(run["id"]) == {"loss": 7001, "acc": 7000, "lr": 7000}
     assert math.isnan(client.metrics(run, "loss", step_min=7000)["values"][0])
     assert (tmp_path / "kiln-runs").is_dir()  # the local folder is written as before
@@ -104,7 +93,7 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
 
 def test_points_logged_while_the_server_is_unreachable_arrive_once_it_is_back(server):
     client = Client(server.url, server.token)
-    run = _run(server, client)
+    run = new_run(server, client)
     proxy = _Proxy(server.url)
     batcher = MetricBatcher(proxy.url, server.token, run["id"], batch_points=500, flush_seconds=0.05)
     for step in range(1000):
@@ -142,7 +131,7 @@ def test_a_full_queue_blocks_log_only_for_block_seconds_then_raises(server):
 
 def test_a_batch_the_server_refuses_is_raised_not_retried(server):
     client = Client(server.url, server.token)
-    run = _run(server, client)
+    run = new_run(server, client)
     batcher = MetricBatcher(server.url, "kiln_not_a_token", run["id"], flush_seconds=0.05)
     batcher.log({"loss": 1.0}, step=0)
     with pytest.raises(MetricsRefused) as refused:
@@ -153,7 +142,7 @@ def test_a_batch_the_server_refuses_is_raised_not_retried(server):
 
 def test_the_client_logger_and_log_series_store_what_log_metrics_does(server):
     client = Client(server.url, server.token)
-    rows, columns, logged = _run(server, client), _run(server, client), _run(server, client)
+    rows, columns, logged = new_run(server, client), new_run(server, client), new_run(server, client)
     client.log_metrics(rows, [{"key": "loss", "step": s, "value": s / 10, "wall_time": 5.0 + s} for s in range(50)])
     client.log_series(columns, [{"key": "loss", "steps": list(range(50)), "values": [s / 10 for s in range(50)],
                                  "wall_times": [5.0 + s for s in range(50)]}])
@@ -166,3 +155,21 @@ def test_the_client_logger_and_log_series_store_what_log_metrics_does(server):
         return list(Metric.objects.filter(run_id=run["id"]).order_by("step").values_list("key", "step", "value", "wall_time"))
 
     assert points(rows) == points(columns) == points(logged) and len(points(rows)) == 50
+
+
+def test_progress_reported_during_an_outage_arrives_once_the_server_is_back_latest_only(server):
+    client = Client(server.url, server.token)
+    run = new_run(server, client)
+    proxy = _Proxy(server.url)
+    batcher = MetricBatcher(proxy.url, server.token, run["id"], flush_seconds=0.05)
+    proxy.down()
+    for step in range(1, 301):
+        batcher.log({"loss": 1.0 / step}, step=step)
+        batcher.progress({"step": step, "total": 300, "eta_seconds": 300.0 - step, "time": 1000.0 + step})
+    time.sleep(0.5)  # the thread has tried and failed meanwhile
+    assert not batcher.flush(timeout=0.1)
+    proxy.up()
+    batcher.close(timeout=60)
+    assert _counts(run["id"]) == {"loss": 300}
+    assert client.get(run)["progress"] == {"step": 300, "total": 300, "eta_seconds": 0.0, "at": 1300.0}
+    proxy.down()

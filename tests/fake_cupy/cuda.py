@@ -7,6 +7,8 @@ import threading as _threading
 import time as _time
 from types import SimpleNamespace as _SimpleNamespace
 
+import numpy as _np
+
 from fake_cupy import _core
 from fake_cupy._core import NAMES as _NAMES
 from fake_cupy._memory_hook import MemoryHook as _MemoryHook
@@ -63,6 +65,7 @@ class Stream:
         self.ptr = 0 if null else id(self)
         self.priority = 0 if priority is None else int(priority)
         self._tape: list | None = None
+        self._before: list = []
 
     def __enter__(self):
         stack = _stream_stack()
@@ -79,12 +82,18 @@ class Stream:
             raise RuntimeError("cudaErrorStreamCaptureUnsupported: the legacy null stream cannot be captured")
         if _core._capture.tape is not None:
             raise RuntimeError("cudaErrorIllegalState: a stream is already capturing")
+        # NOTE: the fake runs captured work at once (it needs the results' shapes); CUDA runs none of it, so the
+        # memory that existed before the capture gets its contents back at end_capture (in-place work counts once)
+        self._before = [(owner, owner._a.copy()) for owner in list(_core._owners.values())]
         self._tape = _core._capture.tape = []
 
     def end_capture(self):
         if self._tape is None:
             raise RuntimeError("cudaErrorIllegalState: the stream is not capturing")
         tape, self._tape, _core._capture.tape = self._tape, None, None
+        before, self._before = self._before, []
+        for owner, contents in before:
+            _np.copyto(owner._a, contents)
         return Graph(tape)
 
     def is_capturing(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -47,13 +48,17 @@ def test_a_two_node_ddp_run_is_placed_on_two_workers_and_succeeds(kiln):
 
 @pytest.mark.slow  # about a minute: two placements, a worker timeout, a resume
 def test_losing_one_worker_of_a_gang_requeues_the_whole_gang_which_resumes_from_its_checkpoint(kiln):
-    kiln.start("worker")
+    if sum(name.startswith("worker-") for name in kiln.procs) < 2:  # two, ready: a fresh one takes seconds
+        kiln.start("worker")
     run = submit_gang(kiln, steps=14, pause=0.3)
     run = kiln.wait_state(run, (RunState.RUNNING,), 60)
+    # NOTE: a spare, so the gang has two live workers after the kill. It starts while the gang runs and the
+    # loss is noticed: waiting for it before the kill took seconds, in which the gang could finish.
+    spare = f"worker-{uuid.uuid4().hex[:8]}"
+    kiln.spawn("worker", spare, key=spare)
     wait_for(lambda: Artifact.objects.filter(run=run, kind="checkpoint", step__gte=3).exists(), 60,
              "no checkpoint before the crash", lambda: kiln._run_story(run))
     victim = RunNode.objects.get(run=run, attempt=1, node_rank=1).worker_name
-    kiln.start("worker")  # a spare, so the gang has two live workers after the kill
     kiln.kill(victim)
     wait_for(lambda: not job_processes(run.id), 30, "ranks kept running after their gang was lost", kiln.logs)
     run = kiln.wait_state(run, (RunState.SUCCEEDED, RunState.FAILED), 180)

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +30,7 @@ def _start(tmp_path, port, extra_env):
         KILN_ADMIN_USER="admin",
         KILN_ADMIN_PASSWORD=ADMIN_PASSWORD,
         KILN_HEARTBEAT_SECONDS="1",
+        KILN_SCHEDULER_TICK="0.5",  # runs are placed within half a second, not two
         KILN_WORKER_NAME=f"test-worker-{port}",
         **extra_env,
     )
@@ -86,7 +88,7 @@ def _wait_for_a_finished_demo_run(tmp_path, timeout=180) -> list[str]:
         states = _demo_run_states(tmp_path)
         if "failed" in states or "succeeded" in states:
             return states
-        time.sleep(1)
+        time.sleep(0.25)
     pytest.fail(f"no demo run finished: {_demo_run_states(tmp_path)}\n" + (tmp_path / "kiln-run.log").read_text())
 
 
@@ -127,3 +129,20 @@ def test_kiln_run_serves_login_and_stops_every_process_on_ctrl_c(tmp_path, free_
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+def test_kiln_run_refuses_an_address_in_use_at_once_and_touches_nothing(tmp_path, free_port):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", free_port))
+    holder.listen()
+    try:
+        proc, log = _start(tmp_path, free_port, {})
+        code = proc.wait(timeout=60)
+    finally:
+        holder.close()
+    log.close()
+    text = (tmp_path / "kiln-run.log").read_text()
+    assert code == 1, text
+    assert f"can't serve on 127.0.0.1:{free_port}: the address is already in use" in text
+    assert "Kiln is starting" not in text
+    assert not any(tmp_path.glob("*.sqlite3")), "nothing may be created before the address is checked"

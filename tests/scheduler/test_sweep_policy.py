@@ -75,6 +75,20 @@ def test_asha_stops_the_weak_trial_at_its_rung_and_records_rung_values():
     assert len(plan.new_trials) == 1  # its slot is free again
 
 
+def test_asha_does_not_stop_a_trial_the_controller_first_sees_at_max_iter():
+    # epochs shorter than a tick: the weak trial's rung value arrives with its last epoch; it has finished
+    spec = _spec(parallel=4, max_runs=4, early_terminate={"type": "asha", "min_iter": 1, "eta": 2, "max_iter": 4})
+    points = [{"lr": 0.01, "layers": n} for n in (1, 2, 3)]
+    records = [
+        TrialRecord(run_id=1, number=0, params=points[0], state="running", curve={1: 0.1}, attrs={"completed_rung_0": 0.1}),
+        TrialRecord(run_id=2, number=1, params=points[1], state="running", curve={1: 0.2}, attrs={"completed_rung_0": 0.2}),
+        TrialRecord(run_id=3, number=2, params=points[2], state="running", curve={1: 0.9, 2: 0.9, 3: 0.9, 4: 0.9}),
+    ]
+    assert plan_sweep(spec, records, study_name="s", state="running", max_runs=4).stop_early == []
+    records[2] = TrialRecord(run_id=3, number=2, params=points[2], state="running", curve={1: 0.9, 2: 0.9})
+    assert plan_sweep(spec, records, study_name="s", state="running", max_runs=4).stop_early == [3]
+
+
 def test_asha_keeps_a_good_trial_and_does_not_recheck_a_passed_rung():
     spec = _spec(parallel=4, max_runs=3, early_terminate={"type": "asha", "min_iter": 1, "eta": 2})
     records = [

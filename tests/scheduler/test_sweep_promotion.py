@@ -90,6 +90,16 @@ def test_a_trial_past_the_last_rung_trains_to_the_end_without_pausing():
     assert plan.pause == {} and plan.stop_early == []
 
 
+def test_a_trial_that_trained_to_max_iter_before_its_rung_was_seen_is_not_paused_but_finishes():
+    # toward rung 1 (epoch 3), but the controller first saw it at epoch 9 = max_iter (a scheduler restart)
+    late = TrialRecord(**{**_trial(0, "running", rung=1, reached=0.9, r0=0.8).__dict__, "curve": {9: 0.97}})
+    plan = _plan([late, _trial(1, "paused", r0=0.5)], max_runs=2)
+    assert plan.pause == {} and plan.stop_early == [] and plan.promote == {}
+    assert not plan.finished  # it is still running: it ends succeeded, fully trained
+    short = TrialRecord(**{**late.__dict__, "curve": {8: 0.97}})  # past its rung, short of max_iter: it pauses
+    assert _plan([short, _trial(1, "paused", r0=0.5)], max_runs=2).pause == {0: 1}
+
+
 def test_a_diverged_trial_stops_at_its_rung():
     plan = _plan([_trial(0, "running", reached=float("nan"))])
     assert plan.stop_early == [0] and plan.pause == {}

@@ -47,3 +47,14 @@ def test_the_compare_data_endpoint_is_gzipped_and_pages_are_not(owner_run):
     assert [len(s["dstep"]) for s in series] == [500]
     page = client.get(f"/p/{project.id}/compare/?runs={run.id}", headers={"Accept-Encoding": "gzip"})
     assert page.status_code == 200 and "Content-Encoding" not in page  # HTML carries the CSRF token: no BREACH oracle
+
+
+def test_gzipped_answers_carry_breach_padding_of_random_length():
+    from webapp.compression import compressed
+
+    data = json.dumps({"items": [{"n": i, "name": f"run-{i}"} for i in range(200)]}).encode()
+    bodies = [compressed(data, 100) for _ in range(40)]
+    assert all(gzip.decompress(body) == data for body in bodies)
+    assert all(body[3] & gzip.FNAME for body in bodies)
+    assert len({len(body) for body in bodies}) > 5  # the name's length varies from answer to answer
+    assert max(len(body) for body in bodies) - min(len(body) for body in bodies) < 100

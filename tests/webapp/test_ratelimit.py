@@ -40,3 +40,20 @@ def test_client_address_trusts_only_the_configured_proxies(settings, rf):
     assert ratelimit.client_address(request) == "198.51.100.4"  # the forged left-most entry is never used
     settings.KILN_TRUSTED_PROXIES = 4
     assert ratelimit.client_address(request) == "10.0.0.2"  # fewer entries than proxies: fall back
+
+
+def test_a_redis_counter_expires_after_its_window_and_counts_every_hit(settings, redis_url):
+    from django.core.cache import caches
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}}
+    bucket = f"test:{uuid.uuid4().hex}"
+    assert [ratelimit.hit(bucket, limit=(3, 60)) for _ in range(3)] == [None, None, None]
+    wait = ratelimit.hit(bucket, limit=(3, 60))  # the fourth: 429 territory
+    assert wait is not None and 1 <= wait <= 60
+    cache = caches["default"]
+    key, _, _ = ratelimit._window(bucket, 60)
+    client = ratelimit._redis_client(cache)
+    stored = cache.make_and_validate_key(key)
+    assert int(client.get(stored)) == 4
+    assert 55 <= client.ttl(stored) <= 61  # set once, by the hit that made the counter
+    client.delete(stored)

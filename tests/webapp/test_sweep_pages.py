@@ -61,7 +61,7 @@ def test_the_sweep_page_opens_on_its_objective_with_best_as_the_maximum(sweep_wo
     assert [p["best"] for p in progress] == [0.6, 0.9, 0.9, 0.9, 0.9]
     assert f"#{trials[1].number}" in page.split('id="sweep-best"')[1].split("</p>")[0]
     assert set(config["importance"]) == {"optimizer.lr", "layers"}
-    assert 'id="rungs"' in page and "<td>0</td><td>1</td><td>2</td>" in page
+    assert 'id="rungs"' in page and "<td>0</td><td>1</td><td>5</td>" in page  # all five trained past epoch 1
     assert 'id="sweep-controls"' not in page  # a viewer gets no controls
 
 

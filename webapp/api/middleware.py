@@ -1,17 +1,31 @@
-"""Every answer under /api/ that is an error is Kiln's JSON error, whichever layer made it.
+"""Every answer under /api/ that is an error is Kiln's JSON error, whichever layer made it; and the
+cookie layers that a request signed in by its Authorization header never needs.
 
-ninja's handlers (errors.py) shape the errors raised in operations; this middleware, first in the
+ninja's handlers (errors.py) shape the errors raised in operations; `ApiErrorsAsJson`, first in the
 chain, reshapes the rest: Django's URL resolver (404), its 400/403/500 handlers (a suspicious
 request, a CSRF failure, an exception), ninja's 405, middleware answers. Under the MLflow API's
 paths (/api/2.0/mlflow/, /api/2.0/mlflow-artifacts/) the shape is MLflow's: {"error_code", "message"}.
+
+`unless_header_auth` wraps the session, CSRF, cookie sign-in and messages middleware: an /api/ request
+with `Authorization: Bearer ...` or `Basic ...` is signed in by that header alone (`TokenAuth`,
+`mlflow.auth`; neither reads a session), so it skips them: no session is loaded, no CSRF token is
+looked for (no browser sends that header cross-site unasked) and `request.user` is anonymous until
+the token's check sets it. Every other request, an /api/ one with cookies only included, passes
+through them all as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any
 
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 
 from webapp.mlflow.errors import is_mlflow_path
 from webapp.mlflow.errors import reshaped as mlflow_reshaped
@@ -64,3 +78,44 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+_HEADER_SCHEMES = ("bearer ", "basic ")
+
+
+def header_authenticated(request: HttpRequest) -> bool:
+    """An /api/ request that carries its credentials in the Authorization header (the API's only sign-in)."""
+    return request.path.startswith(API_PREFIX) and request.META.get("HTTP_AUTHORIZATION", "")[:7].lower().startswith(
+        _HEADER_SCHEMES)
+
+
+def unless_header_auth(middleware: type) -> type:
+    """`middleware` for every request but a header-authenticated API one, which goes straight on, its hooks skipped too.
+
+    A subclass, so what looks for the middleware (the admin's checks) still finds it.
+    """
+
+    def __call__(self: Any, request: HttpRequest) -> HttpResponse:
+        if header_authenticated(request):
+            if not hasattr(request, "user"):
+                request.user = AnonymousUser()  # the token's check sets the user; no cookie's is ever read
+            return self.get_response(request)
+        return middleware.__call__(self, request)
+
+    def skipping(method: Callable[..., Any]) -> Callable[..., Any]:
+        def hook(self: Any, request: HttpRequest, *args: Any) -> Any:
+            return None if header_authenticated(request) else method(self, request, *args)
+
+        return hook
+
+    namespace: dict[str, Any] = {"__call__": __call__, "__module__": __name__, "__doc__": middleware.__doc__}
+    for name in ("process_view", "process_exception", "process_template_response"):  # the hooks Django collects
+        if hasattr(middleware, name):
+            namespace[name] = skipping(getattr(middleware, name))
+    return type(middleware.__name__, (middleware,), namespace)
+
+
+Sessions = unless_header_auth(SessionMiddleware)
+Csrf = unless_header_auth(CsrfViewMiddleware)
+CookieSignIn = unless_header_auth(AuthenticationMiddleware)
+Messages = unless_header_auth(MessageMiddleware)

@@ -14,9 +14,10 @@ from webapp.api import metric_body
 from webapp.api.auth import ApiRequest
 from webapp.api.errors import ApiError, ErrorOut
 from webapp.api.parser import fast_json_content
-from webapp.api.schemas import ArtifactOut, Id, SummaryOut, Text, artifact_out, summary_out
+from webapp.api.schemas import ArtifactOut, BodyIn, Id, SummaryOut, Text, artifact_out, summary_out
 from webapp.dashboards.series import EMPTY, SERIES_BUDGET, overviews, read_points, series_refs
 from webapp.experiments.downloads import stored_file_response
+from webapp.experiments.job_progress import job_progress_checked, job_progress_set
 from webapp.experiments.nonfinite import NonFinite, json_value
 from webapp.experiments.results import artifact_store, metrics_log_series
 from webapp.experiments.selectors import (
@@ -94,6 +95,37 @@ def log_metrics(request: ApiRequest, run_id: Id) -> dict:
     received, columns = metric_body.metric_columns(fast_json_content(request))
     run = run_id_for(request.auth, run_id, Access.EDIT)
     return {"received": received, "stored": metrics_log_series(run_id=run, series=columns)}
+
+
+class ProgressIn(BodyIn):
+    # NOTE: typed Any: the counts are checked by the one progress rule (job_progress_checked), as the worker checks them.
+    step: Any = Field(None, description="Optimizer steps done (an int, with total)")
+    total: Any = Field(None, description="Optimizer steps in all (an int >= 1, >= step)")
+    epoch: Any = Field(None, description="Epochs done (an int, with epochs)")
+    epochs: Any = Field(None, description="Epochs in all (an int >= 1, >= epoch)")
+    eta_seconds: Any = Field(None, description="Seconds left as the job estimates them; null when it has no rate yet")
+    time: Any = Field(None, description="When the job reported, seconds since the epoch")
+
+
+class ProgressOut(Schema):
+    step: int | None = None
+    total: int | None = None
+    epoch: int | None = None
+    epochs: int | None = None
+    eta_seconds: float | None
+    at: float
+
+
+@router.post("/{run_id}/progress", response={200: ProgressOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
+def report_progress(request: ApiRequest, run_id: Id, body: ProgressIn) -> dict:
+    """Set the run's progress (what the run page's bar shows), as a job inside Kiln reports it; the last report wins."""
+    run = run_id_for(request.auth, run_id, Access.EDIT)
+    try:
+        progress = job_progress_checked(body.model_dump())
+    except (TypeError, ValueError) as exc:
+        raise ApiError(422, "invalid", str(exc)) from None
+    job_progress_set(run_id=run, progress=progress)
+    return progress
 
 
 @router.get("/{run_id}/metrics", response={200: list[MetricKeyOut], 404: ErrorOut})

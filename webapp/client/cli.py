@@ -228,9 +228,14 @@ def _run(args: argparse.Namespace) -> int:
     from webapp.supervisor import Child, Crash, state_path, supervise
     from worker.identity import EXIT_NAME_TAKEN
 
-    _bootstrap()
     config = settings.CONFIG
     bind = args.bind or config.bind
+    taken = _bind_problem(bind)
+    if taken is not None:  # before anything starts: gunicorn would retry, crash and be restarted for ~45 s
+        print(f"kiln run: can't serve on {bind}: {taken}. Stop what holds it, or choose another address with "
+              "--bind or KILN_BIND.", file=sys.stderr)
+        return 1
+    _bootstrap()
     me = [sys.executable, "-m", "webapp.client.cli"]
 
     def record(crash: Crash) -> None:
@@ -256,6 +261,29 @@ def _run(args: argparse.Namespace) -> int:
         state_file=state_path(config.data_dir),
         on_crash=record,
     )
+
+
+def _bind_problem(bind: str) -> str | None:
+    """Why the web server could not listen on `bind` (`host:port`, `[v6]:port`), or None (or not a TCP address)."""
+    import errno
+    import socket
+
+    host, sep, port = bind.rpartition(":")
+    if not sep or not port.isdigit() or host.startswith("unix"):
+        return None
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 -- gunicorn's meaning of ":8000"
+    try:
+        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
+        return f"the address does not resolve ({exc})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return "the address is already in use (is another Kiln running?)" if exc.errno == errno.EADDRINUSE else str(exc)
+    return None
 
 
 def _web(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """A compare view's state: which runs, which charts, which settings. The URL carries all of it.
 
-`?runs=3,4,9&key=loss&key=val/acc&x=step&smooth=0.6&log=1&group=lr&best=loss&mode=min&sx=lr&sy=loss`
+`?runs=3,4,9&key=loss&key=val/acc&x=step&smooth=0.6&log=1&group=lr&best=loss&mode=min&sx=lr&sy=loss&hide=run-4`
 (or `sweep=7` in place of `runs`). A saved dashboard stores `CompareState.as_json()`.
 """
 
@@ -19,6 +19,7 @@ MAX_RUNS = 200
 MAX_KEYS = 50
 _TIME_AXES = ("step", "wall", "rel")
 _NAME = re.compile(r"^[^\x00-\x1f]{1,200}$")
+_LEGEND_ENTRY = re.compile(r"^(run-[1-9][0-9]{0,18}|group-[^\x00-\x1f]{0,200})$")
 
 
 class StateError(ValueError):
@@ -38,6 +39,7 @@ class CompareState:
     mode: str = "min"
     sx: str = ""  # scatter: a param ...
     sy: str = ""  # ... against a metric
+    hide: tuple[str, ...] = ()  # legend entries switched off on every chart: "run-<id>", or "group-<value>" when grouped
 
     @property
     def x_metric(self) -> str | None:
@@ -45,7 +47,7 @@ class CompareState:
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
-        return data | {"runs": list(self.runs), "keys": list(self.keys)}
+        return data | {"runs": list(self.runs), "keys": list(self.keys), "hide": list(self.hide)}
 
     def as_query(self) -> str:
         pairs: list[tuple[str, str]] = []
@@ -64,6 +66,7 @@ class CompareState:
                 pairs.append((name, getattr(self, name)))
         if self.best:
             pairs.append(("mode", self.mode))
+        pairs += [("hide", entry) for entry in self.hide]
         return urlencode(pairs)
 
     def merged(self, query: QueryDict) -> CompareState:
@@ -77,6 +80,8 @@ class CompareState:
             changes.update(runs=given.runs, sweep=given.sweep)
         if "key" in query:
             changes["keys"] = given.keys
+        if "hide" in query:
+            changes["hide"] = given.hide
         return replace(self, **changes)
 
 
@@ -85,11 +90,15 @@ def state_from_query(query: QueryDict | dict[str, Any]) -> CompareState:
     get = query.get
     if isinstance(query, QueryDict):
         keys: list[Any] = query.getlist("key")
+        hide: list[Any] = query.getlist("hide")
     else:
         saved: Any = query.get("keys", [])
+        hidden: Any = query.get("hide", [])
         if not isinstance(saved, list):
             raise StateError("keys must be a list of metric keys")
-        keys = saved
+        if not isinstance(hidden, list):
+            raise StateError("hide must be a list of legend entries")
+        keys, hide = saved, hidden
     return CompareState(
         runs=_runs(get("runs")),
         sweep=_optional_id(get("sweep"), "sweep"),
@@ -102,6 +111,7 @@ def state_from_query(query: QueryDict | dict[str, Any]) -> CompareState:
         mode=_mode(get("mode")),
         sx=_name(get("sx"), "sx"),
         sy=_name(get("sy"), "sy"),
+        hide=_hidden(hide),
     )
 
 
@@ -135,6 +145,16 @@ def _keys(raw: list[Any]) -> tuple[str, ...]:
         if not _NAME.match(key):
             raise StateError(f"metric key {key[:40]!r} must be 1-200 printable characters")
     return keys
+
+
+def _hidden(raw: list[Any]) -> tuple[str, ...]:
+    entries = tuple(dict.fromkeys(str(entry) for entry in raw if str(entry)))
+    if len(entries) > MAX_RUNS:
+        raise StateError(f"hide at most {MAX_RUNS} legend entries")
+    for entry in entries:
+        if not _LEGEND_ENTRY.match(entry):
+            raise StateError(f"hide={entry[:40]!r} must be a legend entry: run-<id> or group-<value>")
+    return entries
 
 
 def _x_axis(raw: str) -> str:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("p/<id:project_id>/compare/export.csv", views.compare_csv, name="compare_csv"),
     path("p/<id:project_id>/sweeps/", views.sweep_list, name="sweeps"),
     path("p/<id:project_id>/sweeps/<id:sweep_id>/", views.sweep_page, name="sweep"),
+    path("p/<id:project_id>/sweeps/<id:sweep_id>/data/", views.sweep_data, name="sweep_data"),
     path("p/<id:project_id>/sweeps/<id:sweep_id>/control/", views.sweep_control_view, name="sweep_control"),
     path("p/<id:project_id>/dashboards/", views.dashboard_list, name="list"),
     path("p/<id:project_id>/dashboards/<id:dashboard_id>/", views.dashboard_page, name="dashboard"),

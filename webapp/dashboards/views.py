@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import (
     HttpRequest,
     HttpResponse,
+    HttpResponseNotModified,
     HttpResponseRedirect,
     JsonResponse,
     QueryDict,
@@ -15,7 +18,9 @@ from django.http import (
 )
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.http import parse_etags
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from webapp.csp import csp_allows_eval
@@ -23,6 +28,7 @@ from webapp.dashboards import compare, export, payload, selectors, services, swe
 from webapp.dashboards.models import Dashboard
 from webapp.dashboards.state import CompareState, StateError, state_from_query
 from webapp.experiments.assets import PLOTLY_VERSION
+from webapp.experiments.models import Sweep
 from webapp.experiments.sweeps import sweep_control, sweep_summaries, sweep_summary
 from webapp.projects.models import Project
 from webapp.projects.permissions import Access, project_access
@@ -57,6 +63,11 @@ def compare_csv(request: HttpRequest, project_id: int) -> HttpResponseBase:
     return _csv(request, project, None)
 
 
+# the sweep page's boxes its live feed refills, and the template each is drawn from
+SWEEP_PARTS = {"sweep-status": "status", "sweep-controls-box": "controls", "rungs-box": "rungs", "trials-box": "trials"}
+SWEEP_POLL_MS = 3000
+
+
 @require_GET
 @csp_allows_eval
 def sweep_page(request: HttpRequest, project_id: int, sweep_id: int) -> HttpResponse:
@@ -66,6 +77,44 @@ def sweep_page(request: HttpRequest, project_id: int, sweep_id: int) -> HttpResp
         state = state_from_query(request.GET)
     except StateError as exc:
         return _bad_page(request, project, str(exc))
+    version = _sweep_etag(request, project, sweep, state).strip('"')  # read first: the data is at least this new
+    context = _sweep_context(request, project, sweep, state)
+    context["live"]["version"] = version
+    return render(request, "dashboards/sweep.html", context)
+
+
+@require_GET
+def sweep_data(request: HttpRequest, project_id: int, sweep_id: int) -> HttpResponse:
+    """The sweep page's live feed: its charts' data and its tables as HTML, or 304 Not Modified while
+    the sweep's version is the one the page sent in If-None-Match."""
+    project = selectors.project_for(request.user, project_id)
+    sweep = selectors.sweep_for(project, sweep_id)
+    try:
+        state = state_from_query(request.GET)
+    except StateError as exc:
+        return JsonResponse({"error": {"code": "bad_request", "message": str(exc)}}, status=400)
+    etag = _sweep_etag(request, project, sweep, state)
+    sent = {tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))}
+    if etag in sent:  # gzip weakens the ETag it sent (W/"..."): the same version
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        context = _sweep_context(request, project, sweep, state)
+        parts = {box: render_to_string(f"dashboards/_sweep_{name}.html", context, request)
+                 for box, name in SWEEP_PARTS.items()}
+        live = {**context["live"], "progress": context["progress"], "version": etag.strip('"'), "html": parts}
+        response = HttpResponse(orjson.dumps(live), content_type="application/json")
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _sweep_etag(request: HttpRequest, project: Project, sweep: Sweep, state: CompareState) -> str:
+    """The sweep's version as seen by this viewer (edit access shows the controls), on this objective."""
+    access = project_access(request.user, project)
+    return f'"{sweep_selectors.sweep_version(sweep, state.best, request.GET.get("mode", ""), access.name)}"'
+
+
+def _sweep_context(request: HttpRequest, project: Project, sweep: Sweep, state: CompareState) -> dict[str, Any]:
     runs = selectors.compare_runs(project, CompareState(sweep=sweep.id))
     meta = compare.runs_meta(runs)
     keys = selectors.metric_keys(runs)
@@ -76,27 +125,36 @@ def sweep_page(request: HttpRequest, project_id: int, sweep_id: int) -> HttpResp
     summary = sweep_summary(sweep)
     insights = sweep_selectors.sweep_insights(sweep)
     can_edit = project_access(request.user, project) >= Access.EDIT
-    return render(request, "dashboards/sweep.html", {
+    controls = sweep_selectors.controls_for(summary) if can_edit else []
+    params = sorted((sweep.spec or {}).get("parameters", {}))
+    query = request.GET.urlencode()
+    return {
         "project": project,
         "sweep": sweep,
         "summary": summary,
-        "controls": sweep_selectors.controls_for(summary) if can_edit else [],
+        "controls": controls,
         "rungs": insights["rungs"],
         "runs": runs,
         "keys": keys,
         "best": best,
         "mode": mode,
+        "params": params,
         "progress": compare.best_so_far(meta, best, mode) if best else [],
-        "page_config": {
+        "live": {
             "runs": meta,
-            "params": sorted((sweep.spec or {}).get("parameters", {})),
+            "params": params,
+            "keys": keys,
             "best": best,
             "mode": mode,
             "importance": insights["importance"],
+            "controls": controls,
+            "final": sweep_selectors.sweep_is_final(summary),
+            "data_url": reverse("dashboards:sweep_data", args=[project.id, sweep.id]) + (f"?{query}" if query else ""),
+            "interval_ms": SWEEP_POLL_MS,
         },
         "compare_url": reverse("dashboards:compare", args=[project.id]) + "?" + CompareState(sweep=sweep.id).as_query(),
         "plotly_url": _plotly_url(),
-    })
+    }
 
 
 @require_POST

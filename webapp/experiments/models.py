@@ -127,6 +127,8 @@ class Run(models.Model):
         constraints = [models.UniqueConstraint(fields=["project", "number"], name="unique_run_number_per_project")]
         indexes = [
             models.Index(fields=["project", "-number"], name="run_project_number"),
+            # the run list's page and count (newest first): an index-only scan of the project's live runs
+            models.Index(fields=["project", "id"], condition=models.Q(deleted_at__isnull=True), name="run_project_live_id"),
             models.Index(fields=["state", "priority", "created_at"], name="run_queue"),
             # the purge's lookup; live rows (nearly all) stay out of it
             models.Index(fields=["deleted_at"], condition=models.Q(deleted_at__isnull=False), name="run_deleted_at"),

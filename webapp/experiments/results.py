@@ -99,10 +99,12 @@ def metrics_log_series(*, run_id: int, series: Iterable[tuple[str, np.ndarray, n
 
 
 def _groups_log(run_id: int, groups: dict[str, KeyPoints], attempt: int | None) -> int:
-    with transaction.atomic():
-        postgresql = connection.vendor == "postgresql"
-        # NOTE: a small batch of the API's path is inserted in the lock's round trip (nothing to set aside first)
-        insert_now = postgresql and attempt is None and sum(map(len, groups.values())) <= metrics_pg.INSERT_MAX_POINTS
+    postgresql = connection.vendor == "postgresql"
+    # NOTE: a small batch of the API's path is inserted in the lock's round trip (nothing to set aside first),
+    # and outside a transaction its BEGIN and COMMIT travel in the two pipelines (only metrics_pg's statements run)
+    insert_now = postgresql and attempt is None and sum(map(len, groups.values())) <= metrics_pg.INSERT_MAX_POINTS
+    folded = insert_now and not connection.in_atomic_block
+    with metrics_pg.folded_transaction() if folded else transaction.atomic():
         if postgresql:
             locked = metrics_pg.locked_read(run_id, list(groups), _insert_params(groups) if insert_now else None)
             current, summaries, last_chunks = locked.attempt, locked.summaries, locked.last_chunks

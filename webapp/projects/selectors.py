@@ -76,12 +76,11 @@ def project_by_ref(user: User | AnonymousUser, ref: str, needed: Access = Access
     Raises like `require_access`: Http404 for anyone who may not see it, PermissionDenied below `needed`.
     """
     ref = ref.strip().strip("/")
-    projects = Project.objects.select_related("owner_user", "team")
     if (project_id := parse_id(ref)) is not None:
         found = project_by_id(project_id)
     elif ref.count("/") == 1 and "\x00" not in ref:
         owner, slug = ref.split("/")
-        candidates = projects.filter(
+        candidates = Project.objects.select_related("owner_user", "team").filter(
             Q(owner_user__username=owner) | Q(owner_user__isnull=True, team__slug=owner), slug=slug
         )
         matches = list(candidates[:2])

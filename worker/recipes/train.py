@@ -60,9 +60,9 @@ def run_recipe(config: Recipe | dict[str, Any], *, device: str | None = None, st
         val = evaluate(model, val_loader, task, where)
         track.log({**{f"val_{key}": value for key, value in val.items()}, "epoch": epoch}, step=step)
         summary.update({f"val_{key}": value for key, value in val.items()})
+        track.progress(epoch=epoch, epochs=recipe.epochs)  # before the checkpoint, where a sweep's trial may wait
         track.save_checkpoint(checkpoint_state(recipe=recipe, epoch=epoch, model=model, optimizer=optimizer,
                                                scheduler=scheduler, data_generator=data_generator), step=step)
-        track.progress(epoch=epoch, epochs=recipe.epochs)
     if done >= recipe.epochs:  # nothing left to train: report the finished model
         summary.update({f"val_{key}": value for key, value in evaluate(model, val_loader, task, where).items()})
     _save_final_model(model)

@@ -194,105 +194,112 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
-class RandomUnstructured(BasePruningMethod):
-    """Prune ``amount`` entries chosen at random."""
-
-    PRUNING_TYPE = "unstructured"
+class _AmountPruning(BasePruningMethod):
+    """Prunes ``amount`` entries or channels (an int), or that fraction of them (a float), ranked by ``score``."""
 
     def __init__(self, amount) -> None:
         _validate_pruning_amount_init(amount)
         self.amount = amount
 
+    @abstractmethod
+    def score(self, t):
+        """What the entries (unstructured) or the channels along ``dim`` (structured) of ``t`` are ranked by."""
+
+    def _count(self, size: int) -> int:
+        """How many of ``size`` entries or channels to prune."""
+        nparams_toprune = _compute_nparams_toprune(self.amount, size)
+        _validate_pruning_amount(nparams_toprune, size)
+        return nparams_toprune
+
+
+class _UnstructuredPruning(_AmountPruning):
+    """Zeroes the ``amount`` entries at one end of the ``score`` ranking: the largest if ``prune_largest``."""
+
+    PRUNING_TYPE = "unstructured"
+    prune_largest: bool
+
     def compute_mask(self, t, default_mask):
-        tensor_size = t.nelement()
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(nparams_toprune, tensor_size)
+        nparams_toprune = self._count(t.nelement())
         mask = default_mask.clone()
         if nparams_toprune != 0:
-            prob = engine.rand_like(t)
-            mask.view(-1)[_topk(prob, nparams_toprune, largest=True)] = 0
+            mask.view(-1)[_topk(self.score(t), nparams_toprune, largest=self.prune_largest)] = 0
         return mask
+
+
+class _StructuredPruning(_AmountPruning):
+    """Zeroes the ``amount`` channels along ``dim`` that ``kept_channels`` leaves out."""
+
+    PRUNING_TYPE = "structured"
+
+    def __init__(self, amount, dim=-1) -> None:
+        super().__init__(amount)
+        self.dim = dim
+
+    def kept_channels(self, scores, nparams_toprune: int):
+        """The channels that stay: the ``len(scores) - nparams_toprune`` of highest score."""
+        return _topk(scores, scores.nelement() - nparams_toprune, largest=True)
+
+    def compute_mask(self, t, default_mask):
+        _validate_structured_pruning(t)
+        _validate_pruning_dim(t, self.dim)
+        nparams_toprune = self._count(t.shape[self.dim])
+        if nparams_toprune == 0:
+            return default_mask
+        mask = _channel_mask(t, self.dim, self.kept_channels(self.score(t), nparams_toprune))
+        mask *= default_mask.to(dtype=mask.dtype)
+        return mask
+
+
+class RandomUnstructured(_UnstructuredPruning):
+    """Prune ``amount`` entries chosen at random."""
+
+    prune_largest = True
+
+    def score(self, t):
+        return engine.rand_like(t)
 
     @classmethod
     def apply(cls, module, name, amount):  # type: ignore[override]
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_UnstructuredPruning):
     """Prune the ``amount`` entries of smallest absolute value."""
 
-    PRUNING_TYPE = "unstructured"
+    prune_largest = False
 
-    def __init__(self, amount) -> None:
-        _validate_pruning_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t, default_mask):
-        tensor_size = t.nelement()
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(nparams_toprune, tensor_size)
-        mask = default_mask.clone()
-        if nparams_toprune != 0:
-            mask.view(-1)[_topk(engine.abs(t), nparams_toprune, largest=False)] = 0
-        return mask
+    def score(self, t):
+        return engine.abs(t)
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):  # type: ignore[override]
         return super().apply(module, name, amount=amount, importance_scores=importance_scores)
 
 
-class RandomStructured(BasePruningMethod):
+class RandomStructured(_StructuredPruning):
     """Prune ``amount`` channels along ``dim`` chosen at random."""
 
-    PRUNING_TYPE = "structured"
+    def score(self, t):
+        return engine.rand(t.shape[self.dim])
 
-    def __init__(self, amount, dim=-1) -> None:
-        _validate_pruning_amount_init(amount)
-        self.amount = amount
-        self.dim = dim
-
-    def compute_mask(self, t, default_mask):
-        _validate_structured_pruning(t)
-        _validate_pruning_dim(t, self.dim)
-        tensor_size = t.shape[self.dim]
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(nparams_toprune, tensor_size)
-        if nparams_toprune == 0:
-            return default_mask
-        prob = engine.rand(tensor_size)
-        threshold = engine.kthvalue(prob, k=nparams_toprune).values
-        mask = _channel_mask(t, self.dim, prob > threshold)
-        mask *= default_mask.to(dtype=mask.dtype)
-        return mask
+    def kept_channels(self, scores, nparams_toprune: int):
+        # NOTE: a threshold at the nparams_toprune-th smallest draw (as PyTorch): a draw tied with it goes too
+        return scores > engine.kthvalue(scores, k=nparams_toprune).values
 
     @classmethod
     def apply(cls, module, name, amount, dim=-1):  # type: ignore[override]
         return super().apply(module, name, amount=amount, dim=dim)
 
 
-class LnStructured(BasePruningMethod):
+class LnStructured(_StructuredPruning):
     """Prune the ``amount`` channels along ``dim`` of smallest L\\ ``n`` norm."""
 
-    PRUNING_TYPE = "structured"
-
     def __init__(self, amount, n, dim=-1) -> None:
-        _validate_pruning_amount_init(amount)
-        self.amount = amount
+        super().__init__(amount, dim)
         self.n = n
-        self.dim = dim
 
-    def compute_mask(self, t, default_mask):
-        _validate_structured_pruning(t)
-        _validate_pruning_dim(t, self.dim)
-        tensor_size = t.shape[self.dim]
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(nparams_toprune, tensor_size)
-        if nparams_toprune == 0:
-            return default_mask
-        norm = _compute_norm(t, self.n, self.dim)
-        mask = _channel_mask(t, self.dim, _topk(norm, tensor_size - nparams_toprune, largest=True))
-        mask *= default_mask.to(dtype=mask.dtype)
-        return mask
+    def score(self, t):
+        return _compute_norm(t, self.n, self.dim)
 
     @classmethod
     def apply(cls, module, name, amount, n, dim, importance_scores=None):  # type: ignore[override]

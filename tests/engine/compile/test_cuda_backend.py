@@ -184,33 +184,162 @@ def test_reduce_overhead_captures_one_cuda_graph_and_replays_it(cuda_backend, mo
         assert counts == {"captures": 1, "launches": n - 1}
 
 
-def test_reduce_overhead_graphs_a_training_steps_forward_and_backward_between_its_host_effects(cuda_backend):
+def _count_graphs(cuda_backend, monkeypatch) -> dict:
+    """Captures begun and graphs launched, counted at the fake's source (empty on real CuPy)."""
+    counts: dict = {}
+    if cuda_backend.__name__ == "fake_cupy":
+        counts.update(captures=0, launches=0)
+        stream_cls, graph_cls = cuda_backend.cuda.Stream, cuda_backend.cuda.Graph
+        begin, launch = stream_cls.begin_capture, graph_cls.launch
+
+        def counting_begin(self, *args, **kwargs):
+            counts["captures"] += 1
+            return begin(self, *args, **kwargs)
+
+        def counting_launch(self, *args, **kwargs):
+            counts["launches"] += 1
+            return launch(self, *args, **kwargs)
+
+        monkeypatch.setattr(stream_cls, "begin_capture", counting_begin)
+        monkeypatch.setattr(graph_cls, "launch", counting_launch)
+    return counts
+
+
+def _train_step(net, opt, x, y):
+    opt.zero_grad()
+    loss = F.mse_loss(net(x), y)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+_STEP_OPTIMIZERS = {"adam": lambda p: engine.optim.Adam(p, lr=0.1),
+                    "adamw_amsgrad": lambda p: engine.optim.AdamW(p, lr=0.05, weight_decay=0.1, amsgrad=True),
+                    "adam_l2_maximize": lambda p: engine.optim.Adam(p, lr=0.05, weight_decay=0.01, maximize=True),
+                    "sgd_nesterov": lambda p: engine.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True)}
+
+
+@pytest.mark.parametrize("kind", list(_STEP_OPTIMIZERS))
+def test_reduce_overhead_records_the_whole_training_step_in_one_cuda_graph(cuda_backend, monkeypatch, kind):
+    """Forward, backward, the .grad delivery and the optimizer step (Adam's step count and bias corrections on the
+    device: capturable, switched on by the compile as torch.compile does) are one graph, launched once a call."""
+    previous = engine.get_default_dtype()
+    engine.set_default_dtype(engine.float64)
+    try:
+        counts = _count_graphs(cuda_backend, monkeypatch)
+        eager, model = twins(lambda: nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(),
+                                                   nn.Linear(8, 2)))
+        opt_e, opt_c = (_STEP_OPTIMIZERS[kind](m.parameters()) for m in (eager, model))
+        compiled = engine.compile(_train_step, mode="reduce-overhead")
+        n = 7
+        for i in range(n):
+            x, y = engine.randn(4, 6, device="cuda"), engine.randn(4, 2, device="cuda")
+            want = _train_step(eager, opt_e, x, y)
+            before = host_syncs(cuda_backend)
+            got = compiled(model, opt_c, x, y)
+            if before is not None and i >= 2:
+                assert host_syncs(cuda_backend) == before, "the graphed step copied device data to the host"
+            np.testing.assert_allclose(host(got), host(want), rtol=1e-5, atol=1e-5)
+            for a, b in zip(model.parameters(), eager.parameters(), strict=True):  # every step: bias corrections
+                np.testing.assert_allclose(host(a), host(b), rtol=1e-5, atol=1e-5)
+                np.testing.assert_allclose(host(a.grad), host(b.grad), rtol=1e-5, atol=1e-5)
+        program = compiled_graph(compiled)._first
+        stats = compiled_graph(compiled).info["cudagraph"]
+        # call 1 is the frontend's own eager run, call 2 the warm-up; the n - 1 program calls after it are one
+        # capture (whose run is a launch: a capture runs nothing) and launches
+        assert (stats["captures"], stats["replays"], stats["reason"], stats["plain_calls"]) == (1, n - 2, None, [])
+        if counts:
+            assert counts == {"captures": 1, "launches": n - 2}
+        # every step but the leading zero_grad (.grad = None, host only) is inside the graph
+        assert stats["steps"]["captured"] == stats["steps"]["of"] - 1
+        first = program.schedule.steps[0]
+        assert first.kind == "fallback" and first.value.attrs["label"] == "engine._dynamo.graph_ops.call_method"
+        ops = [s.value.op for s in program.schedule.steps[1:] if s.kind == "effect"]
+        assert ops == ["deliver_grads", "optimizer_step"]
+        if kind != "sgd_nesterov":
+            assert all(group["capturable"] for group in opt_c.param_groups)
+            for p in model.parameters():
+                step = opt_c.state[p]["step"]
+                assert step.device.type == "cuda" and step.dtype == engine.float32 and float(step.cpu()) == n
+    finally:
+        engine.set_default_dtype(previous)
+
+
+def test_a_graphed_training_steps_optimizer_checkpoint_loads_and_continues_eagerly(cuda_backend, tmp_path):
     eager, model = twins(lambda: nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2)))
-    opt_e, opt_c = (engine.optim.Adam(m.parameters(), lr=0.1) for m in (eager, model))
+    opt_e, opt_c = (engine.optim.AdamW(m.parameters(), lr=0.05) for m in (eager, model))
+    compiled = engine.compile(_train_step, mode="reduce-overhead")
+    data = [(engine.randn(4, 6, device="cuda"), engine.randn(4, 2, device="cuda")) for _ in range(8)]
+    for x, y in data[:5]:
+        compiled(model, opt_c, x, y)
+        _train_step(eager, opt_e, x, y)
+    path = tmp_path / "ckpt.pt"
+    engine.save({"model": model.state_dict(), "optimizer": opt_c.state_dict()}, path)
+    saved = engine.load(path)
+    assert saved["optimizer"]["state"][0]["step"].device.type == "cuda"
+    engine.manual_seed(5)
+    resumed = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2)).to("cuda")
+    resumed.load_state_dict(saved["model"])
+    opt_r = engine.optim.AdamW(resumed.parameters(), lr=0.05)
+    opt_r.load_state_dict(saved["optimizer"])
+    for x, y in data[5:]:
+        _train_step(eager, opt_e, x, y)
+        _train_step(resumed, opt_r, x, y)
+    for a, b in zip(resumed.parameters(), eager.parameters(), strict=True):
+        np.testing.assert_allclose(host(a), host(b), **tolerance(a.dtype))
+    assert float(opt_r.state[next(iter(resumed.parameters()))]["step"].cpu()) == 8
+
+
+def test_a_graphed_step_without_zero_grad_accumulates_into_the_grads_and_delivers_input_grads(cuda_backend):
+    """No zero_grad: the .grad already there is copied into a static buffer that the graph adds to, so the
+    whole program (every step) is the graph; an input that requires grad gets its .grad each call."""
+    eager, model = twins(lambda: nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 2)))
+    opt_e, opt_c = (engine.optim.Adam(m.parameters(), lr=0.05) for m in (eager, model))
 
     def step(net, opt, x, y):
-        opt.zero_grad()
         loss = F.mse_loss(net(x), y)
         loss.backward()
         opt.step()
         return loss
 
     compiled = engine.compile(step, mode="reduce-overhead")
-    for i in range(4):
+    for _ in range(6):
         x, y = engine.randn(4, 6, device="cuda"), engine.randn(4, 2, device="cuda")
-        want = step(eager, opt_e, x, y)
-        before = host_syncs(cuda_backend)
-        got = compiled(model, opt_c, x, y)
-        if before is not None and i >= 2:
-            assert host_syncs(cuda_backend) == before, "the graphed step copied device data to the host"
-        np.testing.assert_allclose(host(got), host(want), **tolerance(got.dtype))
+        x_c, x_e = x.clone().requires_grad_(), x.clone().requires_grad_()
+        np.testing.assert_allclose(host(compiled(model, opt_c, x_c, y)), host(step(eager, opt_e, x_e, y)),
+                                   **tolerance(x.dtype))
+        np.testing.assert_allclose(host(x_c.grad), host(x_e.grad), **tolerance(x.dtype))
+    for a, b in zip(model.parameters(), eager.parameters(), strict=True):
+        np.testing.assert_allclose(host(a), host(b), **tolerance(a.dtype))
+        np.testing.assert_allclose(host(a.grad), host(b.grad), **tolerance(a.dtype))
+    stats = compiled_graph(compiled).info["cudagraph"]
+    assert (stats["captures"], stats["replays"]) == (1, 4)
+    assert stats["steps"]["captured"] == stats["steps"]["of"]
+
+
+def test_a_graphed_step_is_recorded_again_when_the_learning_rate_changes(cuda_backend, caplog):
+    eager, model = twins(lambda: nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2)))
+    opt_e, opt_c = (engine.optim.Adam(m.parameters(), lr=0.1) for m in (eager, model))
+    compiled = engine.compile(_train_step, mode="reduce-overhead")
+    with caplog.at_level("INFO", logger="engine._inductor.cudagraphs"):
+        for i in range(8):
+            if i == 5:  # an LR schedule outside the step: the recorded kernels hold the old rate
+                for opt in (opt_e, opt_c):
+                    opt.param_groups[0]["lr"] = 0.02
+            if i == 6:  # a step hook runs on the host: that call runs without the graph
+                handle = opt_c.register_step_post_hook(lambda *args: None)
+            if i == 7:
+                handle.remove()
+            x, y = engine.randn(4, 6, device="cuda"), engine.randn(4, 2, device="cuda")
+            np.testing.assert_allclose(host(compiled(model, opt_c, x, y)), host(_train_step(eager, opt_e, x, y)),
+                                       **tolerance(x.dtype))
     for a, b in zip(model.parameters(), eager.parameters(), strict=True):
         np.testing.assert_allclose(host(a), host(b), **tolerance(a.dtype))
     stats = compiled_graph(compiled).info["cudagraph"]
-    # call 1 is the capture's own eager run, call 2 the warm-up, call 3 records, calls 3-4 launch; zero_grad, the
-    # .grad delivery and the optimizer step stay host-side code around the one graph of forward and backward
-    assert (stats["captures"], stats["replays"], stats["reason"]) == (1, 2, None)
-    assert 0 < stats["steps"]["captured"] < stats["steps"]["of"]
+    # calls 3-5 and 8 launch (one graph each for lr=0.1 and lr=0.02, recorded at calls 3 and 6); call 7 runs plainly
+    assert stats["captures"] == 2 and stats["replays"] == 5 and stats["plain_calls"] == [
+        "optimizer step hooks run on the host"]
+    assert "a call without the CUDA graph" in caplog.text
 
 
 def test_reduce_overhead_falls_back_to_plain_replay_when_the_capture_meets_a_host_sync(cuda_backend, caplog):
@@ -278,8 +407,33 @@ def test_the_device_is_guarded_a_cpu_call_and_a_cuda_call_compile_apart(cuda_bac
     assert devices == ["cpu", "cuda:0"]
 
 
+def test_float16_groups_compute_in_float_store_half_and_stay_within_half_rounding_of_eager(cuda_backend):
+    def f(x, w):
+        h = F.gelu(x @ w) * 0.5 + x.mean(-1, keepdim=True)
+        return F.softmax(h, dim=-1), (h.float() * 3).half().amax(dim=0), h.tanh().sum(-1), (h > 0.1).float() * h
+
+    compiled = engine.compile(f)
+    with engine.no_grad():
+        for _ in range(3):
+            x, w = engine.randn(6, 8, device="cuda").half(), engine.randn(8, 8, device="cuda").half()
+            got, want = compiled(x, w), f(x, w)
+            for g, e in zip(got, want, strict=True):
+                assert g.dtype == e.dtype
+                np.testing.assert_allclose(host(g).astype(np.float64), host(e).astype(np.float64), rtol=1e-2,
+                                           atol=1e-2)
+    program = compiled_graph(compiled)
+    assert not any(name.startswith(("engine.nn.functional", "Tensor.")) for name in program.info["fallbacks"])
+    sources = "\n".join(program.kernel_sources)
+    # half operands widened once, float locals, rounding only at stores
+    assert "float16 in0" in sources and "((float)in0)" in sources and "float t0 = " in sources
+    assert "((float16)(" in sources and "ReductionKernel(" in sources and "reduce_type='float'" in sources
+
+
 _C_TYPES = {"float32": "float", "float64": "double", "int64": "long long", "int32": "int", "bool": "bool",
-            "int8": "signed char", "uint8": "unsigned char"}
+            "int8": "signed char", "uint8": "unsigned char", "float16": "float16"}
+# NOTE: CuPy's float16 class (cupy/float16.cuh): stored as a half, converts from float implicitly and to float
+_FLOAT16 = "struct float16 { unsigned short bits; float16(); float16(float); explicit float16(double); " \
+           "explicit float16(int); explicit float16(bool); operator float() const; };"
 
 
 def _c_params(spec: str, ref: bool, T: str) -> list[str]:
@@ -308,7 +462,8 @@ def test_the_generated_cuda_c_is_valid_cplusplus(cuda_backend, tmp_path):
         finally:
             engine.set_default_dtype(previous)
     test_integer_and_boolean_kernels_follow_numpy_not_c(cuda_backend)
-    lines = ["#include <cmath>", "using namespace std;"]
+    test_float16_groups_compute_in_float_store_half_and_stay_within_half_rounding_of_eager(cuda_backend)
+    lines = ["#include <cmath>", "using namespace std;", _FLOAT16]
     for n, (_, kind, source, options) in enumerate(k for k in cache._CUDA_LOADED if k[0] == id(cuda_backend)):
         if kind == "ElementwiseKernel":
             ins, outs, body, _ = source

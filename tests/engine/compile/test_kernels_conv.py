@@ -7,6 +7,8 @@ a non-contiguous input and a conv without bias, and the program runs no eager co
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -144,3 +146,28 @@ def test_small_gemms_run_on_one_blas_thread_and_restore_the_pool():
     kernels.matmul(a, b, out)
     np.testing.assert_allclose(out, a @ b, rtol=1e-12)
     assert [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"] == before
+
+
+def test_large_gemms_run_on_one_blas_thread_only_while_the_cores_are_busy(monkeypatch):
+    from engine._inductor import kernels
+
+    entered: list = []
+
+    class Recording(kernels._one_blas_thread):
+        def __enter__(self):
+            entered.append(True)
+            return super().__enter__()
+
+    monkeypatch.setattr(kernels, "_one_blas_thread", Recording)
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((512, 512)), rng.standard_normal((512, 512))
+    out = np.empty((512, 512))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    assert kernels._runnable() >= 1  # this thread is running
+    for load, expect in ((1.0, False), (cores + 1.0, cores > 1)):
+        monkeypatch.setattr(kernels, "_runnable", lambda load=load: load)
+        monkeypatch.setattr(kernels, "_LOAD", [-1.0, False])
+        entered.clear()
+        kernels.matmul(a, b, out)
+        np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+        assert bool(entered) is expect

@@ -90,3 +90,40 @@ def test_the_limit_is_shared_through_redis_when_configured(settings, redis_url):
     assert [ratelimit.hit(bucket, limit=(2, 60)) for _ in range(2)] == [None, None]
     retry_after = ratelimit.hit(bucket, limit=(2, 60))
     assert retry_after is not None and 1 <= retry_after <= 60
+
+
+def test_a_token_request_is_its_tokens_user_whatever_session_cookie_it_carries(db):
+    """Header-authenticated API requests skip the cookie layers (webapp.api.middleware): no session is read or made."""
+    from django.test import Client
+
+    from webapp.accounts.tokens import token_create
+
+    ada, bob = UserFactory(username="ada"), UserFactory(username="bob")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(bob)
+    token = token_create(user=ada, name="t")[1]
+    response = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and response.json()["username"] == "ada"
+    assert not response.cookies  # no session saved, no CSRF cookie set
+    assert response["Content-Security-Policy"] and response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert client.get("/api/auth/me").status_code == 401  # the session alone signs nobody in to the API
+    revoked = client.get("/api/auth/me", headers={"Authorization": "Bearer kiln_not-a-token"})
+    assert revoked.status_code == 401 and revoked.json()["code"] == "unauthorized"
+
+
+def test_an_authorization_header_does_not_switch_off_csrf_on_pages(db):
+    from django.test import Client
+
+    from webapp.accounts.tokens import token_create
+
+    ada = UserFactory(username="ada")
+    token = token_create(user=ada, name="t")[1]
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(ada)
+    before = ApiToken.objects.count()
+    response = client.post("/tokens/", {"name": "ci"}, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403
+    assert ApiToken.objects.count() == before
+    page = client.get("/tokens/", headers={"Authorization": f"Bearer {token}"})
+    assert page.status_code == 200 and b"ada" in page.content  # the page still signs in by its session

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -14,7 +16,7 @@ from webapp.experiments.models import Metric, MetricRollup, MetricSummary
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # On PostgreSQL: token, project, then BEGIN; lock; summaries with last rollup chunks; insert (one pipeline),
-# then the summary and rollup upserts (another pipeline), COMMIT: 6 round trips.
+# then the summary and rollup upserts and COMMIT (another pipeline): 4 round trips (metrics_pg.folded_transaction).
 POSTGRESQL = ["SELECT t.id", "SELECT", "BEGIN", "SELECT", "SELECT s.key", "INSERT INTO", "INSERT INTO", "INSERT INTO", "COMMIT"]
 
 
@@ -69,3 +71,76 @@ def test_a_body_with_nan_only_values_stores_null_summaries(world):
     body = json.loads(json.dumps({"key": "loss", "steps": [0, 1], "values": ["NaN", "NaN"]}))
     assert _post(world, run, body).json() == {"received": 2, "stored": 2}
     assert list(MetricSummary.objects.filter(run=run).values_list("last", "min", "max", "count")) == [(None, None, None, 2)]
+
+
+@pytest.mark.parametrize(("kind", "values"), [
+    ("float8", [1.5, -0.0, float("inf"), float("-inf"), 1e-308, 2.5e300]),
+    ("float8", [None, 3.25, None]),
+    ("float8", []),
+    ("int8", [0, -1, 2**62, -(2**62)]),
+    ("int8", [7, None]),
+    ("int4", [0, 2**31 - 1, -(2**31)]),
+    ("varchar", ["loss", "sys/gpu0/util_percent", "ünïcødé ✓", "", None]),
+    ("bytea", [b"", b"\x00\xff\x10", None]),
+])
+def test_binary_arrays_read_back_as_sent(kind, values):
+    """The ingest path's array parameters (`metrics_pg.pg_array`) are what psycopg's own encoding would send."""
+    from webapp.experiments import metrics_pg
+
+    if connection.vendor != "postgresql":
+        assert metrics_pg.pg_array(values, kind).data  # built anyway; only PostgreSQL reads them
+        return
+    connection.ensure_connection()
+    with psycopg.Cursor(metrics_pg._adapted(connection.connection)) as raw:  # server-side binding, as metrics_pg
+        raw.execute(f"SELECT %b::{kind}[]", [metrics_pg.pg_array(values, kind)], binary=True)
+        got = raw.fetchone()[0]
+    assert [bytes(v) if isinstance(v, memoryview) else v for v in got] == values
+
+
+def test_nan_travels_in_a_binary_float_array():
+    from webapp.experiments import metrics_pg
+
+    if connection.vendor != "postgresql":
+        return
+    connection.ensure_connection()
+    with psycopg.Cursor(metrics_pg._adapted(connection.connection)) as raw:
+        raw.execute("SELECT v = 'NaN'::float8 FROM unnest(%b::float8[]) v", [metrics_pg.pg_array(np.array([np.nan]), "float8")])
+        assert raw.fetchall() == [(True,)]
+
+
+def _idle() -> bool:
+    if connection.vendor != "postgresql":
+        return not connection.in_atomic_block
+    return connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_a_batch_for_a_missing_run_stores_nothing_and_leaves_no_transaction_open(world):
+    from webapp.experiments.models import Run
+    from webapp.experiments.results import metrics_log_series
+
+    run = world.submit()
+    steps = np.arange(3)
+    with pytest.raises(Run.DoesNotExist):
+        metrics_log_series(run_id=run.id + 1000, series=[("loss", steps, np.ones(3), np.full(3, 1.7e9))])
+    assert _idle() and connection.get_autocommit()
+    assert not Metric.objects.exists()
+    assert metrics_log_series(run_id=run.id, series=[("loss", steps, np.ones(3), np.full(3, 1.7e9))]) == 3
+
+
+def test_a_failure_between_the_pipelines_rolls_the_batch_back(world, monkeypatch):
+    from webapp.experiments import results
+
+    run = world.submit()
+    steps = np.arange(5)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(results, "_summaries_update", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        results.metrics_log_series(run_id=run.id, series=[("loss", steps, np.ones(5), np.full(5, 1.7e9))])
+    assert _idle() and connection.get_autocommit()
+    assert not Metric.objects.filter(run=run).exists()  # the pipelined insert was undone with the rest
+    monkeypatch.undo()
+    assert results.metrics_log_series(run_id=run.id, series=[("loss", steps, np.ones(5), np.full(5, 1.7e9))]) == 5
+    assert MetricSummary.objects.get(run=run, key="loss").count == 5

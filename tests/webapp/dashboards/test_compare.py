@@ -47,10 +47,11 @@ def test_compare_runs_by_ids_or_sweep_and_refuses_runs_of_other_projects(world):
 
 
 def test_state_round_trips_through_the_url_and_json():
-    query = QueryDict("runs=3,4,9&key=loss&key=val/acc&x=metric:epoch&smooth=0.6&log=1&group=lr&best=loss&mode=max&sx=lr&sy=loss")
+    query = QueryDict("runs=3,4,9&key=loss&key=val/acc&x=metric:epoch&smooth=0.6&log=1&group=lr&best=loss&mode=max&sx=lr&sy=loss"
+                      "&hide=run-4&hide=group-0.1")
     state = state_from_query(query)
     assert state == CompareState(runs=(3, 4, 9), keys=("loss", "val/acc"), x="metric:epoch", smooth=0.6, log=True,
-                                 group="lr", best="loss", mode="max", sx="lr", sy="loss")
+                                 group="lr", best="loss", mode="max", sx="lr", sy="loss", hide=("run-4", "group-0.1"))
     assert state_from_query(QueryDict(state.as_query())) == state
     assert state_from_query(state.as_json()) == state
 
@@ -61,6 +62,8 @@ def test_state_round_trips_through_the_url_and_json():
     ("smooth=2", "smooth must be"),
     ("mode=best", "mode must be"),
     ("sweep=-1", "sweep must be"),
+    ("hide=4", "hide='4' must be a legend entry: run-<id> or group-<value>"),
+    ("hide=run-x", "must be a legend entry"),
 ])
 def test_bad_state_names_the_parameter(query, message):
     with pytest.raises(StateError, match=message):
@@ -71,3 +74,4 @@ def test_saved_state_overrides_only_what_the_url_sets():
     saved = CompareState(runs=(1, 2), keys=("loss",), smooth=0.5)
     merged = saved.merged(QueryDict("x=rel&log=1"))
     assert merged == CompareState(runs=(1, 2), keys=("loss",), smooth=0.5, x="rel", log=True)
+    assert saved.merged(QueryDict("hide=run-2")) == CompareState(runs=(1, 2), keys=("loss",), smooth=0.5, hide=("run-2",))

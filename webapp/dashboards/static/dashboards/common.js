@@ -29,9 +29,12 @@
 
   // W&B's time-weighted EMA (debiased): each point's decay is the weight raised to its x gap as a
   // share of the chart's x range, so dense and sparse series on one chart smooth alike and a series
-  // logged every 100 steps (an epoch counter) is not dragged back by a point count. `param` in [0, 1).
+  // logged every 100 steps is not dragged back by a point count. `param` in [0, 1).
+  // A series that never turns back (an epoch or token counter, a decaying schedule, a constant) has no
+  // noise to smooth away: any average of it only lags (an epoch counter would end below its last value),
+  // so it is drawn as it is.
   function smooth(xs, ys, param, xRange) {
-    if (!param) return ys;
+    if (!param || isMonotone(ys)) return ys;
     const weight = Math.min(Math.sqrt(param), 0.999);
     const span = xRange > 0 ? xRange : 1;
     const out = new Array(ys.length);
@@ -53,6 +56,21 @@
       out[i] = total / norm;
     }
     return out;
+  }
+
+  // Whether the finite values of `ys` never rise or never fall (non-finite ones are gaps).
+  function isMonotone(ys) {
+    let rises = false;
+    let falls = false;
+    let last = null;
+    for (const y of ys) {
+      if (!isNumber(y)) continue;
+      if (last !== null && y > last) rises = true;
+      if (last !== null && y < last) falls = true;
+      if (rises && falls) return false;
+      last = y;
+    }
+    return true;
   }
 
   // The span of x over several series (numbers or dates), for smooth().
@@ -83,7 +101,7 @@
         if (y > hi) hi = y;
       }
     }
-    // NOTE: smoothing a constant leaves rounding noise (0.0030000000000004): that still counts as constant.
+    // NOTE: rounding noise (0.0030000000000004 beside 0.003) still counts as constant.
     if (lo > hi || hi - lo > 1e-9 * Math.max(Math.abs(lo), Math.abs(hi))) return { autorange: true };
     const value = (lo + hi) / 2;
     if (log && value <= 0) return { autorange: true };

@@ -18,7 +18,7 @@
   const config = JSON.parse(document.getElementById("compare-config").textContent);
   const runs = config.runs;
   const state = Object.assign(
-    { runs: [], sweep: null, keys: [], x: "step", smooth: 0, log: false, group: "", best: "", mode: "min", sx: "", sy: "" },
+    { runs: [], sweep: null, keys: [], x: "step", smooth: 0, log: false, group: "", best: "", mode: "min", sx: "", sy: "", hide: [] },
     config.state,
   );
   const charts = new Map(); // key -> {div, data: Map(runId -> points), zoom: Map | null, pending}
@@ -45,6 +45,7 @@
     if (state.log) query.set("log", "1");
     for (const name of ["group", "best", "sx", "sy"]) if (state[name]) query.set(name, state[name]);
     if (state.best) query.set("mode", state.mode);
+    for (const entry of state.hide) query.append("hide", entry);
     return query;
   }
 
@@ -70,6 +71,7 @@
   async function fetchSeries(keys, extra) {
     const query = stateQuery();
     query.delete("key");
+    query.delete("hide"); // drawn here: the same points either way
     for (const key of keys) query.append("key", key);
     for (const [name, value] of Object.entries(extra || {})) query.set(name, value);
     const response = await fetch(config.urls.data + "?" + query.toString(), {
@@ -111,7 +113,16 @@
 
   // --- drawing ------------------------------------------------------------------------------------
 
-  const hidden = new Set(); // legend entries (legendgroups) switched off in the shared legend
+  // Legend entries (legendgroups) switched off in the shared legend; kept in the URL (`hide`), so a link
+  // shows what its sender saw. Only names the server's state takes (webapp/dashboards/state.py) go there.
+  const LEGEND_ENTRY = /^(run-[1-9][0-9]{0,18}|group-[^\x00-\x1f]{0,200})$/;
+  const hidden = new Set(state.hide);
+
+  function hiddenChanged() {
+    state.hide = Array.from(hidden).filter((entry) => LEGEND_ENTRY.test(entry));
+    syncUrl();
+    drawAll();
+  }
 
   function runStart(chart, runId) {
     const points = chart.data.get(runId);
@@ -332,7 +343,7 @@
     } else {
       entries = runs.map((run) => ({ id: "run-" + run.id, label: (run.id === best ? "★ " : "") + K.runLabel(run), colour: K.runColor(run) }));
     }
-    K.renderLegend(box, entries, hidden, drawAll);
+    K.renderLegend(box, entries, hidden, hiddenChanged);
   }
 
   function chartTraces(key) {
@@ -634,6 +645,7 @@
   on("group-by", "change", (event) => {
     state.group = event.target.value;
     hidden.clear();
+    state.hide = [];
     syncUrl();
     drawLegend();
     drawAll();
