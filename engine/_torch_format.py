@@ -331,10 +331,10 @@ def _torch_name(names: dict, module: str, name: str):
     if module == "torch" and name in _numpy_types()[0]:
         from engine.dtypes import FROM_NUMPY
 
-        dtype = FROM_NUMPY.get(np.dtype(_numpy_types()[0][name]))
-        if dtype is None:
-            raise UnpicklingError(f"the checkpoint uses torch.{name}, a dtype the engine does not support")
-        return dtype
+        try:
+            return FROM_NUMPY[np.dtype(_numpy_types()[0][name])]
+        except KeyError:
+            raise UnpicklingError(f"the checkpoint uses torch.{name}, a dtype the engine does not support") from None
     return None
 
 

@@ -67,22 +67,14 @@ class _MlDtype(dtype):
 
 
 class _ByNumpyDtype(dict):
-    """NumPy dtype -> engine dtype; an ml_dtypes type another library created is recognised on lookup."""
+    """NumPy dtype -> engine dtype. ``[key]`` also recognises an ml_dtypes type another library made before
+    the engine's was loaded (registering it); ``get`` and ``in`` stay dict's own, fast, and miss it until then."""
 
     def __missing__(self, key):
         lazy = _LAZY.get(getattr(key, "name", None))
         if lazy is None or lazy.np != key:
             raise KeyError(key)
         return lazy
-
-    def get(self, key, default=None):
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def __contains__(self, key) -> bool:
-        return self.get(key) is not None
 
 
 BOOL, INT, FLOAT, COMPLEX = 0, 1, 2, 3

@@ -32,7 +32,7 @@ def test_a_bfloat16_array_made_by_another_library_maps_to_engine_bfloat16():
         import numpy as np
         array = np.array([1.0, 3.0], dtype=ml_dtypes.bfloat16)
         t = engine.from_numpy(array)
-        print(t.dtype, engine.dtypes.FROM_NUMPY.get(array.dtype), array.dtype in engine.dtypes.FROM_NUMPY,
+        print(t.dtype, engine.dtypes.FROM_NUMPY[array.dtype], array.dtype in engine.dtypes.FROM_NUMPY,
               (t * 2).tolist())
     """)
     assert out == "engine.bfloat16 engine.bfloat16 True [2.0, 6.0]"

@@ -77,8 +77,9 @@ def sweep_page(request: HttpRequest, project_id: int, sweep_id: int) -> HttpResp
         state = state_from_query(request.GET)
     except StateError as exc:
         return _bad_page(request, project, str(exc))
-    version = _sweep_etag(request, project, sweep, state).strip('"')  # read first: the data is at least this new
-    context = _sweep_context(request, project, sweep, state)
+    access = project_access(request.user, project)
+    version = _sweep_etag(request, sweep, state, access).strip('"')  # read first: the data is at least this new
+    context = _sweep_context(request, project, sweep, state, access)
     context["live"]["version"] = version
     return render(request, "dashboards/sweep.html", context)
 
@@ -93,12 +94,13 @@ def sweep_data(request: HttpRequest, project_id: int, sweep_id: int) -> HttpResp
         state = state_from_query(request.GET)
     except StateError as exc:
         return JsonResponse({"error": {"code": "bad_request", "message": str(exc)}}, status=400)
-    etag = _sweep_etag(request, project, sweep, state)
+    access = project_access(request.user, project)
+    etag = _sweep_etag(request, sweep, state, access)
     sent = {tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))}
     if etag in sent:  # gzip weakens the ETag it sent (W/"..."): the same version
         response: HttpResponse = HttpResponseNotModified()
     else:
-        context = _sweep_context(request, project, sweep, state)
+        context = _sweep_context(request, project, sweep, state, access)
         parts = {box: render_to_string(f"dashboards/_sweep_{name}.html", context, request)
                  for box, name in SWEEP_PARTS.items()}
         live = {**context["live"], "progress": context["progress"], "version": etag.strip('"'), "html": parts}
@@ -108,13 +110,13 @@ def sweep_data(request: HttpRequest, project_id: int, sweep_id: int) -> HttpResp
     return response
 
 
-def _sweep_etag(request: HttpRequest, project: Project, sweep: Sweep, state: CompareState) -> str:
+def _sweep_etag(request: HttpRequest, sweep: Sweep, state: CompareState, access: Access) -> str:
     """The sweep's version as seen by this viewer (edit access shows the controls), on this objective."""
-    access = project_access(request.user, project)
     return f'"{sweep_selectors.sweep_version(sweep, state.best, request.GET.get("mode", ""), access.name)}"'
 
 
-def _sweep_context(request: HttpRequest, project: Project, sweep: Sweep, state: CompareState) -> dict[str, Any]:
+def _sweep_context(request: HttpRequest, project: Project, sweep: Sweep, state: CompareState,
+                   access: Access) -> dict[str, Any]:
     runs = selectors.compare_runs(project, CompareState(sweep=sweep.id))
     meta = compare.runs_meta(runs)
     keys = selectors.metric_keys(runs)
@@ -124,7 +126,7 @@ def _sweep_context(request: HttpRequest, project: Project, sweep: Sweep, state: 
     mode = state.mode if "mode" in request.GET else (goal_mode if best == objective else state.mode)
     summary = sweep_summary(sweep)
     insights = sweep_selectors.sweep_insights(sweep)
-    can_edit = project_access(request.user, project) >= Access.EDIT
+    can_edit = access >= Access.EDIT
     controls = sweep_selectors.controls_for(summary) if can_edit else []
     params = sorted((sweep.spec or {}).get("parameters", {}))
     query = request.GET.urlencode()
