@@ -14,6 +14,7 @@ from pydantic import Field
 from webapp.api.auth import ApiRequest
 from webapp.api.errors import ApiError, ErrorOut
 from webapp.api.query import QueryError, parse_query, parse_sort
+from webapp.api.run_list_cache import project_run_page_body
 from webapp.api.schemas import (
     MAX_PAGE,
     BodyIn,
@@ -31,7 +32,6 @@ from webapp.api.schemas import (
 from webapp.experiments.code import MAX_CODE_BYTES
 from webapp.experiments.lifecycle import run_cancel, run_delete
 from webapp.experiments.selectors import (
-    project_run_page,
     run_detail_for,
     run_for,
     run_page,
@@ -103,13 +103,13 @@ def submit_upload(request: ApiRequest, form: Form[UploadIn], code: File[Uploaded
 def list_runs(request: ApiRequest, filters: Query[ListIn]) -> HttpResponse:
     """Runs matching a query, newest first unless sorted; see the query language in the description."""
     project = project_by_ref(request.auth, filters.project) if filters.project else None
-    if project is not None and not filters.query.strip() and not filters.sort.strip():
-        rows, count = project_run_page(project, offset=filters.offset, limit=filters.limit)  # the common case
-    else:
-        condition = _parsed("query", parse_query, filters.query)
-        order = _parsed("sort", parse_sort, filters.sort)
-        runs = runs_for_listing(request.auth, project=project).filter(condition).order_by(*order)
-        rows, count = run_page(runs, offset=filters.offset, limit=filters.limit)
+    if project is not None and not filters.query.strip() and not filters.sort.strip():  # the common case
+        body = project_run_page_body(project, offset=filters.offset, limit=filters.limit)
+        return HttpResponse(body, content_type="application/json")
+    condition = _parsed("query", parse_query, filters.query)
+    order = _parsed("sort", parse_sort, filters.sort)
+    runs = runs_for_listing(request.auth, project=project).filter(condition).order_by(*order)
+    rows, count = run_page(runs, offset=filters.offset, limit=filters.limit)
     return fast_json({**page_fields(count, filters.limit, filters.offset), "items": [run_row_out(row) for row in rows]})
 
 

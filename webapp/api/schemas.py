@@ -159,6 +159,8 @@ class RunDetailOut(RunOut):
     processes_per_node: int = Field(1, description="Ranks on each node (distributed.processes_per_node)")
     gang: list[NodeOut] = Field(default_factory=list,
                                 description="A multi-node run's nodes in its current attempt: worker, GPUs, state")
+    metrics_compacted_at: datetime | None = Field(
+        None, description="When `kiln compact-metrics` deleted its raw points that charts do not draw (none: never)")
 
 
 class RunPage(PageOut):
@@ -239,6 +241,7 @@ def run_detail_out(run: Run) -> dict[str, Any]:
         "worker": run.worker.name if run.worker_id else None,  # type: ignore[union-attr]
         "gpu_indices": list(run.gpu_indices or []),
         "nodes": run.nodes, "processes_per_node": run.processes_per_node,
+        "metrics_compacted_at": run.metrics_compacted_at,
         "gang": [] if run.nodes == 1 else [
             {"node_rank": rank, "worker": worker, "gpu_indices": gpus, "state": state, "reason": reason}
             for rank, worker, gpus, state, reason in RunNode.objects.filter(run_id=run.id, attempt=run.attempt)

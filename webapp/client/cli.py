@@ -1,6 +1,6 @@
 """The `kiln` command.
 
-Server commands (run, setup, web, scheduler, worker) load Django lazily, inside the
+Server commands (run, setup, web, scheduler, worker, compact-metrics) load Django lazily, inside the
 command; the client commands that talk to a Kiln server over HTTP never import it.
 """
 
@@ -43,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     web.add_argument("--bind", help="address:port (default: KILN_BIND or 127.0.0.1:8000)")
     web.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default: 2)")
     command("scheduler", _scheduler, "Run the scheduling loop.")
+    compact = command("compact-metrics", _compact_metrics, "Delete the raw metric points of old finished runs that "
+                      "their charts do not draw (server side: run where the server runs, with its configuration).")
+    compact.epilog = ("Charts and summaries stay exactly as they were; range reads, exports and MLflow's get-history "
+                      "return only the kept points (each chart bucket's first, min, max and last) afterwards.")
+    compact.add_argument("--older-than", required=True, type=_days, metavar="DAYS",
+                         help="runs that finished more than DAYS days ago: 90 or 90d")
+    compact.add_argument("--project", help="only this project: OWNER/SLUG or its id (default: every project)")
+    compact.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
     worker = command("worker", _worker, "Run a worker that executes jobs on this machine's GPUs or CPUs.")
     worker.add_argument("--check-isolation", action="store_true",
                         help="run the sandbox's isolation canary, print what it found and exit (1: not isolated)")
@@ -320,6 +328,45 @@ def _scheduler(args: argparse.Namespace) -> int:
     prepare_data_dirs()
     run_scheduler(settings.CONFIG.scheduler_tick_seconds)
     return 0
+
+
+def _compact_metrics(args: argparse.Namespace) -> int:
+    _django()
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.http import Http404
+    from django.utils import timezone
+
+    from webapp.experiments.retention import metrics_compact
+    from webapp.projects.selectors import project_by_ref
+
+    project = None
+    if args.project is not None:
+        operator = get_user_model()(is_superuser=True)  # whoever runs this on the server sees every project
+        try:
+            project = project_by_ref(operator, args.project)
+        except Http404:
+            print(f"kiln compact-metrics: no project {args.project!r} (give OWNER/SLUG or the project's id)", file=sys.stderr)
+            return 2
+    finished_before = timezone.now() - timedelta(days=args.older_than)
+    print("\n".join(metrics_compact(finished_before=finished_before, project=project, dry_run=args.dry_run).lines()))
+    return 0
+
+
+MAX_AGE_DAYS = 100_000  # ~270 years: every real age fits, and now minus it is still a datetime
+
+
+def _days(text: str) -> float:
+    """An argparse type: an age in days, 0 or more, written 90 or 90d."""
+    number = text.strip().lower().removesuffix("d")
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days such as 90 or 90d, got {text!r}") from None
+    if not 0 <= value <= MAX_AGE_DAYS:
+        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_AGE_DAYS:,} days, got {text}")
+    return value
 
 
 def _worker(args: argparse.Namespace) -> int:

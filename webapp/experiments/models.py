@@ -117,6 +117,8 @@ class Run(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft-deleted through the MLflow API (restorable).")
+    metrics_compacted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When `kiln compact-metrics` cut its raw points down to what its rollups keep.")
 
     all_objects = models.Manager()  # soft-deleted rows too
     objects = LiveRunManager()

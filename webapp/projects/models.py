@@ -39,6 +39,11 @@ class Project(models.Model):
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
     public_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
     run_counter = models.PositiveIntegerField(default=0, help_text="The last run number handed out.")
+    runs_version = models.BigIntegerField(
+        default=0, editable=False,
+        help_text="Changes with every transaction that changes the project's runs, their tags or metric summaries "
+                  "(database triggers: migration 0004, experiments.apps on SQLite) and never goes back: the run list's cache key.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Soft-deleted through the MLflow API (restorable).")
 
