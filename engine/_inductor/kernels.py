@@ -23,9 +23,9 @@ def matmul(a, b, out):
 # NOTE: OpenBLAS splits even small GEMMs over its threads, which spin-wait for each other; on a loaded
 # machine a descheduled partner stalls the whole GEMM (measured with 2 threads on 2 shared cores:
 # (1024, 128) @ (128, 384) 14-65 ms on two threads, 1.3 ms on one; (128, 4096) @ (4096, 10) 4 ms vs 0.3 ms).
-# Below 64M multiply-adds (GPT-sized linears, attention heads, a linear layer's weight gradient) the
-# split saves at most about a millisecond on an idle machine, so those run on one thread.
-# Larger GEMMs split over the threads only while the machine has a core to spare: when more threads are
+# Below 4M multiply-adds (attention's per-head products, a small linear's weight gradient) the split
+# saves nothing even on an idle machine, so those run on one thread. Larger GEMMs (GPT's linears,
+# im2col convolutions) split over the threads only while the machine has a core to spare: when more threads are
 # runnable right now than there are cores this process may use, a second BLAS thread mostly spins
 # (measured on 2 cores at load 9-12: (64, 288) @ (288, 32768) 72-103 ms wall, 21 ms CPU on one thread;
 # 150-220 ms, 34-39 ms CPU on two). The count of runnable threads (Linux's /proc/loadavg, which counts

@@ -200,6 +200,14 @@ def test_a_series_whose_rollup_is_stale_keeps_every_point(project):
     assert "1 series left whole" in report.lines()[1]
 
 
+@pytest.fixture
+def cli_in_tests(monkeypatch):
+    """The CLI in this process, where Django is set up already: setting it up again would bind logging's
+    handlers to this test's captured stderr, which later tests' logging would then write to once closed."""
+    monkeypatch.setattr(cli, "_django", lambda: None)
+
+
+@pytest.mark.usefixtures("cli_in_tests")
 def test_the_cli_compacts_what_is_old_enough(project, capsys):
     old, recent = make_run(project), make_run(project, finished_days_ago=10)
     log_series(old)
@@ -215,6 +223,7 @@ def test_the_cli_compacts_what_is_old_enough(project, capsys):
     assert points(old) == kept and points(recent) == untouched
 
 
+@pytest.mark.usefixtures("cli_in_tests")
 @pytest.mark.parametrize("age", ["-5", "-1d", "ninety", "90x", "d", "nan", "1e9"])
 def test_the_cli_refuses_a_bad_age(project, capsys, age):
     run = make_run(project)
@@ -229,6 +238,7 @@ def test_the_cli_refuses_a_bad_age(project, capsys, age):
     assert points(run) == before
 
 
+@pytest.mark.usefixtures("cli_in_tests")
 def test_the_cli_refuses_an_unknown_project(project, capsys):
     run = make_run(project)
     log_series(run)
