@@ -66,9 +66,9 @@ def project_soft_delete(*, user: User, project: Project) -> None:
     for run in active.select_related("project"):
         external_run_end(user=user, run=run, state=RunState.CANCELLED, reason="its experiment was deleted by a client")
     now = timezone.now()
-    with transaction.atomic():
-        Project.objects.filter(id=project.id).update(deleted_at=now)
+    with transaction.atomic():  # NOTE: runs before their project, the lock order of a run's writers (runs_version)
         Run.objects.filter(project=project).update(deleted_at=now)
+        Project.objects.filter(id=project.id).update(deleted_at=now)
     project.deleted_at = project.deleted_at or now
 
 

@@ -1,7 +1,7 @@
 # Project.runs_version, kept by PostgreSQL triggers (SQLite's: experiments.apps, restored after every migrate).
 # A row change in the project's runs, their tags or metric summaries (or a rename of a run's owner) bumps it
 # once per transaction, at commit (deferred: the project row is locked only while the transaction commits);
-# a stale ORM save never sets it back. The API's run list caches its pages under it (experiments.run_list_cache).
+# a stale ORM save never sets it back. Answers about a project's runs are cached under it (projects.runs_cache).
 
 from django.conf import settings
 from django.db import migrations, models
