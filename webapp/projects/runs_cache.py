@@ -6,7 +6,8 @@ every write path, whoever wrote it), so an answer read after a change never come
 project must have been read (with its version) before the answer is built, so an entry is never older
 than its key; the key also holds the project's path (a rename shows at once) and what the request asked.
 PostgreSQL changes the version as a transaction commits, so inside a transaction (which may hold changes
-of its own) the answer is built, not cached. An entry not read for CACHE_SECONDS lapses.
+of its own) the answer is built, not cached. An entry lapses after CACHE_SECONDS; an answer past
+MAX_KEPT_BYTES is not kept (a 100-run, 4-metric compare view is ~5 MB).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.db import connection
 from webapp.projects.models import Project
 
 CACHE_SECONDS = 300
+MAX_KEPT_BYTES = 16 * 1024 * 1024
 
 
 def project_runs_cached(project: Project, what: str, asked: str, build: Callable[[], tuple[bytes, bool]]) -> bytes:
@@ -32,6 +34,6 @@ def project_runs_cached(project: Project, what: str, asked: str, build: Callable
     body = cache.get(key)
     if body is None:
         body, keep = build()
-        if keep:
+        if keep and len(body) <= MAX_KEPT_BYTES:
             cache.set(key, body, CACHE_SECONDS)
     return body
