@@ -7,10 +7,11 @@ from django.conf import settings
 from django.db import migrations, models
 
 _TRIGGERS = [
-    # once per transaction and project: the flag is a transaction-local setting
+    # once per transaction for the project it last bumped (a transaction-local setting holds its id):
+    # a transaction touching one project bumps it once, one touching several may bump one twice
     "CREATE FUNCTION kiln_runs_changed(project bigint) RETURNS void LANGUAGE plpgsql AS $$ BEGIN "
-    "IF project IS NULL OR current_setting('kiln.runs_changed_' || project, true) = '1' THEN RETURN; END IF; "
-    "PERFORM set_config('kiln.runs_changed_' || project, '1', true); "
+    "IF project IS NULL OR current_setting('kiln.runs_changed', true) = project::text THEN RETURN; END IF; "
+    "PERFORM set_config('kiln.runs_changed', project::text, true); "
     "UPDATE projects_project SET runs_version = runs_version + 1 WHERE id = project; END $$",
     "CREATE FUNCTION kiln_run_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
     "IF TG_OP <> 'INSERT' THEN PERFORM kiln_runs_changed(OLD.project_id); END IF; "
