@@ -22,8 +22,9 @@ from django.core.cache import cache
 
 from webapp.experiments import rollup
 from webapp.experiments.downsample import minmax_indices
-from webapp.experiments.models import Metric, MetricRollup, MetricSummary
+from webapp.experiments.models import Metric, MetricSummary
 from webapp.experiments.results import metric_rollups_rebuild
+from webapp.experiments.selectors import stored_rollups
 
 SERIES_BUDGET = 1000  # points per drawn series: min and max for each pixel column of a ~500 px chart
 RESPONSE_BUDGET = 100_000  # points of one chart (one key) in a response, across its runs
@@ -150,26 +151,8 @@ def overviews(
 
 
 def _rollups(refs: list[SeriesRef]) -> dict[tuple[int, str], tuple[int, np.ndarray]]:
-    """(points covered, buckets) of each series' stored rollup, where it has a whole one.
-
-    One statement reads a series' chunks, so a live run's rollup is read whole (maybe newer than `refs`).
-    """
-    if not refs:
-        return {}
-    rows: dict[tuple[int, str], list] = {(ref.run_id, ref.key): [] for ref in refs}
-    counts: dict[tuple[int, str], tuple[int, int]] = {}  # the last chunk's count
-    stored = MetricRollup.objects.filter(run_id__in={ref.run_id for ref in refs}, key__in={ref.key for ref in refs})
-    for run_id, key, chunk, data, count in stored.values_list("run_id", "key", "chunk", "buckets", "count"):
-        name = (run_id, key)
-        if name in rows:
-            rows[name].append((chunk, data))
-            counts[name] = max(counts.get(name, (chunk, count)), (chunk, count))
-    found = {}
-    for name, (_, count) in counts.items():
-        buckets = rollup.joined(rows[name], 0, count)
-        if buckets is not None:
-            found[name] = (count, buckets)
-    return found
+    """(points covered, buckets) of each series' stored rollup, where it has a whole one."""
+    return stored_rollups((ref.run_id, ref.key) for ref in refs)
 
 
 def _overviews_from_points(

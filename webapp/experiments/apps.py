@@ -16,8 +16,8 @@ _BUMP = "UPDATE projects_project SET runs_version = runs_version + 1 WHERE id = 
 _RUN_OF = "(SELECT project_id FROM experiments_run WHERE id = {0}.run_id)"
 _SQLITE_RUNS_VERSION_TRIGGERS = {
     "kiln_run_insert": "AFTER INSERT ON experiments_run BEGIN " + _BUMP.format("NEW.project_id") + "END",
-    "kiln_run_update": "AFTER UPDATE ON experiments_run BEGIN " + _BUMP.format("NEW.project_id")
-                       + _BUMP.format("OLD.project_id").replace("WHERE", "WHERE OLD.project_id <> NEW.project_id AND") + "END",
+    "kiln_run_update": "AFTER UPDATE ON experiments_run BEGIN UPDATE projects_project SET runs_version = runs_version + 1 "
+                       "WHERE id IN (NEW.project_id, OLD.project_id); END",
     "kiln_run_delete": "AFTER DELETE ON experiments_run BEGIN " + _BUMP.format("OLD.project_id") + "END",
     **{f"kiln_{name}_{event.lower()}": f"AFTER {event} ON experiments_{table} BEGIN "
        + _BUMP.format(_RUN_OF.format("OLD" if event == "DELETE" else "NEW")) + "END"

@@ -24,7 +24,8 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from webapp.experiments import rollup
-from webapp.experiments.models import FINAL_STATES, Metric, MetricRollup, MetricSummary, Run
+from webapp.experiments.models import FINAL_STATES, Metric, MetricSummary, Run
+from webapp.experiments.selectors import stored_rollups
 from webapp.projects.models import Project
 
 # step ranges per DELETE: two parameters each, within SQLite's oldest limit of 999 per statement
@@ -90,19 +91,12 @@ def _kept_steps(run_id: int, stored: dict[str, int]) -> dict[str, np.ndarray]:
     """The steps each series' rollup keeps (in order), for the series whose rollup covers exactly its stored points."""
     summaries = MetricSummary.objects.filter(run_id=run_id).values_list("key", "count", "last_step")
     current = {key: (count, last_step) for key, count, last_step in summaries if stored.get(key) == count}
-    rows: dict[str, list[tuple[int, bytes | memoryview]]] = {key: [] for key in current}
-    last_counts: dict[str, tuple[int, int]] = {}  # the last chunk's (chunk, count)
-    chunks = MetricRollup.objects.filter(run_id=run_id, key__in=list(current)).values_list("key", "chunk", "buckets", "count")
-    for key, chunk, data, count in chunks:
-        rows[key].append((chunk, data))
-        last_counts[key] = max(last_counts.get(key, (chunk, count)), (chunk, count))
+    rollups = stored_rollups((run_id, key) for key in current)
     kept = {}
     for key, (count, last_step) in current.items():
-        if key not in last_counts or last_counts[key][1] != count:
-            continue
-        buckets = rollup.joined(rows[key], 0, count, last_step)
-        if buckets is not None:
-            kept[key] = rollup.points(buckets)[0]
+        found = rollups.get((run_id, key))
+        if found is not None and found[0] == count and found[1]["step"][-1, rollup.LAST] == last_step:
+            kept[key] = rollup.points(found[1])[0]
     return kept
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC
 from functools import cache
 from typing import Any
 
+import numpy as np
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
 from django.db.models import Count, F, QuerySet, Value, Window
@@ -15,7 +16,8 @@ from django.http import Http404
 from django.urls import reverse
 
 from webapp.db import fetch_fixed
-from webapp.experiments.models import Artifact, Metric, MetricSummary, ReplacedMetric, Run
+from webapp.experiments import rollup
+from webapp.experiments.models import Artifact, Metric, MetricRollup, MetricSummary, ReplacedMetric, Run
 from webapp.projects.models import Project
 from webapp.projects.permissions import Access, require_access
 from webapp.projects.selectors import projects_visible_to
@@ -81,6 +83,30 @@ def _run_project_query() -> tuple[str, list[str]]:
 
 def project_runs(project: Project) -> QuerySet[Run]:
     return project.runs.select_related("owner").prefetch_related("tags")
+
+
+def stored_rollups(series: Iterable[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, np.ndarray]]:
+    """(points covered, buckets) of each (run id, key)'s stored rollup, where it has a whole one.
+
+    One statement reads every series' chunks, so a live run's rollup is read whole (maybe newer than asked).
+    """
+    wanted = set(series)
+    if not wanted:
+        return {}
+    rows: dict[tuple[int, str], list] = {name: [] for name in wanted}
+    counts: dict[tuple[int, str], tuple[int, int]] = {}  # the last chunk's count
+    stored = MetricRollup.objects.filter(run_id__in={run_id for run_id, _ in wanted}, key__in={key for _, key in wanted})
+    for run_id, key, chunk, data, count in stored.values_list("run_id", "key", "chunk", "buckets", "count"):
+        name = (run_id, key)
+        if name in rows:
+            rows[name].append((chunk, data))
+            counts[name] = max(counts.get(name, (chunk, count)), (chunk, count))
+    found = {}
+    for name, (_, count) in counts.items():
+        buckets = rollup.joined(rows[name], 0, count)
+        if buckets is not None:
+            found[name] = (count, buckets)
+    return found
 
 
 def log_tail(run: Run, *, offset: int = 0, limit: int = 1000) -> list[dict]:
