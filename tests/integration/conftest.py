@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from django.core.management.base import CommandError
+from django.core.management.commands import flush
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "webapp"))
@@ -32,6 +35,37 @@ class FakeCelery:
 
     def send_task(self, name, args, queue):
         self.sent.append((name, args, queue))
+
+
+DEADLOCK_RETRIES = 5
+
+
+def _flush_retrying_deadlocks(handle):
+    """The flush after a test TRUNCATEs every table while the cluster's scheduler and worker are still
+    running; PostgreSQL may pick the TRUNCATE as a deadlock's victim (its rollback leaves nothing behind),
+    so it is tried again. Any other error is raised as it is."""
+
+    def retrying(self, **options):
+        for attempt in range(DEADLOCK_RETRIES):
+            try:
+                return handle(self, **options)
+            except CommandError as error:
+                if not _is_deadlock(error) or attempt == DEADLOCK_RETRIES - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    return retrying
+
+
+def _is_deadlock(error: BaseException | None) -> bool:
+    while error is not None:
+        if getattr(error, "sqlstate", None) == "40P01":  # psycopg's DeadlockDetected
+            return True
+        error = error.__cause__
+    return False
+
+
+flush.Command.handle = _flush_retrying_deadlocks(flush.Command.handle)
 
 
 @pytest.fixture
