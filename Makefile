@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench clean mlflow-server
+.PHONY: run test lint bench clean mlflow-server vendor-plotly
 
 ## run: start Kiln on http://127.0.0.1:8000 (web server, scheduler, one local worker); Ctrl-C stops all
 run: $(VENV)/.installed-runtime
@@ -22,6 +22,15 @@ lint: $(VENV)/.installed-dev
 ## bench: every benchmark in tests/benchmarks, each printing one JSON object (on PostgreSQL/Redis when they answer)
 bench: $(VENV)/.installed-dev
 	@eval "$$($(PY) tests/services.py)"; for script in tests/benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+
+## vendor-plotly: replace the plotly.js bundle the pages load (its gl2d partial bundle) by version PLOTLY_JS, from npm
+PLOTLY_JS ?= 4.1.1
+vendor-plotly:
+	@folder=$$(mktemp -d) && cd $$folder && npm pack --silent plotly.js@$(PLOTLY_JS) >/dev/null \
+	  && tar xzf plotly.js-$(PLOTLY_JS).tgz package/dist/plotly-gl2d.min.js package/LICENSE \
+	  && cp package/dist/plotly-gl2d.min.js $(CURDIR)/webapp/experiments/vendor/plotly-gl2d.min.js \
+	  && cp package/LICENSE $(CURDIR)/webapp/experiments/vendor/LICENSE-plotly.js.txt && rm -rf $$folder
+	@sed -n 2p webapp/experiments/vendor/plotly-gl2d.min.js
 
 clean:
 	rm -rf $(VENV) $(MLFLOW_VENV) .pytest_cache .ruff_cache .mypy_cache

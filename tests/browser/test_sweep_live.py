@@ -76,3 +76,30 @@ def test_a_running_sweep_shows_trial_states_rungs_and_the_best_run_without_a_rel
     assert page.locator("#trials-by-state").inner_text().strip() == "2 succeeded"
     assert page.locator("#sweep-controls").count() == 0  # a stopped sweep offers nothing
     assert page.evaluate("() => window.sameDocument") is True
+
+
+IMPORTANCE_SPEC = {"recipe": {"model": "mlp"}, "sweep": {
+    "method": "random", "max_runs": 5, "parallel": 5,
+    "parameters": {"optimizer.lr": {"min": 0.001, "max": 0.1}, "layers": {"values": [1, 2, 3]}}}}
+
+
+def test_the_importance_chart_draws_a_bar_per_parameter(live_server, page, login):
+    # the pages load plotly.js's gl2d bundle, which has no bar trace: importance bars are line segments
+    owner = get_user_model().objects.create_user(username="imre", password=PASSWORD)
+    project = Project.objects.create(slug="important", name="Important", owner_user=owner)
+    sweep = run_submit(user=owner, project=project, spec=IMPORTANCE_SPEC).sweep
+    assert sweep is not None
+    sweeps_tick()
+    for value, trial in zip((0.5, 0.9, 0.3, 0.7, 0.6), Run.objects.filter(sweep=sweep).order_by("number"), strict=True):
+        _start(trial)
+        _report(trial, [value])
+        run_transition(run_id=trial.id, from_states=(RunState.RUNNING,), to_state=RunState.SUCCEEDED, reason="done")
+
+    login(page, "imre", PASSWORD)
+    page.goto(f"{live_server.url}/p/{project.id}/sweeps/{sweep.id}/")
+    page.wait_for_function("() => { const div = document.getElementById('importance'); return div.data && !div.hidden; }",
+                           timeout=WAIT)
+    bars, values = page.locator("#importance").evaluate("div => [div.data[0], div.data[1]]")
+    assert sorted(set(filter(None, bars["y"]))) == ["layers", "optimizer.lr"]
+    assert bars["x"][0::3] == [0, 0] and bars["x"][1::3] == values["x"]  # each bar runs from 0 to its value
+    assert page.locator("#importance .scatterlayer path.js-line").count() == 2  # one drawn segment per bar

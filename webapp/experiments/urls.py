@@ -22,5 +22,5 @@ urlpatterns = [
         views.artifact_download,
         name="shared_run_artifact",
     ),
-    path("assets/plotly-<str:version>.min.js", assets.plotly_js, name="plotly_js"),
+    path("assets/plotly-gl2d-<str:version>.min.js", assets.plotly_js, name="plotly_js"),
 ]

@@ -271,4 +271,4 @@ def test_the_project_page_prefetches_plotly_for_the_charts_it_leads_to():
 
     project = ProjectFactory()
     page = _client(project.owner_user).get(f"/p/{project.id}/").content.decode()
-    assert f'<link rel="prefetch" href="/assets/plotly-{PLOTLY_VERSION}.min.js">' in page
+    assert f'<link rel="prefetch" href="/assets/plotly-gl2d-{PLOTLY_VERSION}.min.js">' in page

@@ -24,7 +24,7 @@ def test_run_page_shows_header_timeline_config_params_and_checkpoint(world):
     assert "1 of 3" in page  # attempt
     assert "optimizer.lr" in page and "model: mlp" in page  # params and the YAML spec
     assert "model.safetensors" in page and f"/runs/{run.id}/artifacts/" in page
-    assert 'id="run-live"' in page and f"/assets/plotly-{PLOTLY_VERSION}.min.js" in page
+    assert 'id="run-live"' in page and f"/assets/plotly-gl2d-{PLOTLY_VERSION}.min.js" in page
 
 
 def test_run_page_lists_models_with_their_signature_and_a_link_per_format(world):
@@ -140,14 +140,14 @@ def test_downloads_are_attachments_streamed_from_storage(world):
 
 def test_plotly_is_served_locally_compressed_and_cacheable():
     client = Client()
-    response = client.get(f"/assets/plotly-{PLOTLY_VERSION}.min.js", HTTP_ACCEPT_ENCODING="gzip")
+    response = client.get(f"/assets/plotly-gl2d-{PLOTLY_VERSION}.min.js", HTTP_ACCEPT_ENCODING="gzip")
     assert response.status_code == 200 and response["Content-Encoding"] == "gzip"
     assert "immutable" in response["Cache-Control"]
     assert b"plotly" in gzip.decompress(response.content)[:2000].lower()
-    plain = client.get(f"/assets/plotly-{PLOTLY_VERSION}.min.js")
+    plain = client.get(f"/assets/plotly-gl2d-{PLOTLY_VERSION}.min.js")
     assert "Content-Encoding" not in plain and len(plain.content) > 1_000_000
-    assert client.get(f"/assets/plotly-{PLOTLY_VERSION}.min.js", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
-    assert client.get("/assets/plotly-0.0.1.min.js").status_code == 404
+    assert client.get(f"/assets/plotly-gl2d-{PLOTLY_VERSION}.min.js", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+    assert client.get("/assets/plotly-gl2d-0.0.1.min.js").status_code == 404
 
 
 def test_run_page_queries_do_not_grow_with_events_and_artifacts(world, django_assert_max_num_queries):

@@ -63,12 +63,17 @@
     show("importance", importance.length > 0);
     if (!importance.length) return null;
     importance.sort((a, b) => a[1] - b[1]);
+    // Horizontal bars drawn as thick line segments from 0 (the gl2d bundle the pages load has no bar trace).
+    const names = importance.map((e) => K.esc(e[0]));
     return Plotly.react("importance", [{
-      type: "bar", orientation: "h", x: importance.map((e) => e[1]), y: importance.map((e) => K.esc(e[0])),
-      marker: { color: "#c2410c" }, hovertemplate: "%{y}: %{x:.3f}<extra></extra>",
+      type: "scatter", mode: "lines", hoverinfo: "skip", showlegend: false, line: { color: "#c2410c", width: 18 },
+      x: importance.flatMap((e) => [0, e[1], null]), y: names.flatMap((name) => [name, name, null]),
+    }, {
+      type: "scatter", mode: "markers", showlegend: false, x: importance.map((e) => e[1]), y: names,
+      marker: { color: "#c2410c", size: 1 }, hovertemplate: "%{y}: %{x:.3f}<extra></extra>",
     }], K.themed({
       height: 60 + 28 * importance.length, margin: { l: 140, r: 20, t: 10, b: 40 },
-      xaxis: { title: { text: "importance (PED-ANOVA)" }, rangemode: "tozero" },
+      xaxis: { title: { text: "importance (PED-ANOVA)" }, rangemode: "tozero" }, hovermode: "y",
     }), plotConfig);
   }
 
