@@ -6,6 +6,8 @@ commits, and inside a transaction the list is built rather than cached.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -15,6 +17,7 @@ from webapp.experiments.lifecycle import run_delete, run_transition
 from webapp.experiments.models import Run, RunState, RunTag
 from webapp.experiments.results import MetricPoint, metrics_log
 from webapp.projects.models import Project
+from webapp.projects.runs_cache import project_runs_cached
 
 from ..factories import ProjectFactory
 
@@ -113,3 +116,12 @@ def test_inside_a_transaction_the_list_is_built_not_cached(world):
             api.get(f"/api/runs?project={world.project.id}")
             api.get(f"/api/runs?project={world.project.id}")
         assert _page_queries(queries) == 2
+
+
+def test_a_project_id_handed_out_again_by_a_new_database_never_meets_the_old_entries(world):
+    # a database made again (a benchmark's, a test run's) repeats ids and versions; the creation time differs
+    project = Project.objects.get(id=world.project.id)
+    assert project_runs_cached(project, "test", "", lambda: (b"old database", True)) == b"old database"
+    assert project_runs_cached(project, "test", "", lambda: (b"built again", True)) == b"old database"
+    project.created_at += timedelta(seconds=1)
+    assert project_runs_cached(project, "test", "", lambda: (b"new database", True)) == b"new database"
