@@ -10,7 +10,7 @@ with the sweep, so nothing is lost across scheduler restarts and no trial exists
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import optuna
@@ -141,9 +141,14 @@ def _startup_trials(sweep: SweepSpec) -> int:
 
 
 def param_importances(sweep: SweepSpec, trials: list[TrialRecord]) -> dict[str, float]:
-    """How much each parameter explains the objective over the finished trials (Optuna's PED-ANOVA,
-    no extra dependency), largest first; {} until enough trials finished to say."""
-    finished = [t for t in trials if t.state == "succeeded" and t.value is not None and math.isfinite(t.value)]
+    """How much each parameter explains the objective over the trials that ended with a value (Optuna's
+    PED-ANOVA, no extra dependency), largest first; {} until MIN_TRIALS_FOR_IMPORTANCE have.
+
+    A trial stopped early counts with the best value it reached, as W&B's importance reads every run's
+    summary: under ASHA most trials end so, and Optuna, which reads only completed trials, would
+    otherwise have too few to say anything."""
+    finished = [replace(t, state="succeeded") for t in trials if t.state in ("succeeded", "stopped_early")
+                and t.value is not None and math.isfinite(t.value)]
     if len(finished) < MIN_TRIALS_FOR_IMPORTANCE or sweep.metric is None:
         return {}
     study = build_study(sweep, finished, study_name="importance")

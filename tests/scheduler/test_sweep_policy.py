@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scheduler.sweeps.policy import plan_sweep
-from scheduler.sweeps.study import TrialRecord
+from scheduler.sweeps.study import MIN_TRIALS_FOR_IMPORTANCE, TrialRecord, param_importances
 from webapp.experiments.spec import SweepSpec
 
 
@@ -131,3 +131,17 @@ def test_hyperband_decides_with_its_brackets():
     plan = plan_sweep(spec, records, study_name="s", state="running", max_runs=8)
     assert plan.stop_early  # some of the worse trials stop
     assert 0 not in plan.stop_early  # never the best one
+
+
+def test_importance_counts_trials_stopped_early_with_the_best_value_they_reached():
+    # under ASHA most trials end stopped early: they count, or importance would rarely be shown
+    points = [{"lr": lr, "layers": layers} for lr, layers in ((1e-4, 1), (1e-3, 2), (1e-2, 3), (3e-2, 1), (5e-2, 2))]
+    values = [0.9, 0.7, 0.4, 0.3, 0.2]  # val_loss falls as lr rises; layers says nothing
+    records = [TrialRecord(run_id=100 + i, number=i, params=point, state="stopped_early", curve={1: value}, value=value)
+               for i, (point, value) in enumerate(zip(points, values, strict=True))]
+    assert param_importances(_spec(), records[:MIN_TRIALS_FOR_IMPORTANCE - 1]) == {}
+    importance = param_importances(_spec(), records)
+    assert set(importance) == {"lr", "layers"} and importance["lr"] > importance["layers"]
+    failed = [TrialRecord(run_id=200 + i, number=10 + i, params=point, state="failed", value=0.1)
+              for i, point in enumerate(points)]
+    assert param_importances(_spec(), failed) == {}  # a failed trial's values say nothing

@@ -142,3 +142,10 @@ def test_a_promotion_sweeps_page_shows_its_paused_trials_and_promotions_per_rung
     assert '<span class="pill state-paused">1 paused</span>' in page
     assert '<span class="pill state-stopped_early">1 stopped early</span>' in page  # words, not "stoppedearly"
     assert '<span class="pill state-paused">Paused</span>' in page  # the trial table
+
+
+def test_the_trials_table_shows_each_point_as_the_trials_name_does(sweep_world):
+    project, sweep, trials, viewer = sweep_world
+    Run.objects.filter(id=trials[0].id).update(params={**trials[0].params, "optimizer.lr": 0.004430375245218269})
+    page = _client(viewer).get(f"/p/{project.id}/sweeps/{sweep.id}/").content.decode()
+    assert '<span title="0.004430375245218269">0.00443038</span>' in page

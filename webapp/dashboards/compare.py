@@ -54,17 +54,19 @@ def config_diff(runs: list[Run]) -> list[DiffRow]:
 
 
 def best_so_far(runs_info: list[dict[str, Any]], key: str, mode: str) -> list[dict[str, Any]]:
-    """The best value of `key` over finished runs in completion order (a sweep's progress curve)."""
+    """The best value of `key` over the finished runs in the order the search made them (run number), as
+    Optuna's optimization history plots it: with ASHA's promotion variant the trials left paused all end
+    together when the sweep does, so the order they finished in says nothing about the search."""
     done = sorted(
         (info for info in runs_info if info["finished_at"] is not None and key in info["summary"]),
-        key=lambda info: (info["finished_at"], info["number"]),
+        key=lambda info: info["number"],
     )
     points, best = [], None
-    for order, info in enumerate(done, start=1):
+    for info in done:
         value = info["summary"][key][mode]
         if value is not None and (best is None or (value < best if mode == "min" else value > best)):
             best = value
-        points.append({"order": order, "run": info["id"], "value": value, "best": best})
+        points.append({"number": info["number"], "run": info["id"], "value": value, "best": best})
     return points
 
 

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils.http import parse_etags
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from scheduler.sweeps.study import MIN_TRIALS_FOR_IMPORTANCE
 from webapp.csp import csp_allows_eval
 from webapp.dashboards import compare, export, payload, selectors, services, sweep_selectors
 from webapp.dashboards.models import Dashboard
@@ -143,6 +144,7 @@ def _sweep_context(request: HttpRequest, project: Project, sweep: Sweep, state: 
         "mode": mode,
         "params": params,
         "progress": compare.best_so_far(meta, best, mode) if best else [],
+        "importance_min_trials": MIN_TRIALS_FOR_IMPORTANCE,
         "live": {
             "runs": meta,
             "params": params,

@@ -151,11 +151,12 @@ def point_name(base_name: str, point: dict[str, Any]) -> str:
     """A sweep run's name: its base and its point, "cnn-baseline lr=0.003" (a param by its last dotted
     part unless two share it), cut to the name column's length."""
     shorts = [key.rsplit(".", 1)[-1] for key in point]
-    parts = [f"{short if shorts.count(short) == 1 else key}={_point_value(value)}" for short, (key, value) in zip(shorts, point.items(), strict=True)]
+    parts = [f"{short if shorts.count(short) == 1 else key}={point_value(value)}" for short, (key, value) in zip(shorts, point.items(), strict=True)]
     return " ".join([base_name, *parts])[:200]
 
 
-def _point_value(value: Any) -> str:
+def point_value(value: Any) -> str:
+    """A sweep point's value as its run's name shows it (six significant digits for a float)."""
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

@@ -2,10 +2,12 @@
 
 import pytest
 from django.http import QueryDict
+from django.utils import timezone
 
 from webapp.dashboards.compare import best_so_far, config_diff, runs_meta
 from webapp.dashboards.selectors import compare_runs, metric_keys
 from webapp.dashboards.state import CompareState, StateError, state_from_query
+from webapp.experiments.models import Run
 
 pytestmark = pytest.mark.django_db
 
@@ -31,8 +33,11 @@ def test_runs_meta_carries_params_and_last_min_max(world):
     assert meta[world.runs[0].id]["params"]["optimizer.lr"] == 0.1 and meta[world.runs[0].id]["final"]
 
 
-def test_best_so_far_follows_completion_order(world):
-    progress = best_so_far(runs_meta(world.sweep_runs), "loss", "min")
+def test_best_so_far_follows_the_order_the_search_made_the_runs_not_when_they_finished(world):
+    first, second, third = world.sweep_runs
+    Run.objects.filter(id=first.id).update(finished_at=timezone.now())  # as a paused trial ends with its sweep
+    progress = best_so_far(runs_meta(list(Run.objects.filter(sweep=world.sweep))), "loss", "min")
+    assert [p["number"] for p in progress] == [first.number, second.number, third.number]
     assert [p["value"] for p in progress] == [1.5, 0.5, 0.9]
     assert [p["best"] for p in progress] == [1.5, 0.5, 0.5]
     assert [p["best"] for p in best_so_far(runs_meta(world.sweep_runs), "loss", "max")] == [2.5, 2.5, 2.5]

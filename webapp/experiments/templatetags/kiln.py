@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from webapp.experiments.assets import PLOTLY_VERSION
 from webapp.experiments.live import duration_text
+from webapp.experiments.submit import point_value
 
 register = template.Library()
 EM_DASH = "\u2013"  # shown for a missing value
@@ -40,6 +41,12 @@ def metric(value: float | None) -> str:
     if math.isnan(value):
         return "NaN"
     return f"{value:.4g}"  # inf, -inf
+
+
+@register.filter
+def sweep_point(value: object) -> str:
+    """A sweep parameter's value as the trial's name shows it (`point_value`)."""
+    return point_value(value)
 
 
 @register.filter

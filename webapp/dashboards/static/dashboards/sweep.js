@@ -42,18 +42,18 @@
     const label = K.esc(data.best);
     return Plotly.react("best-so-far", [
       {
-        type: "scatter", mode: "markers", name: "run", x: progress.map((p) => p.order), y: progress.map((p) => p.value),
+        type: "scatter", mode: "markers", name: "run", x: progress.map((p) => p.number), y: progress.map((p) => p.value),
         text: progress.map((p) => names.get(p.run)), marker: { color: "#9ca3af", size: 8 }, meta: [label],
-        hovertemplate: "<b>%{text}</b><br>finished #%{x}<br>%{meta[0]}: %{y:.6g}<extra></extra>",
+        hovertemplate: "<b>%{text}</b><br>%{meta[0]}: %{y:.6g}<extra></extra>",
       },
       {
-        type: "scatter", mode: "lines", name: "best so far", x: progress.map((p) => p.order), y: progress.map((p) => p.best),
+        type: "scatter", mode: "lines", name: "best so far", x: progress.map((p) => p.number), y: progress.map((p) => p.best),
         line: { shape: "hv", color: "#c2410c", width: 2.5 }, meta: [label],
-        hovertemplate: "best after %{x} runs<br>%{meta[0]}: %{y:.6g}<extra></extra>",
+        hovertemplate: "best up to run #%{x}<br>%{meta[0]}: %{y:.6g}<extra></extra>",
       },
     ], K.themed({
       height: 360, margin: { l: 60, r: 20, t: 20, b: 50 },
-      xaxis: { title: { text: "runs finished" }, dtick: progress.length > 20 ? undefined : 1 },
+      xaxis: { title: { text: "run # (the order the search made them)" }, dtick: progress.length > 20 ? undefined : 1 },
       yaxis: { title: { text: label + " (" + data.mode + ")" } },
     }), plotConfig);
   }
