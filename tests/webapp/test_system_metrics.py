@@ -17,6 +17,7 @@ from tests.webapp.test_metric_rollup import assert_rollups_match_points
 from webapp.experiments.live import metric_series
 from webapp.experiments.models import Metric, MetricSummary, Run, SupersededMetric
 from webapp.experiments.results import MetricPoint, is_system, metrics_log, system_next_step
+from webapp.experiments.run_columns import MAX_DEFAULT_PARAMS, default_columns
 from webapp.experiments.run_table import RunFilters, run_table_page
 from webapp.experiments.submit import run_submit
 from webapp.experiments.superseding import metrics_supersede_after
@@ -121,3 +122,15 @@ def test_the_migration_renumbers_timestamp_steps_and_rebuilds_summaries_and_roll
 
     migration.renumber(apps, SimpleNamespace(connection=connection, quote_name=connection.ops.quote_name))  # a rerun changes nothing
     assert list(Metric.objects.filter(run=other, key="sys/processes").order_by("step").values_list("step", flat=True)) == [0, 1]
+
+
+def test_the_default_param_columns_are_those_that_vary_most():
+    # nine sweep trials searching lr, and one code run lacking the recipe's params
+    trials = [SimpleNamespace(number=i, params={"optimizer.lr": 10.0 ** -i, "batch_size": 8, "dataset": "digits",
+                                                "dropout": 0.0, "epochs": 9, "hidden_size": 32 * (1 + i % 3), "layers": 2,
+                                                "model": "mlp"}, summaries=SimpleNamespace(all=list))
+              for i in range(9)]
+    code_run = SimpleNamespace(number=10, params={"lr": 0.003}, summaries=SimpleNamespace(all=list))
+    params = [column for column in default_columns([*trials, code_run]) if column.startswith("param:")]
+    assert params[:2] == ["param:optimizer.lr", "param:hidden_size"]
+    assert len(params) == MAX_DEFAULT_PARAMS and "param:lr" not in params  # the rest vary alike: by name

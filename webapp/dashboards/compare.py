@@ -33,6 +33,7 @@ def runs_meta(runs: list[Run]) -> list[dict[str, Any]]:
             "number": run.number,
             "name": run.name,
             "state": run.state,
+            "state_label": run.get_state_display(),
             "final": run.is_final,
             "sweep": run.sweep_id,
             "finished_at": run.finished_at.timestamp() if run.finished_at else None,

@@ -154,8 +154,11 @@ def _valid(column_id: str) -> bool:
 
 
 def _varying_params(runs: list[Run]) -> list[str]:
+    """Params whose value differs between the runs, those with the most distinct values first (a sweep's
+    searched params before one a single run lacks), ties by name."""
     keys = sorted({key for run in runs for key in run.params})
-    return [key for key in keys if len({repr(run.params.get(key)) for run in runs}) > 1]
+    distinct = {key: len({repr(run.params.get(key)) for run in runs}) for key in keys}
+    return sorted((key for key in keys if distinct[key] > 1), key=lambda key: -distinct[key])
 
 
 def _recent_metrics(runs: list[Run]) -> list[str]:

@@ -25,6 +25,10 @@ def test_run_page_shows_header_timeline_config_params_and_checkpoint(world):
     assert "optimizer.lr" in page and "model: mlp" in page  # params and the YAML spec
     assert "model.safetensors" in page and f"/runs/{run.id}/artifacts/" in page
     assert 'id="run-live"' in page and f"/assets/plotly-gl2d-{PLOTLY_VERSION}.min.js" in page
+    assert "No system metrics yet" in page  # it may still get some
+    run_transition(run_id=run.id, from_states=("scheduled",), to_state="failed", reason="placed on a bad box")
+    page = world.client("viewer").get(f"/runs/{run.id}/", follow=True).content.decode()
+    assert "No system metrics were recorded" in page and "No system metrics yet" not in page
 
 
 def test_run_page_lists_models_with_their_signature_and_a_link_per_format(world):

@@ -559,7 +559,7 @@
     const keys = shownKeys();
     const best = bestRunId();
     const head = document.createElement("tr");
-    const columns = [{ label: "Run", value: (run) => run.number, text: (run) => K.runLabel(run) }, { label: "State", value: (run) => run.state }];
+    const columns = [{ label: "Run", value: (run) => run.number, text: (run) => K.runLabel(run) }, { label: "State", value: (run) => run.state, text: (run) => run.state_label }];
     for (const key of keys) {
       for (const agg of ["last", "min", "max"]) {
         columns.push({
