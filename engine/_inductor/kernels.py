@@ -43,6 +43,24 @@ def _runnable() -> float:
         return os.getloadavg()[0] + 1  # NOTE: + 1: as /proc/loadavg's count, this thread included
 
 
+def _own_runnable() -> int:
+    """This process's threads running or ready to run now (Linux's /proc/self/task), at least this one."""
+    count = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 1
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        end = stat.rfind(b")")  # the state follows the command name, which may hold spaces or parentheses
+        count += stat[end + 2 : end + 3] == b"R"
+    return max(count, 1)
+
+
 def _blas_pools() -> list:
     if not _BLAS:
         try:
@@ -61,8 +79,11 @@ def _cores_busy() -> bool:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             threads = max([c.get_num_threads() for c in _blas_pools()] + [1])
             # NOTE: the other runnable threads plus the whole BLAS team must fit on the cores: with one other
-            # thread running on 2 cores, a 2-thread (1024, 128) @ (128, 512) took 7-8 ms CPU and wall, 1.7 ms on one
-            _LOAD[1] = cores > 1 and _runnable() - 1 + threads > cores
+            # thread running on 2 cores, a 2-thread (1024, 128) @ (128, 512) took 7-8 ms CPU and wall, 1.7 ms on one.
+            # This process's own runnable threads, up to the team's size, are the team (this thread, and BLAS
+            # workers still spinning after the last GEMM), not others: counting them kept an idle machine busy.
+            others = _runnable() - min(_own_runnable(), threads)
+            _LOAD[1] = cores > 1 and others + threads > cores
         except OSError:  # no load average on this platform
             _LOAD[1] = False
         _LOAD[0] = now

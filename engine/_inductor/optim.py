@@ -33,48 +33,43 @@ from numba import njit
 @njit(cache=True, nogil=True, error_model="numpy")
 """
 
-SGD_SOURCE = _HEADER + """def sgd(p, grad, buf, neg_lr, decay, momentum, one_minus_dampening, has_decay, maximize,
-        has_momentum, dampening, nesterov):
-    for i in range(p.size):
-        g = grad[i]
-        if has_decay:
-            d = p[i] * decay
-            g = d - g if maximize else d + g
-        elif maximize:
-            g = -g
-        if has_momentum:
-            b = buf[i] * momentum
-            b = b + g * one_minus_dampening if dampening else b + g
-            buf[i] = b
-            g = b * momentum + g if nesterov else b
-        p[i] = p[i] + g * neg_lr
-"""
+# NOTE: one CPU kernel per combination of a group's flags, the branches settled when the source is written:
+# with the flags as arguments, numba kept them in the loop and LLVM did not vectorise it (Adam on 1.86 M
+# float32 elements: 4.6 ms a step, 0.45 ms specialised; NumPy's eager ops take 2.4 ms).
+_SGD_ARGS = ("p, grad, buf, neg_lr, decay, momentum, one_minus_dampening, has_decay, maximize, has_momentum, "
+             "dampening, nesterov")
+_ADAM_ARGS = ("p, grad, m, v, v_max, decay_factor, decay, beta2, one_minus_beta1, one_minus_beta2, bias2_sqrt, "
+              "eps, neg_step_size, decoupled, l2, maximize, amsgrad")
 
-ADAM_SOURCE = _HEADER + """def adam(p, grad, m, v, v_max, decay_factor, decay, beta2, one_minus_beta1, one_minus_beta2, bias2_sqrt,
-         eps, neg_step_size, decoupled, l2, maximize, amsgrad):
-    for i in range(p.size):
-        x = p[i]
-        if decoupled:
-            x = x * decay_factor
-        g = grad[i]
-        if l2:
-            d = x * decay
-            g = d - g if maximize else d + g
-        elif maximize:
-            g = -g
-        mi = m[i]
-        mi = mi + (g - mi) * one_minus_beta1
-        m[i] = mi
-        vi = v[i] * beta2 + (g * g) * one_minus_beta2
-        v[i] = vi
-        if amsgrad:
-            vm = v_max[i]
-            if not vi <= vm:
-                vm = vi
-            v_max[i] = vm
-            vi = vm
-        p[i] = x + (mi / (np.sqrt(vi) / bias2_sqrt + eps)) * neg_step_size
-"""
+
+def _loop(name: str, args: str, body: list[str]) -> str:
+    """numba source of ``name(args)``: ``body`` for each element ``i`` (the flags stay arguments, unread)."""
+    return _HEADER + f"def {name}({args}):\n    for i in range(p.size):\n" + "".join(f"        {line}\n" for line in body)
+
+
+def _gradient(weight: str, decay: bool, maximize: bool) -> list[str]:
+    """``g``: the gradient with L2 weight decay (``weight * decay`` added) and negated to maximize."""
+    if decay:
+        return ["g = grad[i]", f"d = {weight} * decay", "g = d - g" if maximize else "g = d + g"]
+    return ["g = -grad[i]" if maximize else "g = grad[i]"]
+
+
+def sgd_source(has_decay: bool, maximize: bool, has_momentum: bool, dampening: bool, nesterov: bool) -> str:
+    body = _gradient("p[i]", has_decay, maximize)
+    if has_momentum:
+        body += ["b = buf[i] * momentum", "b = b + g * one_minus_dampening" if dampening else "b = b + g",
+                 "buf[i] = b", "g = b * momentum + g" if nesterov else "g = b"]
+    return _loop("sgd", _SGD_ARGS, [*body, "p[i] = p[i] + g * neg_lr"])
+
+
+def adam_source(decoupled: bool, l2: bool, maximize: bool, amsgrad: bool) -> str:
+    body = ["x = p[i] * decay_factor" if decoupled else "x = p[i]", *_gradient("x", l2, maximize),
+            "mi = m[i]", "mi = mi + (g - mi) * one_minus_beta1", "m[i] = mi",
+            "vi = v[i] * beta2 + (g * g) * one_minus_beta2", "v[i] = vi"]
+    if amsgrad:
+        body += ["vm = v_max[i]", "if not vi <= vm:", "    vm = vi", "v_max[i] = vm", "vi = vm"]
+    return _loop("adam", _ADAM_ARGS, [*body, "p[i] = x + (mi / (np.sqrt(vi) / bias2_sqrt + eps)) * neg_step_size"])
+
 
 _SGD_PARAMS = ("T grad, T neg_lr, T decay, T momentum, T one_minus_dampening, bool has_decay, bool maximize, "
                "bool has_momentum, bool dampening, bool nesterov")
@@ -103,12 +98,14 @@ CUDA_SOURCES = {
 _KERNELS: dict = {}
 
 
-def _kernel(name: str):
-    fn = _KERNELS.get(name)
+def _kernel(name: str, flags: tuple[bool, ...]):
+    """The CPU kernel of ``name`` ("sgd" or "adam") for one combination of its flags (``sgd_source``, ``adam_source``)."""
+    fn = _KERNELS.get((name, flags))
     if fn is None:
         from engine._inductor.cache import load_kernel
 
-        fn = _KERNELS[name] = load_kernel(SGD_SOURCE if name == "sgd" else ADAM_SOURCE, name)
+        source = sgd_source(*flags) if name == "sgd" else adam_source(*flags)
+        fn = _KERNELS[name, flags] = load_kernel(source, name)
     return fn
 
 
@@ -234,9 +231,8 @@ class FusedStep:
         if (opt._step_pre_hooks or opt._step_post_hooks or base._global_pre_hooks or base._global_post_hooks
                 or opt._in_step):
             return self._eager()
-        if self.kernel is None:
-            self.kernel = _kernel(self.kind) if self.xp is None else {
-                name: _cuda_kernel(self.xp, name) for name in CUDA_SOURCES if name.startswith(self.kind)}
+        if self.kernel is None and self.xp is not None:
+            self.kernel = {name: _cuda_kernel(self.xp, name) for name in CUDA_SOURCES if name.startswith(self.kind)}
         update = self._sgd if self.kind == "sgd" else self._adam
         self.stepped = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
         for group in opt.param_groups:
@@ -252,9 +248,10 @@ class FusedStep:
         return None
 
     def _sgd(self, opt, group: dict) -> None:
-        kernel = self.kernel
         lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
         decay, maximize, nesterov = group["weight_decay"], bool(group["maximize"]), bool(group["nesterov"])
+        kernel = self.kernel if self.xp is not None else \
+            _kernel("sgd", (decay != 0, maximize, momentum != 0, dampening != 0, nesterov))
         scalars: dict = {}
         for p in group["params"]:
             grad = p.grad
@@ -285,11 +282,11 @@ class FusedStep:
             p._vc[0] += 1
 
     def _adam(self, opt, group: dict) -> None:
-        kernel = self.kernel
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         decay, maximize, amsgrad = group["weight_decay"], bool(group["maximize"]), bool(group["amsgrad"])
         decoupled = bool(group["decoupled_weight_decay"]) and decay != 0
         l2 = decay != 0 and not decoupled
+        kernel = self.kernel if self.xp is not None else _kernel("adam", (decoupled, l2, maximize, amsgrad))
         scalars: dict = {}
         for p in group["params"]:
             grad = p.grad

@@ -171,3 +171,18 @@ def test_large_gemms_run_on_one_blas_thread_only_while_the_cores_are_busy(monkey
         kernels.matmul(a, b, out)
         np.testing.assert_allclose(out, a @ b, rtol=1e-12)
         assert bool(entered) is expect
+
+
+def test_this_processs_own_runnable_threads_count_as_its_blas_team_not_as_other_load(monkeypatch):
+    # an idle machine read as busy ran the compiled MLP's GEMMs on one thread (25 ms a step against 13)
+    from engine._inductor import kernels
+
+    assert kernels._own_runnable() >= 1  # this thread is running
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max([c.get_num_threads() for c in kernels._blas_pools()] + [1])
+    # two runnable threads: this one and its BLAS worker still spinning, or this one and another process's
+    for own, busy in ((2, cores > 1 and max(0, 2 - min(2, threads)) + threads > cores), (1, cores > 1 and 1 + threads > cores)):
+        monkeypatch.setattr(kernels, "_runnable", lambda: 2.0)
+        monkeypatch.setattr(kernels, "_own_runnable", lambda own=own: own)
+        monkeypatch.setattr(kernels, "_LOAD", [-1.0, False])
+        assert kernels._cores_busy() is busy
