@@ -32,13 +32,18 @@ def _report(run: Run, values: list[float]) -> None:
     metrics_log(run_id=run.id, points=[MetricPoint("val_accuracy", s, v, 1.7e9 + s) for s, v in enumerate(values)])
 
 
-def test_a_running_sweep_shows_trial_states_rungs_and_the_best_run_without_a_reload(live_server, page, login):
-    owner = get_user_model().objects.create_user(username="swen", password=PASSWORD)
-    project = Project.objects.create(slug="sweeping", name="Sweeping", owner_user=owner)
-    sweep = run_submit(user=owner, project=project, spec=SPEC).sweep
+def _sweep(username: str, spec: dict):
+    """A user's project with a sweep of `spec`, its first trials made by a controller tick."""
+    owner = get_user_model().objects.create_user(username=username, password=PASSWORD)
+    project = Project.objects.create(slug=f"{username}-sweeps", name="Sweeping", owner_user=owner)
+    sweep = run_submit(user=owner, project=project, spec=spec).sweep
     assert sweep is not None
     sweeps_tick()
-    fast, slow = Run.objects.filter(sweep=sweep).order_by("number")
+    return owner, project, sweep, list(Run.objects.filter(sweep=sweep).order_by("number"))
+
+
+def test_a_running_sweep_shows_trial_states_rungs_and_the_best_run_without_a_reload(live_server, page, login):
+    owner, project, sweep, (fast, slow) = _sweep("swen", SPEC)
 
     login(page, "swen", PASSWORD)
     page.goto(f"{live_server.url}/p/{project.id}/sweeps/{sweep.id}/")
@@ -85,12 +90,8 @@ IMPORTANCE_SPEC = {"recipe": {"model": "mlp"}, "sweep": {
 
 def test_the_importance_chart_draws_a_bar_per_parameter(live_server, page, login):
     # the pages load plotly.js's gl2d bundle, which has no bar trace: importance bars are line segments
-    owner = get_user_model().objects.create_user(username="imre", password=PASSWORD)
-    project = Project.objects.create(slug="important", name="Important", owner_user=owner)
-    sweep = run_submit(user=owner, project=project, spec=IMPORTANCE_SPEC).sweep
-    assert sweep is not None
-    sweeps_tick()
-    for value, trial in zip((0.5, 0.9, 0.3, 0.7, 0.6), Run.objects.filter(sweep=sweep).order_by("number"), strict=True):
+    _, project, sweep, trials = _sweep("imre", IMPORTANCE_SPEC)
+    for value, trial in zip((0.5, 0.9, 0.3, 0.7, 0.6), trials, strict=True):
         _start(trial)
         _report(trial, [value])
         run_transition(run_id=trial.id, from_states=(RunState.RUNNING,), to_state=RunState.SUCCEEDED, reason="done")
